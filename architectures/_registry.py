@@ -1,0 +1,102 @@
+"""The model table: every registered builder and its metadata, as plain data.
+
+This module only *records* models; looking them up, validating arguments and building
+them is kbench's job (``kbench.registry``). Keeping the table here lets each family file
+declare its variants next to its builder (timm's ``@register_model``) without the zoo
+depending on the harness.
+
+Two ways to register, both ending in the same ``ModelSpec``:
+
+* as a decorator on a zero-argument-logic entry point::
+
+      @register_model(family="lenet", paper=Paper("Gradient-based learning...", 1998))
+      def lenet5(input_shape=(32, 32, 1), num_classes=10, **kwargs): ...
+
+* as data, a preset over a shared builder (variants are configuration, not code)::
+
+      register_model("resnet50", builder=resnet, preset=dict(depth=50), family="resnet", ...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class Paper:
+    title: str
+    year: int
+    url: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Reported:
+    """A published figure and where it comes from.
+
+    ``macs`` are multiply-accumulates (the papers' "FLOPs"/"mult-adds"); ``params`` follow the
+    torchvision convention (trainable parameters, BN moving statistics excluded) unless
+    ``convention`` says otherwise.
+    """
+
+    params: int | float | None = None
+    macs: int | float | None = None
+    source: str = ""
+    convention: str = ""
+    input_size: tuple[int, int] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: Callable[..., Any]
+    family: str
+    paper: Paper | None = None
+    preset: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    default_input_shape: tuple[int, int, int] = (224, 224, 3)
+    # Smallest spatial size (h, w) the network accepts (set by its total stride and kernels).
+    min_input_size: tuple[int, int] = (32, 32)
+    default_num_classes: int = 1000
+    reported: tuple[Reported, ...] = ()
+    # Free-form notes: discrepancies with the paper, which reading of an ambiguous table was taken.
+    notes: tuple[str, ...] = ()
+    # Size used by the fast test suite (None: the default input shape).
+    test_input_size: tuple[int, int] | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """A JSON-friendly view of everything but the builder."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "paper": dataclasses.asdict(self.paper) if self.paper else None,
+            "preset": dict(self.preset),
+            "default_input_shape": list(self.default_input_shape),
+            "min_input_size": list(self.min_input_size),
+            "default_num_classes": self.default_num_classes,
+            "reported": [dataclasses.asdict(r) for r in self.reported],
+            "notes": list(self.notes),
+        }
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str | None = None, *, builder: Callable[..., Any] | None = None, **fields):
+    """Record a model. Used as ``@register_model(...)`` or called with ``builder=``."""
+
+    def record(fn: Callable[..., Any]) -> Callable[..., Any]:
+        model_name = name or fn.__name__
+        if model_name in MODEL_SPECS:
+            raise ValueError(f"model {model_name!r} is registered twice")
+        for key in ("reported", "notes"):
+            if key in fields and not isinstance(fields[key], tuple):
+                fields[key] = tuple(fields[key]) if isinstance(fields[key], list) else (fields[key],)
+        MODEL_SPECS[model_name] = ModelSpec(name=model_name, builder=fn, **fields)
+        return fn
+
+    if builder is not None:
+        if name is None:
+            raise ValueError("register_model(builder=...) needs a name")
+        record(builder)
+        return builder
+    return record

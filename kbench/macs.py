@@ -1,0 +1,126 @@
+"""An analytic multiply-accumulate counter, independent of the TensorFlow profiler.
+
+It reads each layer's configuration and its input/output shapes in the Functional graph and
+applies the textbook formulas, one rule per layer class (fvcore style: one fused
+multiply-add = 1 MAC; bias, BN, activations, pooling and element-wise ops are 0). The tests
+use it to cross-check ``kbench.profile``'s ``macs`` on every registered model.
+
+Custom layers that multiply (attention, capsules) register a rule with ``@mac_rule(Cls)``;
+a weighted layer with no rule is reported in ``unknown_layers`` rather than counted as 0.
+Rule signature: ``rule(layer, input_shapes, output_shapes) -> int`` with shapes that
+exclude the batch dimension.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import keras
+
+MAC_RULES: dict[type, Callable] = {}
+
+
+def mac_rule(*layer_classes):
+    def record(fn):
+        for cls in layer_classes:
+            MAC_RULES[cls] = fn
+        return fn
+
+    return record
+
+
+def _prod(values) -> int:
+    return int(math.prod(int(v) for v in values))
+
+
+@mac_rule(keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+def _conv_macs(layer, input_shapes, output_shapes):
+    out = output_shapes[0]
+    cin = input_shapes[0][-1]
+    return _prod(out) * _prod(layer.kernel_size) * (cin // layer.groups)
+
+
+@mac_rule(keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+def _depthwise_macs(layer, input_shapes, output_shapes):
+    return _prod(output_shapes[0]) * _prod(layer.kernel_size)
+
+
+@mac_rule(keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+def _separable_macs(layer, input_shapes, output_shapes):
+    out = output_shapes[0]
+    cin = input_shapes[0][-1]
+    depthwise = _prod(out[:-1]) * cin * layer.depth_multiplier * _prod(layer.kernel_size)
+    pointwise = _prod(out[:-1]) * cin * layer.depth_multiplier * out[-1]
+    return depthwise + pointwise
+
+
+@mac_rule(keras.layers.Conv2DTranspose, keras.layers.Conv1DTranspose, keras.layers.Conv3DTranspose)
+def _transposed_conv_macs(layer, input_shapes, output_shapes):
+    # TF's Conv2DBackpropInput rule: output elements x k x k x Cin / stride^2, which equals the
+    # usual "every input pixel meets the whole kernel" count (Hin x Win x Cin x Cout x k x k)
+    # whenever output size = input size x stride ("same" padding).
+    out = output_shapes[0]
+    cin = input_shapes[0][-1]
+    return _prod(out) * _prod(layer.kernel_size) * cin // _prod(layer.strides)
+
+
+@mac_rule(keras.layers.Dense)
+def _dense_macs(layer, input_shapes, output_shapes):
+    return _prod(input_shapes[0]) * layer.units
+
+
+@mac_rule(keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.GroupNormalization,
+          keras.layers.PReLU)
+def _no_macs(layer, input_shapes, output_shapes):
+    # Per-element scale/shift: counted by the profiler as element-wise FLOPs, never as MACs.
+    return 0
+
+
+def _shape_list(tensors) -> list[tuple[int, ...]]:
+    if not isinstance(tensors, (list, tuple)):
+        tensors = [tensors]
+    flat = []
+    for t in tensors:
+        if isinstance(t, (list, tuple)):
+            flat.extend(_shape_list(t))
+        elif hasattr(t, "shape"):
+            flat.append(tuple(t.shape[1:]))
+    return flat
+
+
+def _rule_for(layer):
+    for cls in type(layer).__mro__:
+        if cls in MAC_RULES:
+            return MAC_RULES[cls]
+    return None
+
+
+def _model_nodes(model):
+    for depth_nodes in model._nodes_by_depth.values():
+        yield from depth_nodes
+
+
+def count_macs(model) -> dict:
+    """MACs per image of a Functional ``model``: ``{"macs", "per_layer", "unknown_layers"}``."""
+    total = 0
+    per_layer: dict[str, int] = {}
+    unknown: list[str] = []
+    for node in _model_nodes(model):
+        layer = node.operation
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            nested = count_macs(layer)
+            macs = nested["macs"]
+            unknown.extend(nested["unknown_layers"])
+        else:
+            rule = _rule_for(layer)
+            if rule is None:
+                if layer.weights or layer._layers:
+                    unknown.append(f"{layer.name} ({type(layer).__name__})")
+                continue
+            macs = int(rule(layer, _shape_list(node.input_tensors), _shape_list(node.outputs)))
+        per_layer[layer.name] = per_layer.get(layer.name, 0) + macs
+        total += macs
+    return {"macs": total, "per_layer": per_layer, "unknown_layers": sorted(set(unknown))}

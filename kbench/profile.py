@@ -1,0 +1,286 @@
+"""Parameters, TF-profiler FLOPs and MACs of a model, in total and per Keras layer.
+
+Counting conventions (see also README "Counting conventions"):
+
+* ``flops_tf``: float operations per image as the TensorFlow profiler counts them
+  (``tf.compat.v1.profiler`` with ``float_operation()``) on the graph of a ``tf.function``
+  traced at batch 1 with a fully static signature. Conv and matmul ops count 2 per
+  multiply-accumulate; BiasAdd, BN arithmetic, pooling, softmax and the element-wise ops that
+  TF has a rule for add their own terms.
+* ``macs``: multiply-accumulates of Conv2D, DepthwiseConv2dNative, Conv2DBackpropInput
+  (transposed conv), Conv3D, MatMul and BatchMatMul ops, i.e. their profiler FLOPs / 2. This is
+  the papers' "FLOPs"/"mult-adds" convention, also torchvision's ``_ops`` and fvcore's.
+* ``uncounted_ops``: op types in the graph that compute something but have no FLOP rule
+  (activations such as Relu, Einsum, resizes, unresolved function calls), with node counts.
+
+Grouped convolutions: Keras' TensorFlow backend runs ``Conv2D(groups>1)`` inside a nested
+XLA-compiled function, which the profiler sees as an opaque ``StatefulPartitionedCall``
+worth 0. We rebuild each such function body from the graph's function library, with the
+call's input shapes and the captured variables' shapes, and count its ops with the same TF
+rules; the FLOPs land in the calling layer. A call that cannot be resolved is listed in
+``uncounted_ops``.
+
+Profiling always runs on the TensorFlow backend: FLOPs describe the graph, not a device.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+from typing import Any
+
+from kbench.errors import UsageError
+
+# Ops whose profiler FLOPs are 2 x multiply-accumulates.
+MAC_OP_TYPES = frozenset({
+    "Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv2DBackpropInput",
+    "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3",
+})
+
+# Ops that move, reshape or bookkeep data: no arithmetic, so 0 FLOPs by any convention.
+DATA_MOVEMENT_OPS = frozenset({
+    "Placeholder", "Const", "Identity", "IdentityN", "NoOp", "ReadVariableOp", "VarHandleOp",
+    "Reshape", "Squeeze", "ExpandDims", "ConcatV2", "Concat", "Pack", "Unpack", "Split", "SplitV",
+    "Slice", "StridedSlice", "Pad", "PadV2", "MirrorPad", "Transpose", "Shape", "ShapeN", "Size",
+    "Rank", "Cast", "Fill", "Range", "Tile", "GatherV2", "GatherNd", "ZerosLike", "OnesLike",
+    "StopGradient", "BroadcastTo", "BroadcastArgs", "Reverse", "ReverseV2", "DepthToSpace",
+    "SpaceToDepth", "Bitcast", "EnsureShape", "CheckNumerics", "Snapshot", "PreventGradient",
+})
+
+CALL_OP_TYPES = frozenset({"StatefulPartitionedCall", "PartitionedCall"})
+
+OTHER_ROW = "(outside any layer)"
+
+
+def _tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf
+
+
+def count_params(model) -> dict[str, int]:
+    import numpy as np
+
+    def total(weights):
+        return int(sum(int(np.prod(w.shape)) for w in weights))
+
+    trainable = total(model.trainable_weights)
+    non_trainable = total(model.non_trainable_weights)
+    return {
+        "params_total": trainable + non_trainable,
+        "params_trainable": trainable,
+        "params_non_trainable": non_trainable,
+    }
+
+
+def trace_graph(model, input_shape):
+    """Trace ``model`` at batch 1 with a static signature; return the concrete function."""
+    tf = _tf()
+    spec = tf.TensorSpec([1, *input_shape], tf.float32)
+    fn = tf.function(lambda x: model(x, training=False))
+    return fn.get_concrete_function(spec)
+
+
+class _GraphCounter:
+    """Counts FLOPs per node of a graph with TensorFlow's registered statistics."""
+
+    def __init__(self, graph, library):
+        tf = _tf()
+        from tensorflow.python.framework import ops as tf_ops
+
+        self._tf = tf
+        self._get_stats = tf_ops.get_stats_for_node_def
+        self.graph = graph
+        self.library = library  # name -> FunctionDef
+
+    def count(self):
+        """Yield ``(node_name, op_type, flops or None, nested)``; None means "no rule".
+
+        ``nested`` marks ops counted inside a resolved function call (invisible to the profiler).
+        """
+        graph_def = self.graph.as_graph_def(add_shapes=True)
+        for node in graph_def.node:
+            if node.op in CALL_OP_TYPES:
+                yield from self._count_call(node)
+                continue
+            stats = self._get_stats(self.graph, node, "flops")
+            yield node.name, node.op, (int(stats.value) if stats.value is not None else None), False
+
+    # -- nested function calls (grouped convolutions) -------------------------------------
+    def _count_call(self, node):
+        fname = node.attr["f"].func.name
+        resolved = self._resolve(fname, node) if fname in self.library else None
+        if resolved is None:
+            yield node.name, node.op, None, False
+            return
+        for _inner_name, op_type, flops, _ in _GraphCounter(resolved, self.library).count():
+            # Inner nodes are attributed to the calling node's scope (its Keras layer).
+            yield node.name, op_type, flops, True
+
+    def _resolve(self, fname, node):
+        tf = self._tf
+        from tensorflow.python.framework.function_def_to_graph import function_def_to_graph
+        from tensorflow.python.ops import handle_data_util
+
+        fdef = self.library[fname]
+        inputs = [self.graph.get_tensor_by_name(_tensor_name(i)) for i in node.input if not i.startswith("^")]
+        if len(inputs) != len(fdef.signature.input_arg):
+            return None
+        input_shapes, variable_shapes = [], {}
+        for arg, tensor in zip(fdef.signature.input_arg, inputs):
+            if tensor.dtype == tf.resource:
+                data = handle_data_util.get_resource_handle_data(tensor)
+                if not data.is_set or not data.shape_and_type:
+                    return None
+                st = data.shape_and_type[0]
+                variable_shapes[arg.name] = (tf.TensorShape(st.shape), tf.as_dtype(st.dtype))
+                input_shapes.append(tf.TensorShape([]))
+            else:
+                if not tensor.shape.is_fully_defined():
+                    return None
+                input_shapes.append(tensor.shape)
+        body = function_def_to_graph(fdef, input_shapes=input_shapes)
+        body_def = body.as_graph_def()
+        resolved = tf.Graph()
+        with resolved.as_default():
+            # Re-import the body with each variable read replaced by a placeholder of the
+            # variable's shape, so that shape inference (and the FLOP rules) see real shapes.
+            input_map = {}
+            for op in body.get_operations():
+                if op.type == "ReadVariableOp" and op.inputs[0].op.name in variable_shapes:
+                    shape, dtype = variable_shapes[op.inputs[0].op.name]
+                    input_map[f"{op.name}:0"] = tf.compat.v1.placeholder(dtype, shape)
+            tf.graph_util.import_graph_def(body_def, input_map=input_map, name="")
+        return resolved
+
+
+def _tensor_name(name: str) -> str:
+    return name if ":" in name else f"{name}:0"
+
+
+def profiler_total_flops(graph) -> int:
+    """The root total of ``tf.compat.v1.profiler.profile`` with ``float_operation()``."""
+    tf = _tf()
+    builder = tf.compat.v1.profiler.ProfileOptionBuilder
+    options = builder(builder.float_operation()).with_empty_output().build()
+    result = tf.compat.v1.profiler.profile(graph=graph, run_meta=None, cmd="scope", options=options)
+    return int(result.total_float_ops)
+
+
+def _layer_index(model):
+    """Keras layer name -> layer, for the layers of ``model`` (nested Functional models flattened)."""
+    index = {}
+    for layer in model.layers:
+        index[layer.name] = layer
+    return index
+
+
+_SUFFIX = re.compile(r"_\d+$")
+
+
+def _layer_of(node_name: str, layer_names) -> str:
+    """The Keras layer a graph node belongs to, from its name scope (``model_1/conv1_1/Conv2D``)."""
+    for part in node_name.split("/")[1:-1] or node_name.split("/")[:-1]:
+        if part in layer_names:
+            return part
+        stripped = _SUFFIX.sub("", part)
+        if stripped in layer_names:
+            return stripped
+    return OTHER_ROW
+
+
+def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, Any]:
+    """Profile an already built model (see module docstring for the conventions)."""
+    tf = _tf()
+    concrete = trace_graph(model, input_shape)
+    graph = concrete.graph
+    library = {f.signature.name: f for f in graph.as_graph_def().library.function}
+
+    flops_by_op = collections.Counter()
+    macs = 0
+    uncounted = collections.Counter()
+    layer_names = set(_layer_index(model))
+    layer_flops = collections.Counter()
+    layer_macs = collections.Counter()
+    outer_flops = 0
+    try:
+        for node_name, op_type, flops, nested in _GraphCounter(graph, library).count():
+            if flops is None:
+                if op_type not in DATA_MOVEMENT_OPS:
+                    uncounted[op_type] += 1
+                continue
+            flops_by_op[op_type] += flops
+            outer_flops += 0 if nested else flops
+            node_macs = flops // 2 if op_type in MAC_OP_TYPES else 0
+            macs += node_macs
+            if per_layer:
+                layer = _layer_of(node_name, layer_names)
+                layer_flops[layer] += flops
+                layer_macs[layer] += node_macs
+    except ValueError as exc:  # a FLOP rule met an unknown dimension: never a silent 0
+        raise RuntimeError(f"profiler could not count {model.name}: {exc}") from exc
+
+    flops_tf = int(sum(flops_by_op.values()))
+    # The profiler's own root total must equal our per-node sum over the same (outer) graph.
+    outer_total = profiler_total_flops(graph)
+    if outer_total != outer_flops:
+        raise RuntimeError(f"per-node FLOPs ({outer_flops}) disagree with the profiler's total ({outer_total})")
+
+    record: dict[str, Any] = {
+        "model": model.name,
+        "input_shape": list(input_shape),
+        **count_params(model),
+        "macs": int(macs),
+        "flops_tf": flops_tf,
+        "flops_tf_nested_calls": flops_tf - outer_total,
+        "flops_by_op": dict(sorted(flops_by_op.items(), key=lambda kv: -kv[1])),
+        "uncounted_ops": dict(sorted(uncounted.items())),
+    }
+    if per_layer:
+        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs)
+    return record
+
+
+def _per_layer_rows(model, layer_flops, layer_macs):
+    rows = []
+    for layer in model.layers:
+        try:
+            output_shape = list(layer.output.shape[1:])
+        except (AttributeError, ValueError):
+            output_shape = None
+        rows.append({
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": output_shape,
+            "params": int(layer.count_params()) if layer.built else 0,
+            "macs": int(layer_macs.get(layer.name, 0)),
+            "flops_tf": int(layer_flops.get(layer.name, 0)),
+        })
+    if layer_flops.get(OTHER_ROW) or layer_macs.get(OTHER_ROW):
+        rows.append({"name": OTHER_ROW, "type": "", "output_shape": None, "params": 0,
+                     "macs": int(layer_macs[OTHER_ROW]), "flops_tf": int(layer_flops[OTHER_ROW])})
+    return rows
+
+
+def profile(name: str, input_shape=None, per_layer: bool = False, num_classes: int | None = None,
+            **variant_kwargs) -> dict[str, Any]:
+    """Build the registered model ``name`` and profile it. See ``profile_model``."""
+    import keras
+
+    from kbench import registry
+
+    if keras.backend.backend() != "tensorflow":
+        raise UsageError(
+            f"profiling needs the TensorFlow backend (KERAS_BACKEND={keras.backend.backend()!r}); "
+            "FLOPs are device-independent, run 'kbench profile' with KERAS_BACKEND=tensorflow")
+    spec = registry.get_spec(name)
+    shape = registry.normalize_input_shape(spec, input_shape)
+    model = registry.build(name, input_shape=shape, num_classes=num_classes, **variant_kwargs)
+    record = profile_model(model, shape, per_layer=per_layer)
+    record["model"] = name
+    record["family"] = spec.family
+    record["variant"] = dict(variant_kwargs)
+    keras.backend.clear_session()
+    return record

@@ -1,0 +1,105 @@
+"""Looking up and building registered models.
+
+The table itself is ``architectures._registry.MODEL_SPECS`` (filled by each family module);
+this module is the one way to query it and to build from it, with the argument checks that
+turn mistakes into ``UsageError`` (exit code 2 on the CLI).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any
+
+from kbench.errors import InputSizeError, UnknownModelError, UsageError
+
+
+def _specs():
+    import architectures  # imported lazily: it imports Keras and every family module
+
+    return architectures.MODEL_SPECS
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Registered model names, sorted; ``family`` filters (unknown family -> UsageError)."""
+    specs = _specs()
+    if family is not None:
+        families = list_families()
+        if family not in families:
+            raise UsageError(f"unknown family {family!r}; known families: {', '.join(families)}")
+        return sorted(name for name, spec in specs.items() if spec.family == family)
+    return sorted(specs)
+
+
+def list_families() -> list[str]:
+    return sorted({spec.family for spec in _specs().values()})
+
+
+def get_spec(name: str):
+    specs = _specs()
+    if name in specs:
+        return specs[name]
+    close = difflib.get_close_matches(name, list(specs), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; run 'kbench list' for the names"
+    raise UnknownModelError(f"unknown model {name!r}{hint}")
+
+
+def resolve_models(selector: str) -> list[str]:
+    """``all``, ``family:F`` or a comma-separated list of names -> validated model names."""
+    if selector == "all":
+        return list_models()
+    if selector.startswith("family:"):
+        return list_models(selector.split(":", 1)[1])
+    names = [n.strip() for n in selector.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"no model named in {selector!r}")
+    for n in names:
+        get_spec(n)
+    return names
+
+
+def normalize_input_shape(spec, input_shape=None) -> tuple[int, int, int]:
+    """Fill in and validate ``(h, w, c)`` against the model's minimum input size."""
+    if input_shape is None:
+        return tuple(spec.default_input_shape)
+    shape = tuple(input_shape)
+    if len(shape) == 2:
+        shape = (*shape, spec.default_input_shape[2])
+    if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
+        raise InputSizeError(f"input shape {input_shape!r} must be (height, width[, channels]) integers")
+    h, w, c = shape
+    if h <= 0 or w <= 0 or c <= 0:
+        raise InputSizeError(f"input shape {shape} must be positive")
+    min_h, min_w = spec.min_input_size
+    if h < min_h or w < min_w:
+        raise InputSizeError(f"input size {h}x{w} is too small for {spec.name}: it needs at least {min_h}x{min_w}")
+    return shape
+
+
+def builder_kwargs(spec) -> set[str]:
+    params = inspect.signature(spec.builder).parameters
+    return {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def build(name: str, input_shape=None, num_classes: int | None = None, **variant_kwargs: Any):
+    """Build a registered model as a ``keras.Model``.
+
+    ``variant_kwargs`` override the model's preset (e.g. ``width_multiplier=0.5``); an
+    unknown key raises ``UsageError`` listing the allowed ones.
+    """
+    spec = get_spec(name)
+    shape = normalize_input_shape(spec, input_shape)
+    allowed = builder_kwargs(spec) - {"input_shape", "num_classes"}
+    unknown = sorted(set(variant_kwargs) - allowed)
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]!r} for {name}; allowed: {', '.join(sorted(allowed))}")
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes <= 0):
+        raise UsageError(f"num_classes must be a positive integer, got {num_classes!r}")
+    kwargs = {**spec.preset, **variant_kwargs}
+    try:
+        return spec.builder(input_shape=shape, num_classes=num_classes or spec.default_num_classes, **kwargs)
+    except (ValueError, TypeError) as exc:
+        # Shape arithmetic that fails inside the builder (e.g. an input that the strides cannot
+        # divide) is bad input, not a crash; report it on one line.
+        message = " ".join(str(exc).split())
+        raise InputSizeError(f"cannot build {name} at input {shape} with {kwargs or 'defaults'}: {message[:300]}") from exc
