@@ -77,6 +77,17 @@ def _no_macs(layer, input_shapes, output_shapes):
     return 0
 
 
+def _load_layer_rules():
+    import importlib
+    import pkgutil
+
+    from kbench import layer_rules
+
+    for module in pkgutil.iter_modules(layer_rules.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{layer_rules.__name__}.{module.name}")
+
+
 def _shape_list(tensors) -> list[tuple[int, ...]]:
     if not isinstance(tensors, (list, tuple)):
         tensors = [tensors]
@@ -124,3 +135,6 @@ def count_macs(model) -> dict:
         per_layer[layer.name] = per_layer.get(layer.name, 0) + macs
         total += macs
     return {"macs": total, "per_layer": per_layer, "unknown_layers": sorted(set(unknown))}
+
+
+_load_layer_rules()
