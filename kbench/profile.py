@@ -54,10 +54,9 @@ OTHER_ROW = "(outside any layer)"
 
 
 def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from kbench._quiet import quiet_import
 
-    return tf
+    return quiet_import("tensorflow")
 
 
 def count_params(model) -> dict[str, int]:

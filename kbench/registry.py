@@ -15,9 +15,10 @@ from kbench.errors import InputSizeError, UnknownModelError, UsageError
 
 
 def _specs():
-    import architectures  # imported lazily: it imports Keras and every family module
+    from kbench._quiet import quiet_import
 
-    return architectures.MODEL_SPECS
+    quiet_import("keras")  # imported lazily (and quietly): the zoo imports Keras and its backend
+    return quiet_import("architectures").MODEL_SPECS
 
 
 def list_models(family: str | None = None) -> list[str]:

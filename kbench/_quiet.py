@@ -1,0 +1,42 @@
+"""Import frameworks without their start-up chatter on stderr.
+
+TensorFlow's C++ runtime prints oneDNN and absl notices straight to file descriptor 2 at
+import time, which no environment variable silences in TF 2.21; they would bury kbench's
+one-line messages. We point fd 2 at /dev/null for the duration of the import only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def silenced_stderr_fd():
+    if os.environ.get("KBENCH_VERBOSE"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet_import(name: str):
+    if name in sys.modules:
+        return sys.modules[name]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with silenced_stderr_fd():
+        module = importlib.import_module(name)
+    if name in ("tensorflow", "keras") and "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
+    return module

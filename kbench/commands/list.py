@@ -1,0 +1,43 @@
+"""``kbench list``: registered models with their family, paper and default input."""
+
+from __future__ import annotations
+
+import json
+
+from kbench import registry
+from kbench.commands._common import add_format_arguments, emit, format_table
+from kbench.csvio import to_csv_text
+
+NAME = "list"
+HELP = "list the registered models"
+COLUMNS = ("model", "family", "paper", "year", "default_input_shape", "min_input_size")
+
+
+def add_arguments(parser):
+    parser.add_argument("--family", help="only this family")
+    add_format_arguments(parser)
+
+
+def rows(family=None):
+    for name in registry.list_models(family):
+        spec = registry.get_spec(name)
+        yield {
+            "model": name,
+            "family": spec.family,
+            "paper": spec.paper.title if spec.paper else "",
+            "year": str(spec.paper.year) if spec.paper else "",
+            "default_input_shape": "x".join(map(str, spec.default_input_shape)),
+            "min_input_size": "x".join(map(str, spec.min_input_size)),
+        }
+
+
+def run(args) -> int:
+    listed = list(rows(args.family))
+    if args.format == "json":
+        text = json.dumps([registry.get_spec(r["model"]).metadata() for r in listed], indent=2) + "\n"
+    elif args.format == "csv":
+        text = to_csv_text(COLUMNS, listed)
+    else:
+        text = format_table(COLUMNS, listed)
+    emit(text, args.out)
+    return 0

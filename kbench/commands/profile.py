@@ -1,0 +1,108 @@
+"""``kbench profile``: parameters, TF-profiler FLOPs, MACs and uncounted ops of models."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from kbench import env, registry
+from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
+from kbench.csvio import RowWriter, to_csv_text
+from kbench.errors import UsageError
+
+NAME = "profile"
+HELP = "count parameters, FLOPs (TF profiler) and MACs of a model"
+
+PROFILE_COLUMNS = (
+    "run_id", "timestamp", "model", "family", "input_h", "input_w", "input_c", "variant", "status", "error",
+    "params_total", "params_trainable", "params_non_trainable", "macs", "flops_tf", "flops_tf_per_2macs",
+    "uncounted_ops", "reported_params", "reported_macs", "reported_source", "profile_s",
+) + env.ENV_COLUMNS
+LAYER_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops_tf")
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="a model name, a comma-separated list, 'family:F' or 'all'")
+    parser.add_argument("--input-size", help="H or H,W (default: the model's default input)")
+    parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
+    parser.add_argument("--per-layer", action="store_true", help="add a per-Keras-layer table")
+    add_format_arguments(parser)
+
+
+def _flat_row(record, spec, run_id, environment, seconds):
+    h, w, c = record["input_shape"]
+    reported = spec.reported[0] if spec.reported else None
+    return {
+        "run_id": run_id, "timestamp": env.timestamp(), "model": record["model"], "family": spec.family,
+        "input_h": h, "input_w": w, "input_c": c,
+        "variant": json.dumps(record.get("variant") or {}, sort_keys=True) if record.get("variant") else "",
+        "status": "ok", "error": "",
+        "params_total": record["params_total"], "params_trainable": record["params_trainable"],
+        "params_non_trainable": record["params_non_trainable"], "macs": record["macs"],
+        "flops_tf": record["flops_tf"],
+        "flops_tf_per_2macs": round(record["flops_tf"] / (2 * record["macs"]), 6) if record["macs"] else "",
+        "uncounted_ops": ";".join(f"{k}:{v}" for k, v in record["uncounted_ops"].items()),
+        "reported_params": reported.params if reported else "", "reported_macs": reported.macs if reported else "",
+        "reported_source": reported.source if reported else "", "profile_s": round(seconds, 3),
+        **environment,
+    }
+
+
+def run(args) -> int:
+    import time
+
+    from kbench.profile import profile
+
+    names = registry.resolve_models(args.model)
+    size = parse_input_size(args.input_size)
+    variant = parse_set(args.set)
+    environment = env.environment()
+    run_id = env.new_run_id()
+    # Validate every request before measuring anything, so bad input costs nothing.
+    for name in names:
+        spec = registry.get_spec(name)
+        registry.normalize_input_shape(spec, size)
+    writer = RowWriter(args.out, PROFILE_COLUMNS) if args.out and args.format == "csv" else None
+    records, rows, failures = [], [], 0
+    for name in names:
+        spec = registry.get_spec(name)
+        started = time.perf_counter()
+        try:
+            record = profile(name, input_shape=size, per_layer=args.per_layer, num_classes=args.num_classes, **variant)
+        except UsageError:
+            raise
+        except Exception as exc:  # one failing model is a row with its status, not a dead run
+            failures += 1
+            shape = registry.normalize_input_shape(spec, size)
+            row = {"run_id": run_id, "timestamp": env.timestamp(), "model": name, "family": spec.family,
+                   "input_h": shape[0], "input_w": shape[1], "input_c": shape[2], "status": "error",
+                   "error": " ".join(f"{type(exc).__name__}: {exc}".split())[:500], **environment}
+            print(f"kbench: {name}: {row['error']}", file=sys.stderr)
+        else:
+            row = _flat_row(record, spec, run_id, environment, time.perf_counter() - started)
+            records.append(record)
+        rows.append(row)
+        if writer:
+            writer.write(row)
+    if writer is None:
+        emit(_render(args.format, records, rows, args.per_layer), args.out)
+    return 1 if failures else 0
+
+
+def _render(fmt, records, rows, per_layer):
+    if fmt == "json":
+        payload = records[0] if len(records) == 1 and len(rows) == 1 else records
+        return json.dumps(payload, indent=2) + "\n"
+    if fmt == "csv":
+        if per_layer and len(records) == 1:
+            return to_csv_text(("model",) + LAYER_COLUMNS, [{"model": records[0]["model"], **r} for r in records[0]["per_layer"]])
+        return to_csv_text(PROFILE_COLUMNS, rows)
+    columns = ("model", "input_h", "input_w", "params_trainable", "params_total", "macs", "flops_tf",
+               "flops_tf_per_2macs", "uncounted_ops", "status")
+    text = format_table(columns, rows)
+    if per_layer:
+        for record in records:
+            text += f"\n{record['model']} per layer (macs = multiply-accumulates; flops_tf = TF profiler float ops)\n"
+            text += format_table(LAYER_COLUMNS, record["per_layer"])
+    return text

@@ -1,0 +1,92 @@
+"""The environment of a measurement, recorded in every CSV row.
+
+Everything here is cheap and never imports a framework the caller has not chosen: the
+active backend's version is read from the already-imported module or package metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+ENV_COLUMNS = ("device", "device_kind", "host", "kbench_version", "tf_version", "keras_version",
+               "backend_version", "git_commit", "python_version")
+
+
+def _version(package: str) -> str:
+    for name in (package, f"{package}-cpu"):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return ""
+
+
+@functools.lru_cache(maxsize=None)
+def git_commit() -> str:
+    """Commit of the kbench checkout (with '+dirty' if modified); '' outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return os.environ.get("KBENCH_GIT_COMMIT", "")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def backend_name() -> str:
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def backend_version(backend: str | None = None) -> str:
+    backend = backend or backend_name()
+    return _version({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}.get(backend, backend))
+
+
+def environment(device: str = "cpu", device_kind: str | None = None, backend: str | None = None) -> dict[str, str]:
+    """The environment columns (see ``ENV_COLUMNS``)."""
+    from kbench import __version__
+
+    return {
+        "device": device,
+        "device_kind": device_kind or cpu_name(),
+        "host": socket.gethostname(),
+        "kbench_version": __version__,
+        "tf_version": _version("tensorflow"),
+        "keras_version": _version("keras"),
+        "backend_version": backend_version(backend),
+        "git_commit": git_commit(),
+        "python_version": platform.python_version(),
+    }
+
+
+def new_run_id() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def timestamp() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def python_executable() -> str:
+    return sys.executable

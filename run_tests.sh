@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test suite, from a fresh clone: builds its own virtualenv, installs kbench with the
+# TensorFlow CPU wheel, the JAX and torch CPU backends and the dev tools, then runs pytest.
+# Extra arguments go to pytest (e.g. `./run_tests.sh -m slow` for the heavy cases).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/bootstrap.sh "cpu,dev,jax,torch"
+exec "$PY" -m pytest -q "$@"
