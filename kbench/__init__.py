@@ -15,7 +15,7 @@ from kbench.registry import build, get_spec, list_families, list_models  # noqa:
 
 def profile(name, input_shape=None, per_layer=False, **kwargs):
     """Params, ``flops_tf``, ``macs`` and ``uncounted_ops`` of a registered model (TF backend)."""
-    from kbench.profile import profile as _profile
+    from kbench.profiling import profile as _profile
 
     return _profile(name, input_shape=input_shape, per_layer=per_layer, **kwargs)
 

@@ -10,7 +10,7 @@ import pytest
 
 import kbench
 from kbench.macs import count_macs
-from kbench.profile import profile_model
+from kbench.profiling import profile_model
 
 MODELS = kbench.list_models()
 

@@ -52,7 +52,7 @@ def _flat_row(record, spec, run_id, environment, seconds):
 def run(args) -> int:
     import time
 
-    from kbench.profile import profile
+    from kbench.profiling import profile
 
     names = registry.resolve_models(args.model)
     size = parse_input_size(args.input_size)
