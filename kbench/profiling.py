@@ -10,6 +10,8 @@ Counting conventions (see also README "Counting conventions"):
 * ``macs``: multiply-accumulates of Conv2D, DepthwiseConv2dNative, Conv2DBackpropInput
   (transposed conv), Conv3D, MatMul and BatchMatMul ops, i.e. their profiler FLOPs / 2. This is
   the papers' "FLOPs"/"mult-adds" convention, also torchvision's ``_ops`` and fvcore's.
+* ``mem_access``: memory access cost in ShuffleNet V2's sense (elements read + written per
+  image; see ``kbench.memory_cost``). Not to be confused with ``macs``.
 * ``uncounted_ops``: op types in the graph that compute something but have no FLOP rule
   (activations such as Relu, Einsum, resizes, unresolved function calls), with node counts.
 
@@ -31,6 +33,7 @@ import re
 from typing import Any
 
 from kbench.errors import UsageError
+from kbench.memory_cost import memory_access_cost
 
 # Ops whose profiler FLOPs are 2 x multiply-accumulates.
 MAC_OP_TYPES = frozenset({
@@ -237,12 +240,14 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
         "flops_by_op": dict(sorted(flops_by_op.items(), key=lambda kv: -kv[1])),
         "uncounted_ops": dict(sorted(uncounted.items())),
     }
+    memory = memory_access_cost(model)
+    record["mem_access"] = memory["total"]
     if per_layer:
-        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs)
+        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs, memory["per_layer"])
     return record
 
 
-def _per_layer_rows(model, layer_flops, layer_macs):
+def _per_layer_rows(model, layer_flops, layer_macs, layer_memory):
     rows = []
     for layer in model.layers:
         try:
@@ -256,10 +261,11 @@ def _per_layer_rows(model, layer_flops, layer_macs):
             "params": int(layer.count_params()) if layer.built else 0,
             "macs": int(layer_macs.get(layer.name, 0)),
             "flops_tf": int(layer_flops.get(layer.name, 0)),
+            "mem_access": int(layer_memory.get(layer.name, 0)),
         })
     if layer_flops.get(OTHER_ROW) or layer_macs.get(OTHER_ROW):
         rows.append({"name": OTHER_ROW, "type": "", "output_shape": None, "params": 0,
-                     "macs": int(layer_macs[OTHER_ROW]), "flops_tf": int(layer_flops[OTHER_ROW])})
+                     "macs": int(layer_macs[OTHER_ROW]), "flops_tf": int(layer_flops[OTHER_ROW]), "mem_access": 0})
     return rows
 
 

@@ -59,6 +59,7 @@ def test_forward_profile_and_mac_cross_check(name):
     assert sum(r["flops_tf"] for r in rows) == record["flops_tf"]
     assert sum(r["macs"] for r in rows) == record["macs"]
     assert sum(r["params"] for r in rows) == record["params_total"]
+    assert sum(r["mem_access"] for r in rows) == record["mem_access"] > 0
     # The per-layer MACs equal the analytic ones layer by layer.
     by_layer = {r["name"]: r["macs"] for r in rows}
     for layer_name, macs in analytic["per_layer"].items():

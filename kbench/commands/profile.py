@@ -16,9 +16,9 @@ HELP = "count parameters, FLOPs (TF profiler) and MACs of a model"
 PROFILE_COLUMNS = (
     "run_id", "timestamp", "model", "family", "input_h", "input_w", "input_c", "variant", "status", "error",
     "params_total", "params_trainable", "params_non_trainable", "macs", "flops_tf", "flops_tf_per_2macs",
-    "uncounted_ops", "reported_params", "reported_macs", "reported_source", "profile_s",
+    "uncounted_ops", "mem_access", "reported_params", "reported_macs", "reported_source", "profile_s",
 ) + env.ENV_COLUMNS
-LAYER_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops_tf")
+LAYER_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops_tf", "mem_access")
 
 
 def add_arguments(parser):
@@ -43,6 +43,7 @@ def _flat_row(record, spec, run_id, environment, seconds):
         "flops_tf": record["flops_tf"],
         "flops_tf_per_2macs": round(record["flops_tf"] / (2 * record["macs"]), 6) if record["macs"] else "",
         "uncounted_ops": ";".join(f"{k}:{v}" for k, v in record["uncounted_ops"].items()),
+        "mem_access": record["mem_access"],
         "reported_params": reported.params if reported else "", "reported_macs": reported.macs if reported else "",
         "reported_source": reported.source if reported else "", "profile_s": round(seconds, 3),
         **environment,
@@ -99,10 +100,10 @@ def _render(fmt, records, rows, per_layer):
             return to_csv_text(("model",) + LAYER_COLUMNS, [{"model": records[0]["model"], **r} for r in records[0]["per_layer"]])
         return to_csv_text(PROFILE_COLUMNS, rows)
     columns = ("model", "input_h", "input_w", "params_trainable", "params_total", "macs", "flops_tf",
-               "flops_tf_per_2macs", "uncounted_ops", "status")
+               "flops_tf_per_2macs", "mem_access", "uncounted_ops", "status")
     text = format_table(columns, rows)
     if per_layer:
         for record in records:
-            text += f"\n{record['model']} per layer (macs = multiply-accumulates; flops_tf = TF profiler float ops)\n"
+            text += f"\n{record['model']} per layer (macs = multiply-accumulates; flops_tf = TF profiler float ops; mem_access = elements read + written)\n"
             text += format_table(LAYER_COLUMNS, record["per_layer"])
     return text
