@@ -30,12 +30,21 @@ BLOCK_WIDTHS = (64, 128, 256, 512, 512)
 def vgg_features(x, config: str = "D", *, lrn: bool = False, batch_norm: bool = False, name: str = "block"):
     """The convolutional part of VGG (shared with the saliency networks' VGG-16 backbones).
 
+    ``config`` is a key of ``VGG_CONFIGS`` or a tuple of per-block kernel tuples.
     Returns the list of each block's output *before* its max pool, and the pooled output.
     """
-    if config not in VGG_CONFIGS:
-        raise ValueError(f"unknown VGG configuration {config!r}; allowed: {', '.join(VGG_CONFIGS)}")
+    if isinstance(config, str):
+        if config not in VGG_CONFIGS:
+            raise ValueError(f"unknown VGG configuration {config!r}; allowed: {', '.join(VGG_CONFIGS)}")
+        blocks = VGG_CONFIGS[config]
+    else:
+        # A custom configuration: a tuple of per-block kernel tuples (at most five blocks), e.g.
+        # the first four blocks of a VGG-style backbone whose last block is built elsewhere.
+        blocks = tuple(tuple(k) for k in config)
+        if not 1 <= len(blocks) <= len(BLOCK_WIDTHS):
+            raise ValueError(f"a VGG configuration has 1 to {len(BLOCK_WIDTHS)} blocks, got {len(blocks)}")
     block_outputs = []
-    for b, (kernels, width) in enumerate(zip(VGG_CONFIGS[config], BLOCK_WIDTHS), start=1):
+    for b, (kernels, width) in enumerate(zip(blocks, BLOCK_WIDTHS), start=1):
         for c, k in enumerate(kernels, start=1):
             # Conv biases stay with batch norm too, as in torchvision's vgg*_bn (their counts include them).
             x = conv_bn_act(x, width, k, use_bias=True, norm=batch_norm, name=f"{name}{b}_conv{c}")

@@ -72,7 +72,7 @@ def fit_macs(sizes_and_macs: Iterable) -> tuple[float, float, float]:
     scale = np.abs(design).max(axis=0)
     solution, *_ = np.linalg.lstsq(design / scale, target, rcond=None)
     a, b, c = (solution / scale).tolist()
-    return float(a), float(b), float(c)
+    return float(a) + 0.0, float(b) + 0.0, float(c) + 0.0  # + 0.0: no negative zeros in the output
 
 
 def parse_sizes(text: str, min_size: tuple[int, int] | None = None) -> list[tuple[int, int]]:
@@ -253,7 +253,7 @@ def measure(name: str, sizes, *, counter: str = "profile", seed_terms: bool | No
 
     from kbench import registry
     from kbench.macs import count_macs
-    from kbench.profile import profile_model
+    from kbench.profiling import profile_model
 
     if counter not in ("profile", "analytic"):
         raise UsageError(f"unknown counter {counter!r}; allowed: profile, analytic")
@@ -344,7 +344,8 @@ def format_table(result: dict[str, Any]) -> str:
     def row(label, coefs):
         if coefs is None:
             return f"{label:<28}{'':>18}{'':>16}{'':>18}"
-        return f"{label:<28}{coefs['a']:>18,.4f}{coefs['b']:>16,.4f}{coefs['c']:>18,.2f}"
+        a, b, c = (0.0 if abs(coefs[k]) < 5e-5 else coefs[k] for k in "abc")  # no "-0.00" for round-off
+        return f"{label:<28}{a:>18,.4f}{b:>16,.4f}{c:>18,.2f}"
 
     lines.append(row("fit (kbench MACs)", result["fit"]))
     if has_seed:

@@ -98,9 +98,10 @@ class _GraphCounter:
         self.library = library  # name -> FunctionDef
 
     def count(self):
-        """Yield ``(node_name, op_type, flops or None, nested)``; None means "no rule".
+        """Yield ``(node_name, op_type, flops or None, nested, useful_flops)``; None: "no rule".
 
-        ``nested`` marks ops counted inside a resolved function call (invisible to the profiler).
+        ``nested`` marks ops counted inside a resolved function call (invisible to the profiler);
+        ``useful_flops`` excludes work on padding (see ``_useful_flops``).
         """
         graph_def = self.graph.as_graph_def(add_shapes=True)
         for node in graph_def.node:
@@ -108,18 +109,37 @@ class _GraphCounter:
                 yield from self._count_call(node)
                 continue
             stats = self._get_stats(self.graph, node, "flops")
-            yield node.name, node.op, (int(stats.value) if stats.value is not None else None), False
+            flops = int(stats.value) if stats.value is not None else None
+            yield node.name, node.op, flops, False, self._useful_flops(node, flops)
+
+    def _useful_flops(self, node, flops):
+        """FLOPs that produce the model's output, for MACs in the papers' convention.
+
+        TF runs a dilated convolution whose rate does not divide the map as
+        SpaceToBatchND -> Conv2D -> BatchToSpaceND on a padded map; the profiler counts the
+        padding (it is executed), the papers do not. Scale by the cropped output's share.
+        """
+        if flops is None or node.op not in MAC_OP_TYPES:
+            return flops
+        output = self.graph.get_operation_by_name(node.name).outputs[0]
+        for consumer in output.consumers():
+            if consumer.type == "BatchToSpaceND":
+                produced = output.shape.num_elements()
+                kept = consumer.outputs[0].shape.num_elements()
+                if produced and kept is not None and kept < produced:
+                    return flops // produced * kept
+        return flops
 
     # -- nested function calls (grouped convolutions) -------------------------------------
     def _count_call(self, node):
         fname = node.attr["f"].func.name
         resolved = self._resolve(fname, node) if fname in self.library else None
         if resolved is None:
-            yield node.name, node.op, None, False
+            yield node.name, node.op, None, False, None
             return
-        for _inner_name, op_type, flops, _ in _GraphCounter(resolved, self.library).count():
+        for _inner_name, op_type, flops, _, useful in _GraphCounter(resolved, self.library).count():
             # Inner nodes are attributed to the calling node's scope (its Keras layer).
-            yield node.name, op_type, flops, True
+            yield node.name, op_type, flops, True, useful
 
     def _resolve(self, fname, node):
         tf = self._tf
@@ -208,14 +228,14 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
     layer_macs = collections.Counter()
     outer_flops = 0
     try:
-        for node_name, op_type, flops, nested in _GraphCounter(graph, library).count():
+        for node_name, op_type, flops, nested, useful_flops in _GraphCounter(graph, library).count():
             if flops is None:
                 if op_type not in DATA_MOVEMENT_OPS:
                     uncounted[op_type] += 1
                 continue
             flops_by_op[op_type] += flops
             outer_flops += 0 if nested else flops
-            node_macs = flops // 2 if op_type in MAC_OP_TYPES else 0
+            node_macs = useful_flops // 2 if op_type in MAC_OP_TYPES else 0
             macs += node_macs
             if per_layer:
                 layer = _layer_of(node_name, layer_names)

@@ -193,3 +193,12 @@ def test_cli_subprocess_bad_input_has_no_traceback():
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+
+
+def test_dilated_convolution_padding_is_not_counted_as_macs():
+    # Rate 3 does not divide 8: TF pads the map through SpaceToBatchND and convolves the padding.
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(6, 3, padding="same", dilation_rate=3, use_bias=False, name="atrous")(inputs)
+    record = profile_model(keras.Model(inputs, x), (8, 8, 4))
+    assert record["macs"] == 8 * 8 * 6 * 3 * 3 * 4
+    assert record["flops_tf"] > 2 * record["macs"]  # the profiler's count includes the padding

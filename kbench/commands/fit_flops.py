@@ -1,0 +1,45 @@
+"""``kbench fit-flops``: MACs at several input sizes, fitted as a*h*w + b*(h+w) + c.
+
+For the saliency networks of the FLOPs notes the fit is printed next to the notes' stated and
+the audit's corrected coefficients, with a second fit in the notes' convention (kbench MACs +
+pooling, element-wise, upsampling, BN and full-kernel transposed-conv terms). For any other
+model those columns are blank; for a plain CNN b and c come out near zero.
+"""
+
+from __future__ import annotations
+
+import json
+
+from kbench import registry
+from kbench.commands._common import emit, parse_set
+
+NAME = "fit-flops"
+HELP = "profile a model at several input sizes and fit MACs(h, w) = a*h*w + b*(h+w) + c"
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="a registered model name")
+    parser.add_argument("--sizes", required=True,
+                        help="comma-separated input sizes, N (square) or HxW, at least 3 distinct, "
+                             "e.g. 224,256,288,320 or 224,256x320,288")
+    parser.add_argument("--counter", choices=("profile", "analytic"), default="profile",
+                        help="MAC counter: the TF profiler (default) or kbench's analytic counter")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="output format (default: %(default)s)")
+    parser.add_argument("--out", help="write the output to this file instead of standard output")
+
+
+def run(args) -> int:
+    from kbench.fit import fit_model, format_table, parse_sizes
+
+    spec = registry.get_spec(args.model)
+    sizes = parse_sizes(args.sizes, spec.min_input_size)  # UsageError before anything is built
+    variant = parse_set(getattr(args, "set", None))
+    result = fit_model(args.model, sizes, counter=args.counter, **variant)
+    if args.format == "json":
+        text = json.dumps(result, indent=2, default=float) + "\n"
+    else:
+        text = format_table(result) + "\n"
+    emit(text, getattr(args, "out", None))
+    return 0
