@@ -27,3 +27,18 @@ __all__ = [
     "make_divisible",
     "norm_act",
 ]
+
+# Channel shuffle / split (ShuffleNet V1/V2).
+from architectures.layers.shuffle import ChannelShuffle, ChannelSplit, channel_shuffle, shuffle_permutation  # noqa: E402
+
+__all__ += ["ChannelShuffle", "ChannelSplit", "channel_shuffle", "shuffle_permutation"]
+
+# Attention plugins (SE, FcaNet MSCA, DSNet DSM/DAM); importing registers their plugin types.
+from architectures.layers.attention import (  # noqa: E402
+    DecoupledAttention,
+    DecoupledSelfAttention,
+    MultiSpectralChannelAttention,
+    SqueezeExcitation,
+)
+
+__all__ += ["DecoupledAttention", "DecoupledSelfAttention", "MultiSpectralChannelAttention", "SqueezeExcitation"]

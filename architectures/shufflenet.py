@@ -1,0 +1,206 @@
+"""ShuffleNet V1 (Zhang et al., 2017) and ShuffleNet V2 (Ma et al., 2018).
+
+V1 unit (paper Fig. 2b/c): 1x1 group conv (bottleneck = out/4) + BN + ReLU, channel shuffle,
+3x3 depthwise (stride 1 or 2) + BN, 1x1 group conv + BN; stride 1: add the identity then ReLU;
+stride 2: concatenate a 3x3/2 average-pooled shortcut, then ReLU (so the main branch outputs
+``out - in`` channels). The first pointwise layer of stage 2 is not grouped (Table 1 note).
+Stage widths are Table 1's 1x columns times the scale factor ``s``; the stem width follows
+megvii's ShuffleNet-Series code (24; 12 for 0.5x, 48 for 2x), raised where needed so that
+``stage2 - stem`` is divisible by ``g``; bottlenecks not divisible by ``g`` (some non-1x scales)
+are rounded up to a multiple of ``g``. Classifier without bias (megvii).
+
+V2 unit (paper Fig. 3c/d, torchvision layout): stride 1 splits the channels in two halves, one
+half goes through 1x1 conv-BN-ReLU, 3x3 depthwise-BN, 1x1 conv-BN-ReLU and is concatenated with
+the other half; stride 2 feeds the whole input to both branches (the left one is 3x3/2 depthwise-
+BN then 1x1 conv-BN-ReLU). Both end with a channel shuffle with 2 groups. conv5 1x1 then global
+pool and a fully connected classifier with bias.
+
+Channel shuffle is ``architectures.layers.ChannelShuffle`` (the paper's reshape-transpose-flatten;
+``shuffle_method="gather"`` selects the equivalent gather implementation).
+"""
+
+from __future__ import annotations
+
+from keras import layers, models
+
+from architectures._registry import Paper, Reported, register_model
+from architectures.layers import ChannelShuffle, ChannelSplit, classifier, conv_bn_act, depthwise_bn_act, image_input
+
+PAPER_V1 = Paper("ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices", 2017,
+                 "https://arxiv.org/abs/1707.01083")
+PAPER_V2 = Paper("ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design", 2018,
+                 "https://arxiv.org/abs/1807.11164")
+
+# groups -> stage 2/3/4 output channels at 1x (paper Table 1).
+SHUFFLENET_V1_WIDTHS = {1: (144, 288, 576), 2: (200, 400, 800), 3: (240, 480, 960), 4: (272, 544, 1088),
+                        8: (384, 768, 1536)}
+SHUFFLENET_V1_REPEATS = (4, 8, 4)
+# scale -> stem width (megvii ShuffleNet-Series).
+SHUFFLENET_V1_STEM = {0.5: 12, 1.0: 24, 1.5: 24, 2.0: 48}
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def shufflenet_v1_unit(x, out_channels: int, strides: int, groups: int, *, first_grouped: bool = True,
+                       bottleneck: int, shuffle_method: str = "reshape", name: str):
+    in_channels = x.shape[-1]
+    branch_out = out_channels - in_channels if strides == 2 else out_channels
+    if branch_out <= 0 or branch_out % groups:
+        raise ValueError(f"{name}: main branch width {branch_out} must be positive and divisible by groups={groups}")
+    y = conv_bn_act(x, bottleneck, 1, groups=groups if first_grouped else 1, name=f"{name}_gconv1")
+    if groups > 1:
+        y = ChannelShuffle(groups, method=shuffle_method, name=f"{name}_shuffle")(y)
+    y = depthwise_bn_act(y, 3, strides=strides, activation=None, name=f"{name}_dw")
+    y = conv_bn_act(y, branch_out, 1, groups=groups, activation=None, name=f"{name}_gconv2")
+    if strides == 1:
+        if in_channels != out_channels:
+            raise ValueError(f"{name}: a stride-1 unit needs equal input/output widths ({in_channels} != {out_channels})")
+        y = layers.Add(name=f"{name}_add")([x, y])
+    else:
+        shortcut = layers.AveragePooling2D(3, strides=2, padding="same", name=f"{name}_avgpool")(x)
+        y = layers.Concatenate(name=f"{name}_concat")([shortcut, y])
+    return layers.Activation("relu", name=f"{name}_relu")(y)
+
+
+def shufflenet_v1(
+    input_shape=(224, 224, 3),
+    num_classes=1000,
+    groups=3,
+    scale=1.0,
+    shuffle_method="reshape",
+    include_top=True,
+    name=None,
+):
+    """ShuffleNet V1 ``scale``x with ``groups`` in {1, 2, 3, 4, 8} (paper Table 1)."""
+    if groups not in SHUFFLENET_V1_WIDTHS:
+        raise ValueError(f"unknown ShuffleNet V1 groups {groups!r}; allowed: {', '.join(map(str, SHUFFLENET_V1_WIDTHS))}")
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    widths = [int(w * scale) for w in SHUFFLENET_V1_WIDTHS[groups]]
+    stem = SHUFFLENET_V1_STEM.get(float(scale), max(8, int(24 * scale)))
+    while (widths[0] - stem) % groups:
+        stem += 1
+
+    inputs = image_input(input_shape)
+    x = conv_bn_act(inputs, stem, 3, strides=2, name="conv1")
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    for stage, (repeats, width) in enumerate(zip(SHUFFLENET_V1_REPEATS, widths), start=2):
+        bottleneck = _round_up(width // 4, groups)
+        for i in range(repeats):
+            x = shufflenet_v1_unit(
+                x, width, 2 if i == 0 else 1, groups, first_grouped=not (stage == 2 and i == 0),
+                bottleneck=bottleneck, shuffle_method=shuffle_method, name=f"stage{stage}_unit{i + 1}")
+    if include_top:
+        x = classifier(x, num_classes, use_bias=False, name="head")
+    return models.Model(inputs, x, name=name or f"shufflenet_v1_g{groups}_x{scale:g}")
+
+
+# scale -> stage 2/3/4 widths and conv5 width (paper Table 5).
+SHUFFLENET_V2_WIDTHS = {0.5: (48, 96, 192, 1024), 1.0: (116, 232, 464, 1024), 1.5: (176, 352, 704, 1024),
+                        2.0: (244, 488, 976, 2048)}
+SHUFFLENET_V2_REPEATS = (4, 8, 4)
+
+
+def shufflenet_v2_unit(x, out_channels: int, strides: int, *, shuffle_method: str = "reshape", name: str):
+    branch = out_channels // 2
+    if strides == 1:
+        if x.shape[-1] != out_channels or out_channels % 2:
+            raise ValueError(f"{name}: a stride-1 unit needs an even width equal to its input ({x.shape[-1]})")
+        left, right = ChannelSplit(2, name=f"{name}_split")(x)
+    else:
+        left = depthwise_bn_act(x, 3, strides=strides, activation=None, name=f"{name}_left_dw")
+        left = conv_bn_act(left, branch, 1, name=f"{name}_left_pw")
+        right = x
+    right = conv_bn_act(right, branch, 1, name=f"{name}_right_pw1")
+    right = depthwise_bn_act(right, 3, strides=strides, activation=None, name=f"{name}_right_dw")
+    right = conv_bn_act(right, branch, 1, name=f"{name}_right_pw2")
+    x = layers.Concatenate(name=f"{name}_concat")([left, right])
+    return ChannelShuffle(2, method=shuffle_method, name=f"{name}_shuffle")(x)
+
+
+def shufflenet_v2(
+    input_shape=(224, 224, 3),
+    num_classes=1000,
+    scale=1.0,
+    widths=None,
+    shuffle_method="reshape",
+    include_top=True,
+    name=None,
+):
+    """ShuffleNet V2 ``scale``x (0.5, 1, 1.5, 2; paper Table 5); ``widths`` overrides the 4 widths."""
+    if widths is None:
+        if float(scale) not in SHUFFLENET_V2_WIDTHS:
+            raise ValueError(f"unknown ShuffleNet V2 scale {scale!r}; allowed: 0.5, 1.0, 1.5, 2.0 (or pass widths)")
+        widths = SHUFFLENET_V2_WIDTHS[float(scale)]
+    *stage_widths, last = widths
+    inputs = image_input(input_shape)
+    x = conv_bn_act(inputs, 24, 3, strides=2, name="conv1")
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    for stage, (repeats, width) in enumerate(zip(SHUFFLENET_V2_REPEATS, stage_widths), start=2):
+        for i in range(repeats):
+            x = shufflenet_v2_unit(x, width, 2 if i == 0 else 1, shuffle_method=shuffle_method,
+                                   name=f"stage{stage}_unit{i + 1}")
+    x = conv_bn_act(x, last, 1, name="conv5")
+    if include_top:
+        x = classifier(x, num_classes, name="head")
+    return models.Model(inputs, x, name=name or f"shufflenet_v2_x{scale:g}")
+
+
+# ---- registrations ---------------------------------------------------------------------------
+# groups, paper Table 1 complexity (MFLOPs = MACs), reference [calc] MACs / params (megvii layout)
+_V1 = (
+    (1, 143e6, 143.08e6, 1_530_936),
+    (2, 140e6, 140.84e6, 1_732_848),
+    (3, 137e6, 137.46e6, 1_864_728),
+    (4, 133e6, 134.34e6, 1_967_344),
+    (8, 137e6, 138.37e6, 2_433_768),
+)
+for _g, _paper_macs, _calc_macs, _calc_params in _V1:
+    register_model(
+        f"shufflenet_v1_g{_g}",
+        builder=shufflenet_v1,
+        preset=dict(groups=_g, scale=1.0),
+        family="shufflenet",
+        paper=PAPER_V1,
+        min_input_size=(32, 32),
+        reported=(
+            Reported(macs=_paper_macs, source="paper Table 1 complexity (MFLOPs = multiply-adds), 1x"),
+            Reported(params=_calc_params, macs=_calc_macs, source="reference_numbers.md §1.11 [calc] (megvii layout)",
+                     convention="calculated; the paper publishes no parameter counts"),
+        ),
+        notes=(
+            "The paper gives no parameter counts; stem/bottleneck widths follow megvii's ShuffleNet-Series code.",
+            "Channel shuffle follows the paper (reshape to [g, n], transpose, flatten); megvii's V1 code reshapes to "
+            "[n, g] (the inverse permutation). Counts are unaffected.",
+            "Stride-2 shortcut: 3x3/2 average pool with 'same' padding (pads excluded from the mean; PyTorch's "
+            "count_include_pad=True differs only at the borders).",
+        ) + (("Table 1 lists 133 M for g=4; this layout counts 134.3 M (+1.0%), as the [calc] reference does.",)
+             if _g == 4 else ()),
+        test_input_size=(64, 64),
+    )
+
+# scale, paper Table 5 MFLOPs / params, torchvision params / GMACs
+_V2 = (
+    ("x0_5", 0.5, 41e6, 1.4e6, 1_366_792, 0.04e9),
+    ("x1_0", 1.0, 146e6, 2.3e6, 2_278_604, 0.145e9),
+    ("x1_5", 1.5, 299e6, 3.5e6, 3_503_624, 0.296e9),
+    ("x2_0", 2.0, 591e6, 7.4e6, 7_393_996, 0.583e9),
+)
+for _suffix, _scale, _paper_macs, _paper_params, _tv_params, _tv_macs in _V2:
+    register_model(
+        f"shufflenet_v2_{_suffix}",
+        builder=shufflenet_v2,
+        preset=dict(scale=_scale),
+        family="shufflenet",
+        paper=PAPER_V2,
+        min_input_size=(32, 32),
+        reported=(
+            Reported(params=_tv_params, macs=_tv_macs, source="torchvision ShuffleNet_V2_Weights meta (num_params, _ops)"),
+            Reported(params=_paper_params, macs=_paper_macs, source="paper Table 5 (FLOPs = multiply-adds, # of weights)"),
+        ),
+        notes=("The paper's FLOPs run 1-1.4% above the conv+FC MACs of this (torchvision) layout; the reason is "
+               "not stated (reference_numbers.md §1.12).",),
+        test_input_size=(64, 64),
+    )

@@ -1,0 +1,130 @@
+"""Memory access cost (MAC in the ShuffleNet V2 sense): elements read + written per image.
+
+Not to be confused with ``macs`` (multiply-accumulates). ShuffleNet V2 (Ma et al., 2018, §2)
+and the seed slides count, for a 1x1 convolution from ``c1`` to ``c2`` channels on an ``h x w``
+map, ``MAC = hw(c1 + c2) + c1*c2``: the input map is read once, the output map is written once
+and the weights are read once. This module applies that convention to every layer of a
+Functional model, per image (batch excluded), in *elements* (multiply by the dtype size for
+bytes):
+
+* convolution (any ``k x k``, stride, dilation, ``groups=g``), transposed conv:
+  ``h_in*w_in*c1 + h_out*w_out*c2 + k*k*c1*c2/g`` (the kernel's size);
+* depthwise conv: ``h_in*w_in*c + h_out*w_out*c*m + k*k*c*m``; separable conv: input + output +
+  depthwise kernel + pointwise kernel (the intermediate map is not counted: one fused op);
+* dense: ``n_in + n_out + n_in*n_out``;
+* everything else (BN, activations, pooling, Add/Multiply and other merges, Concatenate,
+  channel shuffle/split, reshape/flatten, global pooling): every input tensor read once plus
+  every output tensor written once (an Add of two maps costs 3 maps);
+* 0 for the input layer and for layers that are the identity at inference (Dropout and the
+  noise layers).
+
+Only kernels count as weights (variables whose name ends in ``kernel``); biases and BN
+scale/shift/statistics are O(channels) and left out, as the slides' formula leaves them out.
+Custom layers may register their own rule with ``@memory_rule(LayerClass)``; signature
+``rule(layer, input_shapes, output_shapes) -> int``, shapes without the batch dimension.
+An unregistered custom layer gets the default (inputs + outputs + kernel-named weights).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import keras
+
+MEMORY_RULES: dict[type, Callable] = {}
+
+# Identity at inference: no memory traffic of their own.
+INFERENCE_IDENTITY = (
+    keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
+    keras.layers.SpatialDropout3D, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+)
+
+
+def memory_rule(*layer_classes):
+    """Register ``rule(layer, input_shapes, output_shapes) -> int`` for these layer classes."""
+
+    def record(fn):
+        for cls in layer_classes:
+            MEMORY_RULES[cls] = fn
+        return fn
+
+    return record
+
+
+def _prod(values) -> int:
+    return int(math.prod(int(v) for v in values))
+
+
+def _shapes(tensors) -> list[tuple[int, ...]]:
+    if not isinstance(tensors, (list, tuple)):
+        tensors = [tensors]
+    flat = []
+    for t in tensors:
+        if isinstance(t, (list, tuple)):
+            flat.extend(_shapes(t))
+        elif hasattr(t, "shape"):
+            shape = tuple(t.shape[1:])
+            if any(d is None for d in shape):
+                raise ValueError(f"memory access cost needs static shapes, got {tuple(t.shape)}")
+            flat.append(shape)
+    return flat
+
+
+def kernel_elements(layer) -> int:
+    """Elements of the layer's kernels (``kernel``, ``depthwise_kernel``, ``pointwise_kernel``...)."""
+    total = 0
+    for w in layer.weights:
+        name = w.name.split("/")[-1].split(":")[0]
+        if name.endswith("kernel"):
+            total += _prod(w.shape)
+    return total
+
+
+def default_rule(layer, input_shapes, output_shapes) -> int:
+    """Inputs read + outputs written + kernel weights read (see module docstring)."""
+    return sum(_prod(s) for s in input_shapes) + sum(_prod(s) for s in output_shapes) + kernel_elements(layer)
+
+
+@memory_rule(*INFERENCE_IDENTITY)
+def _identity_rule(layer, input_shapes, output_shapes) -> int:
+    return 0
+
+
+def _rule_for(layer):
+    for cls in type(layer).__mro__:
+        if cls in MEMORY_RULES:
+            return MEMORY_RULES[cls]
+    return default_rule
+
+
+def _model_nodes(model):
+    for depth in sorted(model._nodes_by_depth, reverse=True):  # inputs first
+        yield from model._nodes_by_depth[depth]
+
+
+def memory_access_cost(model) -> dict:
+    """Elements read + written per image: ``{"total": int, "per_layer": {layer_name: int}}``.
+
+    Nested Functional models are expanded: their cost lands on the nested model's name.
+    """
+    total = 0
+    per_layer: dict[str, int] = {}
+    for node in _model_nodes(model):
+        layer = node.operation
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            cost = memory_access_cost(layer)["total"]
+        else:
+            cost = int(_rule_for(layer)(layer, _shapes(node.input_tensors), _shapes(node.outputs)))
+        per_layer[layer.name] = per_layer.get(layer.name, 0) + cost
+        total += cost
+    return {"total": total, "per_layer": per_layer}
+
+
+def g1_lower_bound(hw: int, flops: int) -> float:
+    """ShuffleNet V2 guideline 1: a 1x1 conv with ``B = hw*c1*c2`` has MAC >= 2*sqrt(hw*B) + B/hw,
+    with equality iff ``c1 == c2``."""
+    return 2.0 * math.sqrt(hw * flops) + flops / hw
