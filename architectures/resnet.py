@@ -15,7 +15,7 @@ from __future__ import annotations
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
-from architectures.layers import classifier, conv_bn_act, image_input, norm_act
+from architectures.layers import classifier, conv_bn_act, image_input
 from architectures.layers.plugins import apply_plugins, normalize_plugins
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", 2015, "https://arxiv.org/abs/1512.03385")

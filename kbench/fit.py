@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 import operator
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
 from kbench.errors import UsageError
+from kbench.layer_walk import prod as _prod
 
 REFERENCE_FILE = Path(__file__).parent / "data" / "saliency_reference.json"
 
@@ -102,10 +102,6 @@ def parse_sizes(text: str, min_size: tuple[int, int] | None = None) -> list[tupl
 # --------------------------------------------------------------------------------------------
 # The notes' (seed's) cost convention
 # --------------------------------------------------------------------------------------------
-def _prod(values) -> int:
-    return int(math.prod(int(v) for v in values))
-
-
 def _seed_layer_ops(layer, in_shapes, out_shapes, *, bn: bool, batch: int) -> tuple[float, str]:
     """Ops the notes charge for ``layer`` on top of kbench's MACs, and the term's kind."""
     import keras
@@ -141,14 +137,14 @@ def seed_convention_ops(model, *, bn: bool = True, batch: int = 1) -> dict[str, 
     resolution (the difference to kbench's 1/stride^2 count). Activations, concatenation and
     reshapes cost 0.
     """
-    from kbench.macs import _model_nodes, _shape_list
+    from kbench.layer_walk import model_nodes, tensor_shapes
 
     import keras
 
     by_kind: dict[str, float] = {}
     by_layer: dict[str, float] = {}
     total = 0.0
-    for node in _model_nodes(model):
+    for node in model_nodes(model):
         layer = node.operation
         if isinstance(layer, keras.layers.InputLayer):
             continue
@@ -156,7 +152,7 @@ def seed_convention_ops(model, *, bn: bool = True, batch: int = 1) -> dict[str, 
             nested = seed_convention_ops(layer, bn=bn, batch=batch)
             ops, kinds = nested["total"], nested["by_kind"]
         else:
-            ops, kind = _seed_layer_ops(layer, _shape_list(node.input_tensors), _shape_list(node.outputs),
+            ops, kind = _seed_layer_ops(layer, tensor_shapes(node.input_tensors), tensor_shapes(node.outputs),
                                         bn=bn, batch=batch)
             kinds = {kind: ops} if ops else {}
         if ops:

@@ -13,25 +13,13 @@ exclude the batch dimension.
 
 from __future__ import annotations
 
-import math
-from typing import Callable
-
 import keras
 
-MAC_RULES: dict[type, Callable] = {}
+from kbench.layer_walk import RuleTable, model_nodes, tensor_shapes
+from kbench.layer_walk import prod as _prod
 
-
-def mac_rule(*layer_classes):
-    def record(fn):
-        for cls in layer_classes:
-            MAC_RULES[cls] = fn
-        return fn
-
-    return record
-
-
-def _prod(values) -> int:
-    return int(math.prod(int(v) for v in values))
+MAC_RULES = RuleTable()
+mac_rule = MAC_RULES.register
 
 
 @mac_rule(keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
@@ -88,36 +76,12 @@ def _load_layer_rules():
             importlib.import_module(f"{layer_rules.__name__}.{module.name}")
 
 
-def _shape_list(tensors) -> list[tuple[int, ...]]:
-    if not isinstance(tensors, (list, tuple)):
-        tensors = [tensors]
-    flat = []
-    for t in tensors:
-        if isinstance(t, (list, tuple)):
-            flat.extend(_shape_list(t))
-        elif hasattr(t, "shape"):
-            flat.append(tuple(t.shape[1:]))
-    return flat
-
-
-def _rule_for(layer):
-    for cls in type(layer).__mro__:
-        if cls in MAC_RULES:
-            return MAC_RULES[cls]
-    return None
-
-
-def _model_nodes(model):
-    for depth_nodes in model._nodes_by_depth.values():
-        yield from depth_nodes
-
-
 def count_macs(model) -> dict:
     """MACs per image of a Functional ``model``: ``{"macs", "per_layer", "unknown_layers"}``."""
     total = 0
     per_layer: dict[str, int] = {}
     unknown: list[str] = []
-    for node in _model_nodes(model):
+    for node in model_nodes(model):
         layer = node.operation
         if isinstance(layer, keras.layers.InputLayer):
             continue
@@ -126,12 +90,12 @@ def count_macs(model) -> dict:
             macs = nested["macs"]
             unknown.extend(nested["unknown_layers"])
         else:
-            rule = _rule_for(layer)
+            rule = MAC_RULES.lookup(layer)
             if rule is None:
                 if layer.weights or layer._layers:
                     unknown.append(f"{layer.name} ({type(layer).__name__})")
                 continue
-            macs = int(rule(layer, _shape_list(node.input_tensors), _shape_list(node.outputs)))
+            macs = int(rule(layer, tensor_shapes(node.input_tensors), tensor_shapes(node.outputs)))
         per_layer[layer.name] = per_layer.get(layer.name, 0) + macs
         total += macs
     return {"macs": total, "per_layer": per_layer, "unknown_layers": sorted(set(unknown))}

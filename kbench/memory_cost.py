@@ -28,11 +28,14 @@ An unregistered custom layer gets the default (inputs + outputs + kernel-named w
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import keras
 
-MEMORY_RULES: dict[type, Callable] = {}
+from kbench.layer_walk import RuleTable, model_nodes, tensor_shapes
+from kbench.layer_walk import prod as _prod
+
+MEMORY_RULES = RuleTable()
+memory_rule = MEMORY_RULES.register
 
 # Identity at inference: no memory traffic of their own.
 INFERENCE_IDENTITY = (
@@ -40,36 +43,6 @@ INFERENCE_IDENTITY = (
     keras.layers.SpatialDropout3D, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
     keras.layers.AlphaDropout,
 )
-
-
-def memory_rule(*layer_classes):
-    """Register ``rule(layer, input_shapes, output_shapes) -> int`` for these layer classes."""
-
-    def record(fn):
-        for cls in layer_classes:
-            MEMORY_RULES[cls] = fn
-        return fn
-
-    return record
-
-
-def _prod(values) -> int:
-    return int(math.prod(int(v) for v in values))
-
-
-def _shapes(tensors) -> list[tuple[int, ...]]:
-    if not isinstance(tensors, (list, tuple)):
-        tensors = [tensors]
-    flat = []
-    for t in tensors:
-        if isinstance(t, (list, tuple)):
-            flat.extend(_shapes(t))
-        elif hasattr(t, "shape"):
-            shape = tuple(t.shape[1:])
-            if any(d is None for d in shape):
-                raise ValueError(f"memory access cost needs static shapes, got {tuple(t.shape)}")
-            flat.append(shape)
-    return flat
 
 
 def kernel_elements(layer) -> int:
@@ -92,18 +65,6 @@ def _identity_rule(layer, input_shapes, output_shapes) -> int:
     return 0
 
 
-def _rule_for(layer):
-    for cls in type(layer).__mro__:
-        if cls in MEMORY_RULES:
-            return MEMORY_RULES[cls]
-    return default_rule
-
-
-def _model_nodes(model):
-    for depth in sorted(model._nodes_by_depth, reverse=True):  # inputs first
-        yield from model._nodes_by_depth[depth]
-
-
 def memory_access_cost(model) -> dict:
     """Elements read + written per image: ``{"total": int, "per_layer": {layer_name: int}}``.
 
@@ -111,14 +72,14 @@ def memory_access_cost(model) -> dict:
     """
     total = 0
     per_layer: dict[str, int] = {}
-    for node in _model_nodes(model):
+    for node in model_nodes(model):
         layer = node.operation
         if isinstance(layer, keras.layers.InputLayer):
             continue
         if isinstance(layer, keras.Model):
             cost = memory_access_cost(layer)["total"]
         else:
-            cost = int(_rule_for(layer)(layer, _shapes(node.input_tensors), _shapes(node.outputs)))
+            cost = int(MEMORY_RULES.lookup(layer, default_rule)(layer, tensor_shapes(node.input_tensors), tensor_shapes(node.outputs)))
         per_layer[layer.name] = per_layer.get(layer.name, 0) + cost
         total += cost
     return {"total": total, "per_layer": per_layer}

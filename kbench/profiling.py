@@ -28,7 +28,6 @@ Profiling always runs on the TensorFlow backend: FLOPs describe the graph, not a
 from __future__ import annotations
 
 import collections
-import os
 import re
 from typing import Any
 
@@ -215,7 +214,6 @@ def _layer_of(node_name: str, layer_names) -> str:
 
 def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, Any]:
     """Profile an already built model (see module docstring for the conventions)."""
-    tf = _tf()
     concrete = trace_graph(model, input_shape)
     graph = concrete.graph
     library = {f.signature.name: f for f in graph.as_graph_def().library.function}
