@@ -1,9 +1,16 @@
 """Shared layers and blocks of the zoo: one import for builders.
 
-``blocks``: functional conv-norm-act units and heads. Custom Keras layers (channel shuffle,
-attention plugins, capsules, ...) live in sibling modules and are re-exported here.
+``blocks``: functional conv-norm-act units and heads. Custom Keras layers live in sibling
+modules (normalisation, channel shuffle, attention plugins, capsules) and are re-exported
+here; importing ``attention`` also registers its plugin types (``se``, ``msca``, ``dsm``, ``dam``).
 """
 
+from architectures.layers.attention import (
+    DecoupledAttention,
+    DecoupledSelfAttention,
+    MultiSpectralChannelAttention,
+    SqueezeExcitation,
+)
 from architectures.layers.blocks import (
     BN_EPSILON,
     BN_MOMENTUM,
@@ -15,30 +22,16 @@ from architectures.layers.blocks import (
     make_divisible,
     norm_act,
 )
+from architectures.layers.capsule import CapsuleLength, CapsuleMask, CapsuleRouting, Squash
+from architectures.layers.normalization import LocalResponseNormalization
+from architectures.layers.plugins import PLUGIN_POSITIONS, PLUGIN_TYPES, apply_plugins, register_plugin
+from architectures.layers.shuffle import ChannelShuffle, ChannelSplit, channel_shuffle, shuffle_permutation
 
 __all__ = [
-    "BN_EPSILON",
-    "BN_MOMENTUM",
-    "classifier",
-    "conv_bn_act",
-    "dense_stack",
-    "depthwise_bn_act",
-    "image_input",
-    "make_divisible",
-    "norm_act",
+    "BN_EPSILON", "BN_MOMENTUM", "PLUGIN_POSITIONS", "PLUGIN_TYPES",
+    "CapsuleLength", "CapsuleMask", "CapsuleRouting", "ChannelShuffle", "ChannelSplit",
+    "DecoupledAttention", "DecoupledSelfAttention", "LocalResponseNormalization",
+    "MultiSpectralChannelAttention", "SqueezeExcitation", "Squash",
+    "apply_plugins", "channel_shuffle", "classifier", "conv_bn_act", "dense_stack", "depthwise_bn_act",
+    "image_input", "make_divisible", "norm_act", "register_plugin", "shuffle_permutation",
 ]
-
-# Channel shuffle / split (ShuffleNet V1/V2).
-from architectures.layers.shuffle import ChannelShuffle, ChannelSplit, channel_shuffle, shuffle_permutation  # noqa: E402
-
-__all__ += ["ChannelShuffle", "ChannelSplit", "channel_shuffle", "shuffle_permutation"]
-
-# Attention plugins (SE, FcaNet MSCA, DSNet DSM/DAM); importing registers their plugin types.
-from architectures.layers.attention import (  # noqa: E402
-    DecoupledAttention,
-    DecoupledSelfAttention,
-    MultiSpectralChannelAttention,
-    SqueezeExcitation,
-)
-
-__all__ += ["DecoupledAttention", "DecoupledSelfAttention", "MultiSpectralChannelAttention", "SqueezeExcitation"]
