@@ -72,3 +72,14 @@ def test_input_below_minimum_is_rejected(name):
     h, w = spec.min_input_size
     with pytest.raises(kbench.InputSizeError, match="too small"):
         kbench.build(name, input_shape=(h - 1, w))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_full_size_profile_ratio_and_cross_check(name):
+    """The same checks at the model's default (paper) input size."""
+    spec = kbench.get_spec(name)
+    model = kbench.build(name)
+    record = profile_model(model, spec.default_input_shape)
+    assert record["macs"] == count_macs(model)["macs"]
+    assert 1.0 <= record["flops_tf"] / (2 * record["macs"]) <= 1.06
