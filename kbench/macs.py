@@ -13,7 +13,9 @@ exclude the batch dimension.
 
 from __future__ import annotations
 
-import keras
+from kbench._quiet import quiet_import
+
+keras = quiet_import("keras")  # quietly: TF prints start-up notices on import
 
 from kbench.layer_walk import RuleTable, model_nodes, tensor_shapes
 from kbench.layer_walk import prod as _prod

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import math
 
-import keras
+from kbench._quiet import quiet_import
+
+keras = quiet_import("keras")  # quietly: TF prints start-up notices on import
 
 from kbench.layer_walk import RuleTable, model_nodes, tensor_shapes
 from kbench.layer_walk import prod as _prod
