@@ -16,8 +16,11 @@ Sources: NVIDIA datasheets (A100, H100 SXM5/PCIe, H200, L4, A10, V100, T4).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 
 
@@ -82,6 +85,21 @@ def cpu_name() -> str:
     from kbench.env import cpu_name as _cpu_name
 
     return _cpu_name()
+
+
+@functools.lru_cache(maxsize=None)
+def host_has_gpu() -> bool:
+    """Whether the host has an NVIDIA GPU, without importing a framework (``nvidia-smi -L``)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return False
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(line.startswith("GPU ") for line in out.splitlines())
 
 
 def detect(backend: str) -> dict[str, str]:

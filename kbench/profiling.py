@@ -10,6 +10,8 @@ Counting conventions (see also README "Counting conventions"):
 * ``macs``: multiply-accumulates of Conv2D, DepthwiseConv2dNative, Conv2DBackpropInput
   (transposed conv), Conv3D, MatMul and BatchMatMul ops, i.e. their profiler FLOPs / 2. This is
   the papers' "FLOPs"/"mult-adds" convention, also torchvision's ``_ops`` and fvcore's.
+* ``flops_tf_dilation_padding``: the part of ``flops_tf`` spent on the padding that TF adds
+  around dilated convolutions (SpaceToBatchND) when the rate does not divide the map.
 * ``mem_access``: memory access cost in ShuffleNet V2's sense (elements read + written per
   image; see ``kbench.memory_cost``). Not to be confused with ``macs``.
 * ``uncounted_ops``: op types in the graph that compute something but have no FLOP rule
@@ -225,6 +227,7 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
     layer_flops = collections.Counter()
     layer_macs = collections.Counter()
     outer_flops = 0
+    padding_flops = 0
     try:
         for node_name, op_type, flops, nested, useful_flops in _GraphCounter(graph, library).count():
             if flops is None:
@@ -233,6 +236,7 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
                 continue
             flops_by_op[op_type] += flops
             outer_flops += 0 if nested else flops
+            padding_flops += flops - useful_flops
             node_macs = useful_flops // 2 if op_type in MAC_OP_TYPES else 0
             macs += node_macs
             if per_layer:
@@ -255,6 +259,9 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
         "macs": int(macs),
         "flops_tf": flops_tf,
         "flops_tf_nested_calls": flops_tf - outer_total,
+        # Part of flops_tf that TF spends convolving the padding of dilated convolutions
+        # (SpaceToBatchND); executed work, but no MACs in the papers' convention.
+        "flops_tf_dilation_padding": int(padding_flops),
         "flops_by_op": dict(sorted(flops_by_op.items(), key=lambda kv: -kv[1])),
         "uncounted_ops": dict(sorted(uncounted.items())),
     }

@@ -202,3 +202,26 @@ def test_dilated_convolution_padding_is_not_counted_as_macs():
     record = profile_model(keras.Model(inputs, x), (8, 8, 4))
     assert record["macs"] == 8 * 8 * 6 * 3 * 3 * 4
     assert record["flops_tf"] > 2 * record["macs"]  # the profiler's count includes the padding
+    # ... and the padding's share is reported apart: 2 x (padded outputs - real outputs) x k*k*Cin*Cout.
+    padded_outputs = 9 * 3 * 3  # SpaceToBatchND: 3x3 = 9 phases, each producing a 3x3 (= ceil(8/3)) output
+    assert record["flops_tf_dilation_padding"] == 2 * (padded_outputs - 8 * 8) * 6 * 3 * 3 * 4
+
+
+def test_profile_csv_resume_appends_only_missing_models(tmp_path, capsys):
+    import pandas as pd
+
+    out = tmp_path / "p.csv"
+    assert main(["profile", "lenet5", "--format", "csv", "--out", str(out)]) == 0
+    # Without --resume an existing report is never appended to (exit 2, file untouched).
+    before = out.read_bytes()
+    assert main(["profile", "lenet5,vgg11", "--input-size", "32", "--format", "csv", "--out", str(out)]) == 2
+    assert out.read_bytes() == before
+    assert main(["profile", "lenet5,vgg11", "--input-size", "32", "--format", "csv", "--out", str(out), "--resume"]) == 0
+    assert list(pd.read_csv(out)["model"]) == ["lenet5", "vgg11"]
+
+
+def test_profile_refuses_a_malformed_csv(tmp_path, capsys):
+    out = tmp_path / "bad.csv"
+    out.write_text("model,input_h\nlenet5,32,extra,fields\n")
+    assert main(["profile", "lenet5", "--format", "csv", "--out", str(out), "--resume"]) == 2
+    assert "malformed CSV" in capsys.readouterr().err

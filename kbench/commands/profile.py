@@ -7,7 +7,7 @@ import sys
 
 from kbench import env, registry
 from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
-from kbench.csvio import RowWriter, to_csv_text
+from kbench.csvio import RowWriter, read_rows, to_csv_text
 from kbench.errors import UsageError
 
 NAME = "profile"
@@ -16,7 +16,7 @@ HELP = "count parameters, FLOPs (TF profiler) and MACs of a model"
 PROFILE_COLUMNS = (
     "run_id", "timestamp", "model", "family", "input_h", "input_w", "input_c", "variant", "status", "error",
     "params_total", "params_trainable", "params_non_trainable", "macs", "flops_tf", "flops_tf_per_2macs",
-    "uncounted_ops", "mem_access", "reported_params", "reported_macs", "reported_source", "profile_s",
+    "flops_tf_dilation_padding", "uncounted_ops", "mem_access", "reported_params", "reported_macs", "reported_source", "profile_s",
 ) + env.ENV_COLUMNS
 LAYER_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops_tf", "mem_access")
 
@@ -27,6 +27,8 @@ def add_arguments(parser):
     parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
     parser.add_argument("--per-layer", action="store_true", help="add a per-Keras-layer table")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --format csv --out: append, skipping models already in the file")
     add_format_arguments(parser)
 
 
@@ -44,6 +46,7 @@ def _flat_row(record, spec, run_id, environment, seconds):
         "flops_tf_per_2macs": round(record["flops_tf"] / (2 * record["macs"]), 6) if record["macs"] else "",
         "uncounted_ops": ";".join(f"{k}:{v}" for k, v in record["uncounted_ops"].items()),
         "mem_access": record["mem_access"],
+        "flops_tf_dilation_padding": record["flops_tf_dilation_padding"],
         "reported_params": reported.params if reported else "", "reported_macs": reported.macs if reported else "",
         "reported_source": reported.source if reported else "", "profile_s": round(seconds, 3),
         **environment,
@@ -64,7 +67,16 @@ def run(args) -> int:
     for name in names:
         spec = registry.get_spec(name)
         registry.normalize_input_shape(spec, size)
-    writer = RowWriter(args.out, PROFILE_COLUMNS) if args.out and args.format == "csv" else None
+    writer = None
+    if args.out and args.format == "csv":
+        existing = read_rows(args.out)  # validates an existing file before anything is measured
+        if existing and not args.resume:
+            raise UsageError(f"{args.out} exists; pass --resume to append to it, or choose another --out")
+        writer = RowWriter(args.out, PROFILE_COLUMNS)
+        done = {_row_key(r) for r in existing}
+        names = [n for n in names if _row_key(_request_key(n, size, variant)) not in done]
+    elif args.resume:
+        raise UsageError("--resume needs --format csv and --out FILE")
     records, rows, failures = [], [], 0
     for name in names:
         spec = registry.get_spec(name)
@@ -89,6 +101,16 @@ def run(args) -> int:
     if writer is None:
         emit(_render(args.format, records, rows, args.per_layer), args.out)
     return 1 if failures else 0
+
+
+def _request_key(name, size, variant):
+    shape = registry.normalize_input_shape(registry.get_spec(name), size)
+    return {"model": name, "input_h": shape[0], "input_w": shape[1],
+            "variant": json.dumps(variant, sort_keys=True) if variant else ""}
+
+
+def _row_key(row):
+    return (row["model"], str(row["input_h"]), str(row["input_w"]), row.get("variant") or "")
 
 
 def _render(fmt, records, rows, per_layer):

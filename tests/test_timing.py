@@ -1,0 +1,137 @@
+"""The measuring worker (kbench.timing), the device table (kbench.devices), row arithmetic,
+repeatability and the harness-overhead check."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from kbench import devices, timing
+
+
+def test_step_stats_known_values():
+    s = timing.step_stats([0.010, 0.020, 0.030, 0.040], batch_size=8)
+    assert s["samples_per_s"] == pytest.approx(8 * 4 / 0.100)
+    assert s["latency_ms_p50"] == pytest.approx(25.0)
+    assert s["latency_ms_mean"] == pytest.approx(25.0)
+    assert s["latency_ms_min"] == pytest.approx(10.0)
+    assert s["latency_ms_std"] == pytest.approx(statistics.stdev([10, 20, 30, 40]))
+    assert s["cv"] == pytest.approx(statistics.stdev([10, 20, 30, 40]) / 25.0)
+    assert s["latency_ms_p50"] <= s["latency_ms_p90"] <= s["latency_ms_p99"] <= 40.0
+    with pytest.raises(ValueError):
+        timing.step_stats([], 1)
+
+
+def test_fault_spec():
+    faults = timing.parse_faults("lenet5:2:infer=oom; *:*:train=hang")
+    assert timing.fault_for({"model": "lenet5", "batch_size": 2, "mode": "infer"}, faults) == "oom"
+    assert timing.fault_for({"model": "lenet5", "batch_size": 1, "mode": "infer"}, faults) is None
+    assert timing.fault_for({"model": "vgg11", "batch_size": 64, "mode": "train"}, faults) == "hang"
+    with pytest.raises(ValueError):
+        timing.parse_faults("lenet5:2=explode")
+
+
+@pytest.mark.parametrize("exc, oom", [
+    (MemoryError(), True),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+    (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 123 bytes"), True),
+    (type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor"), True),
+    (ValueError("Input 0 of layer conv is incompatible"), False),
+])
+def test_oom_classification(exc, oom):
+    assert timing.is_oom(exc) is oom
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("NVIDIA A100-SXM4-80GB", "A100"), ("NVIDIA A10", "A10"), ("NVIDIA H100 PCIe", "H100 PCIe"),
+    ("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H200", "H200"), ("NVIDIA L4", "L4"),
+    ("Tesla V100-SXM2-16GB", "V100 SXM2"), ("Tesla T4", "T4"), ("Intel(R) Xeon(R) Processor", None),
+])
+def test_device_table(name, expected):
+    peak = devices.lookup(name)
+    assert (peak.name if peak else None) == expected
+
+
+def test_peaks_per_precision_and_override():
+    assert devices.peak_tflops("gpu:0", "NVIDIA A100-SXM4-40GB", "mixed_bfloat16") == 312.0
+    assert devices.peak_tflops("gpu:0", "NVIDIA A100-SXM4-40GB", "float32") == 156.0  # TF32
+    assert devices.peak_tflops("gpu:0", "Tesla T4", "float32") == 8.1  # no TF32 on Turing
+    assert devices.peak_tflops("gpu:0", "Tesla T4", "mixed_bfloat16") is None
+    assert devices.peak_tflops("cpu", "Intel Xeon", "float32") is None
+    assert devices.peak_tflops("cpu", "Intel Xeon", "float32", override=2.5) == 2.5
+
+
+def test_row_arithmetic_mfu():
+    from kbench.sweep import Config, make_row
+
+    cfg = Config("lenet5", "lenet", (32, 32, 1), {}, None, 8, "train", "tensorflow", "float32", True, 1, 3)
+    result = {"status": "ok", "samples_per_s": 1000.0, "device": "gpu:0", "device_kind": "NVIDIA H100 80GB HBM3"}
+    row = make_row(cfg, result, {"flops_tf": 2e9, "macs": 1e9}, "r", {}, None)
+    assert row["achieved_tflops"] == pytest.approx(3 * 2e9 * 1000 / 1e12)
+    assert row["peak_tflops"] == pytest.approx(494.7) and row["mfu"] == pytest.approx(6.0 / 494.7, rel=1e-4)
+    row = make_row(cfg, {**result, "device": "cpu"}, {"flops_tf": 2e9}, "r", {}, None)
+    assert row["mfu"] == "" and row["achieved_tflops"] == pytest.approx(6.0)
+    row = make_row(cfg, {"status": "oom", "error": "x"}, {}, "r", {}, None)
+    assert row["samples_per_s"] == "" and row["achieved_tflops"] == "" and row["flops_tf"] == ""
+
+
+def _cfg(**kw):
+    base = dict(model="resnet18", input_shape=[32, 32, 3], variant={"blocks": [1, 1, 1, 1]}, batch_size=4,
+                mode="infer", precision="float32", jit=False, warmup=5, iters=40)
+    return {**base, **kw}
+
+
+def test_measure_in_process_and_repeatability():
+    """Two back-to-back measurements of one configuration agree within 25% on the median step.
+
+    Tolerance: this host is a shared 2-core VM where other test processes run at the same time;
+    run-to-run spread of 10-30% is the norm on shared runners (benchmark_anchors.md §6.3), so a
+    tighter gate would be flaky. The median (p50) is compared, not the mean, because one
+    descheduled step shifts the mean but not the median. Each run also reports its cv.
+    """
+    first = timing.measure(_cfg())
+    second = timing.measure(_cfg())
+    for r in (first, second):
+        assert r["status"] == "ok", r.get("error")
+        assert r["n_iters"] == 40 and r["cv"] >= 0
+        assert r["params_trainable"] > 0 and r["peak_mem_mb"] > 0 and r["peak_mem_source"] == "host_rss"
+    ratio = second["latency_ms_p50"] / first["latency_ms_p50"]
+    assert 0.75 <= ratio <= 1 / 0.75, (first, second)
+
+
+def test_measure_reports_errors_as_records():
+    r = timing.measure(_cfg(variant={"blocks": "not-a-list"}))
+    assert r["status"] == "error" and r["error"]
+
+
+def test_overhead_check_smoke():
+    r = timing.overhead_check(_cfg(iters=10, warmup=2), repeats=2)
+    assert r["harness_samples_per_s"] > 0 and r["minimal_samples_per_s"] > 0
+    assert len(r["harness_all"]) == len(r["minimal_all"]) == 2
+    # What the harness adds per step (one clock read + append), measured over a no-op step,
+    # is far below 3% of even this tiny model's step.
+    assert 0 <= r["loop_overhead_us_per_step"] < 50
+    assert r["loop_overhead_fraction"] < 0.03
+
+
+@pytest.mark.slow
+def test_harness_overhead_within_3_percent():
+    """The sweep's timed loop vs a minimal loop over the same compiled step (resnet18, 64x64,
+    batch 8, the default jit: a TF graph function on CPU, XLA with a GPU): medians of
+    interleaved repeats within 3% (median of the per-pair ratios).
+
+    Slow and noise-bound: on the shared 2-core CI VM single 20-step loops vary by +-10-20%, so
+    this passed in 3 of 4 runs during development (paired ratios 0.979, 0.989, 0.991, 0.956).
+    The harness's real extra cost is measured noise-free by ``loop_overhead_us_per_step``
+    (~0.2-0.3 us per step over a no-op step, < 1e-5 of this step) and asserted in the default
+    suite by ``test_overhead_check_smoke``."""
+    from kbench.sweep import default_jit
+
+    cfg = dict(model="resnet18", input_shape=[64, 64, 3], variant={}, batch_size=8, mode="infer",
+               precision="float32", jit=default_jit("tensorflow"), warmup=10, iters=20)
+    r = timing.overhead_check(cfg, repeats=21)
+    print(json.dumps({k: r[k] for k in ("harness_samples_per_s", "minimal_samples_per_s", "ratio",
+                                        "ratio_of_medians", "loop_overhead_us_per_step")}))
+    assert 0.97 <= r["ratio"] <= 1.03, r
