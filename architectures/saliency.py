@@ -243,13 +243,20 @@ DS_PAPER = Paper("DeepSaliency: Multi-Task Deep Neural Network Model for Salient
                  "https://arxiv.org/abs/1510.05484")
 
 
-def rfcn(input_shape=(224, 224, 4), num_classes=2, score_channels=60, fc6_kernel=7, name=None):
-    """RFCN, one pass (seed lines 254-318): FCN-8s on RGB + saliency prior (4 channels).
+def rfcn(input_shape=(224, 224, 4), num_classes=2, score_channels=60, fc6_kernel=7, passes=1, name=None):
+    """RFCN (seed lines 254-318): FCN-8s on RGB + saliency prior (4 channels).
 
     fc6 7x7 (the cost line; the audit's consistent reading), fc7 1x1, 60-channel score maps
     (PASCAL-Context), two 4x4/2 transposed convs with the pool4/pool3 skips, 16x16/8 bigscore.
+    ``passes=T`` unrolls the recurrent refinement: the same network (shared weights) runs T
+    times, each pass fed the RGB channels plus the previous pass's foreground probability as
+    the prior channel, so MACs are T x one pass (the seed counts one pass, ``passes=1``).
     """
     _check_divisible(input_shape, 32, "rfcn")
+    if not isinstance(passes, int) or passes < 1:
+        raise ValueError(f"rfcn passes must be a positive integer, got {passes!r}")
+    if passes > 1:
+        return _unrolled_rfcn(input_shape, num_classes, score_channels, fc6_kernel, passes, name)
     inputs = image_input(input_shape)
     _, pooled = _vgg16(inputs)
     x = _conv(pooled[4], 4096, fc6_kernel, "fc6")
@@ -263,6 +270,19 @@ def rfcn(input_shape=(224, 224, 4), num_classes=2, score_channels=60, fc6_kernel
     x = layers.Add(name="score_final")([x, skip])
     outputs = layers.Conv2DTranspose(num_classes, 16, strides=8, padding="same", name="bigscore")(x)
     return models.Model(inputs, outputs, name=name or "rfcn")
+
+
+def _unrolled_rfcn(input_shape, num_classes, score_channels, fc6_kernel, passes, name):
+    one_pass = rfcn(input_shape, num_classes, score_channels, fc6_kernel, passes=1, name="rfcn_pass")
+    inputs = image_input(input_shape)
+    channels = input_shape[-1]
+    rgb = ChannelSlice(0, channels - 1, name="rgb")(inputs)
+    x = one_pass(inputs)
+    for t in range(2, passes + 1):
+        probabilities = layers.Softmax(name=f"pass{t}_softmax")(x)
+        prior = ChannelSlice(num_classes - 1, num_classes, name=f"pass{t}_prior")(probabilities)
+        x = one_pass(layers.Concatenate(name=f"pass{t}_input")([rgb, prior]))
+    return models.Model(inputs, x, name=name or f"rfcn_x{passes}")
 
 
 def ds(input_shape=(224, 224, 3), num_classes=1, conv6_kernel=7, name=None):
@@ -601,7 +621,8 @@ register_model(
            "fc6 is 7x7 (cost line; audit's consistent value 102760448 params), score_pool3 included.",
            "Transposed convs: the notes charge out*k*k*Cin (full kernel at output resolution); TF and "
            "kbench charge 1/stride^2 of that (true 424652.421875*h*w in total).",
-           "One pass; RFCN refines recurrently (T passes cost T times)."),
+           "One pass, as the notes count it; passes=T unrolls the recurrent refinement with shared "
+           "weights (T passes cost T times the MACs)."),
 )
 register_model(
     "ds", builder=ds, family="saliency", paper=DS_PAPER, default_num_classes=1,

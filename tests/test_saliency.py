@@ -195,3 +195,18 @@ def test_dss_without_fusion_is_the_notes_layer_list():
     upsampling = 8 * (2 / 64 + 2 / 16 + 4 / 4 + 4)  # the only ops the notes leave out now
     expected = (reference_for("dss")["corrected"]["a"] + upsampling) * h * w
     assert _seed_total(model, "dss") == pytest.approx(expected, rel=1e-12)
+
+
+def test_rfcn_recurrent_passes_share_weights_and_multiply_macs():
+    from kbench.macs import count_macs
+    from kbench.profiling import profile_model
+
+    one = kbench.build("rfcn", input_shape=(64, 64, 4))
+    three = kbench.build("rfcn", input_shape=(64, 64, 4), passes=3)
+    assert three.count_params() == one.count_params()  # one network, applied three times
+    assert count_macs(three)["macs"] == 3 * count_macs(one)["macs"]
+    record = profile_model(three, (64, 64, 4), per_layer=True)
+    assert record["macs"] == 3 * count_macs(one)["macs"]
+    assert sum(r["flops_tf"] for r in record["per_layer"]) == record["flops_tf"]
+    with pytest.raises(kbench.InputSizeError, match="passes"):
+        kbench.build("rfcn", input_shape=(64, 64, 4), passes=0)
