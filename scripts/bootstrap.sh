@@ -14,9 +14,9 @@ STAMP="$VENV/.kbench-install-$(echo "$EXTRAS" | tr ',' '-')"
 if [ ! -f "$STAMP" ] || [ "$KBENCH_ROOT/setup.cfg" -nt "$STAMP" ]; then
   if [[ ",$EXTRAS," == *",torch,"* ]]; then
     # The CPU build of torch, pinned: an open range would pull a multi-GB CUDA build.
-    "$PY" -m pip install --quiet --disable-pip-version-check "torch==${KBENCH_TORCH_VERSION:-2.13.0}"
+    "$PY" -m pip install -qq --disable-pip-version-check "torch==${KBENCH_TORCH_VERSION:-2.13.0}"
   fi
-  "$PY" -m pip install --quiet --disable-pip-version-check -e "$KBENCH_ROOT[$EXTRAS]"
+  "$PY" -m pip install -qq --disable-pip-version-check -e "$KBENCH_ROOT[$EXTRAS]"
   touch "$STAMP"
 fi
 export PY
