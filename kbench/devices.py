@@ -23,6 +23,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from kbench import env
+
 
 @dataclass(frozen=True)
 class Peak:
@@ -81,12 +83,6 @@ def flops_multiplier(mode: str) -> float:
     return 3.0 if mode == "train" else 1.0
 
 
-def cpu_name() -> str:
-    from kbench.env import cpu_name as _cpu_name
-
-    return _cpu_name()
-
-
 @functools.lru_cache(maxsize=None)
 def host_has_gpu() -> bool:
     """Whether the host has an NVIDIA GPU, without importing a framework (``nvidia-smi -L``)."""
@@ -129,7 +125,7 @@ def detect(backend: str) -> dict[str, str]:
                 kind = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
     except Exception:  # detection must never fail a measurement
         pass
-    return {"device": device, "device_kind": kind or cpu_name()}
+    return {"device": device, "device_kind": kind or env.cpu_name()}
 
 
 def peak_memory_reset(backend: str, device: str) -> None:

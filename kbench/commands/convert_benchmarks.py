@@ -14,7 +14,6 @@ unless given) stay empty.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -29,16 +28,9 @@ def add_arguments(parser):
     parser.add_argument("--out", help="CSV to write (default: standard output)")
 
 
-def _percentile(values, q):
-    values = sorted(values)
-    if not values:
-        return ""
-    pos = (len(values) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
-
-
 def convert(data: dict, source: str = "benchmark JSON") -> list[dict]:
+    import numpy as np
+
     from kbench.sweep import _num
 
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
@@ -71,8 +63,8 @@ def convert(data: dict, source: str = "benchmark JSON") -> list[dict]:
             "status": "ok", "error": "",
             "samples_per_s": _num(batch / mean) if (batch and mean > 0) else "",
             "latency_ms_p50": _num(median * 1000),
-            "latency_ms_p90": _num(_percentile(data_points, 90) * 1000) if data_points else "",
-            "latency_ms_p99": _num(_percentile(data_points, 99) * 1000) if data_points else "",
+            "latency_ms_p90": _num(float(np.percentile(data_points, 90)) * 1000) if data_points else "",
+            "latency_ms_p99": _num(float(np.percentile(data_points, 99)) * 1000) if data_points else "",
             "latency_ms_std": _num(std * 1000), "latency_ms_mean": _num(mean * 1000),
             "latency_ms_min": _num(float(stats.get("min", "nan")) * 1000),
             "cv": _num(std / mean, 4) if mean > 0 else "",
