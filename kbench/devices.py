@@ -128,6 +128,22 @@ def detect(backend: str) -> dict[str, str]:
     return {"device": device, "device_kind": kind or env.cpu_name()}
 
 
+FRESH_WORKER_ENV = "KBENCH_FRESH_WORKER"
+
+
+def fresh_worker_per_config(backend: str, device: str) -> bool:
+    """Whether the sweep must measure each configuration in a fresh worker process.
+
+    JAX cannot reset its device allocator's peak inside a process, so on an accelerator a
+    long-lived worker would report the largest configuration so far; one configuration per
+    process makes ``peak_mem_mb`` that configuration's own (at the cost of one start-up each).
+    ``KBENCH_FRESH_WORKER=1`` asks for it on any backend (full isolation).
+    """
+    if os.environ.get(FRESH_WORKER_ENV) == "1":
+        return True
+    return backend == "jax" and not device.startswith("cpu")
+
+
 def peak_memory_reset(backend: str, device: str) -> None:
     try:
         if device.startswith("cpu"):

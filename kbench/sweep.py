@@ -6,7 +6,9 @@ Orchestration only; the measuring happens in ``kbench.timing`` worker subprocess
   subprocess with ``KERAS_BACKEND`` set; the parent sends one configuration at a time and
   reads back one JSON result. A crash, hang or leak takes down only that worker: the current
   configuration becomes an ``error`` (or ``timeout``) row and the remaining configurations of
-  that model continue in a fresh worker.
+  that model continue in a fresh worker. Where the device's peak memory cannot be reset in a
+  process (JAX on a GPU) or ``KBENCH_FRESH_WORKER=1``, every configuration gets a fresh worker,
+  so that ``peak_mem_mb`` is its own (``kbench.devices.fresh_worker_per_config``).
 * **Order.** model, backend, precision, jit, mode, then batch sizes ascending, so that after an
   ``oom`` at batch B every larger batch of the same (model, input, variant, backend, precision,
   jit, mode) is written as ``skipped`` without being tried.
@@ -539,6 +541,7 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
                 continue
             profile = profiler.get(todo[0], min(spec.timeout_s, remaining()))
             worker: Worker | None = None
+            fresh_per_config = False
             try:
                 while todo:
                     cfg = todo[0]
@@ -575,6 +578,7 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
                             worker = None
                             break
                         envs.device[backend] = {"device": info.get("device", ""), "device_kind": info.get("device_kind", "")}
+                        fresh_per_config = bool(info.get("fresh_worker_per_config"))
                     worker.send(cfg.worker_payload())
                     tag, _ = worker.receive(min(60.0, remaining()))
                     if tag == "START":
@@ -583,6 +587,9 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
                         result = {}
                     if tag == "RESULT":
                         emit_row(cfg, result, profile)
+                        if fresh_per_config:  # see devices.fresh_worker_per_config
+                            worker.stop()
+                            worker = None
                     elif tag is None:  # timeout (or the budget ran out)
                         worker.kill()
                         worker = None

@@ -394,7 +394,8 @@ def worker_main() -> int:
 
     backend = _backend()
     device = devices.detect(backend)
-    _send(proto, "READY", {"backend": backend, **device})
+    fresh = devices.fresh_worker_per_config(backend, device["device"])
+    _send(proto, "READY", {"backend": backend, **device, "fresh_worker_per_config": fresh})
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -402,6 +403,8 @@ def worker_main() -> int:
         cfg = json.loads(line)
         _send(proto, "START", {"key": cfg.get("key")})
         result = measure(cfg, device, faults)
+        if fresh and result.get("peak_mem_source") == "device_process_peak":
+            result["peak_mem_source"] = "device"  # this process measures only this configuration
         result["key"] = cfg.get("key")
         _send(proto, "RESULT", result)
     return 0

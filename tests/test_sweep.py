@@ -248,3 +248,36 @@ def test_nightly_config_is_valid():
     spec = build_spec(build_parser().parse_args(["sweep", "--config", str(root / "sweeps" / "nightly.toml")]))
     validate(spec)
     assert spec.time_budget_s and plan(spec)
+
+
+def test_fresh_worker_per_config(tmp_path, profile_cache, monkeypatch):
+    """Where a device peak cannot be reset in-process (JAX on GPU), each configuration gets its
+    own worker; KBENCH_FRESH_WORKER=1 forces that path on CPU so it is exercised here."""
+    import kbench.sweep as sweep_module
+
+    started = []
+
+    class CountingWorker(sweep_module.Worker):
+        def __init__(self, backend, command="worker"):
+            super().__init__(backend, command)
+            if command == "worker":
+                started.append(self.proc.pid)
+
+    monkeypatch.setattr(sweep_module, "Worker", CountingWorker)
+    monkeypatch.setenv("KBENCH_FRESH_WORKER", "1")
+    out = tmp_path / "fresh.csv"
+    assert sweep(["--models", "lenet5", "--batch-sizes", "1,2", "--modes", "infer", "--no-jit",
+                  "--out", str(out), *FAST], profile_cache) == 0
+    df = read(out)
+    assert list(df["status"]) == ["ok", "ok"]
+    assert len(set(started)) == 2  # one worker process per configuration
+
+
+def test_jax_gpu_measures_each_configuration_in_a_fresh_worker(monkeypatch):
+    from kbench import devices
+
+    monkeypatch.delenv("KBENCH_FRESH_WORKER", raising=False)
+    assert devices.fresh_worker_per_config("jax", "gpu:0")
+    assert not devices.fresh_worker_per_config("jax", "cpu")
+    assert not devices.fresh_worker_per_config("tensorflow", "gpu:0")
+    assert not devices.fresh_worker_per_config("torch", "gpu:0")

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# GPU measurements on a machine that has JAX (and PyTorch) but no TensorFlow, such as the borrowed
+# H100/H200 of this project. FLOPs come from the TF profiles cached in results/.profile-cache
+# (fill it first on a TF machine: any `kbench sweep` of the same model and input does).
+#
+#   scripts/gpu_sweep.sh OUT_DIR
+#
+# Keras, namex and optree travel as wheels in .whl/ when the machine lacks them (README, "GPU").
+# Writes OUT_DIR/sweep-gpu-resnet50-jax.csv (resnet50, JAX, mixed_bfloat16, batch 128/256, infer
+# and train), OUT_DIR/overhead-{infer,train}.json (sweep loop vs minimal loop on the same
+# compiled step) and, within the time left, OUT_DIR/sweep-gpu-context.csv (float32, torch).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR="${1:?usage: scripts/gpu_sweep.sh OUT_DIR}"
+mkdir -p "$OUT_DIR"
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/kbench-site .whl/*.whl || exit 1
+  export PYTHONPATH="/tmp/kbench-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+python3 -c 'import jax, keras, torch; print("jax", jax.__version__, jax.devices(), "keras", keras.__version__, "torch", torch.__version__)'
+SECONDS=0
+KERAS_BACKEND=jax python3 -m kbench sweep --models resnet50 --backend jax --precision mixed_bfloat16 \
+  --batch-sizes 128,256 --modes infer,train --out "$OUT_DIR/sweep-gpu-resnet50-jax.csv" --timeout 240
+echo "required sweep: ${SECONDS}s"
+for mode in infer train; do
+  KERAS_BACKEND=jax timeout 150 python3 -m kbench.timing overhead --model resnet50 --input-size 224 \
+    --batch-size 128 --mode "$mode" --precision mixed_bfloat16 --iters 30 --repeats 7 \
+    > "$OUT_DIR/overhead-$mode.json"
+  echo "overhead $mode: $(cat "$OUT_DIR/overhead-$mode.json")"
+done
+echo "after overhead: ${SECONDS}s"
+LEFT=$(( ${GPU_SWEEP_BUDGET_S:-540} - SECONDS ))
+if [ "$LEFT" -gt 60 ]; then
+  python3 -m kbench sweep --models resnet50 --backend jax,torch --precision float32,mixed_bfloat16 \
+    --batch-sizes 128,256 --modes infer,train --out "$OUT_DIR/sweep-gpu-context.csv" --timeout 180 \
+    --time-budget "$LEFT"
+fi
+echo "total: ${SECONDS}s"
