@@ -20,7 +20,7 @@ if [ -d .whl ]; then
 else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax  # the parent never needs TensorFlow; workers set their own
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
 python3 -c 'import jax, keras, torch; print("jax", jax.__version__, jax.devices(), "keras", keras.__version__, "torch", torch.__version__)'
 SECONDS=0
