@@ -32,7 +32,13 @@ def _version(package: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def git_commit() -> str:
-    """Commit of the kbench checkout (with '+dirty' if modified); '' outside a git checkout."""
+    """Commit of the kbench checkout (with '+dirty' if modified); '' outside a git checkout.
+
+    ``KBENCH_GIT_COMMIT`` overrides it, for a copy of the tree whose ``.git`` is absent or not
+    the one the files came from (a machine that receives the working tree, not the repository).
+    """
+    if os.environ.get("KBENCH_GIT_COMMIT"):
+        return os.environ["KBENCH_GIT_COMMIT"]
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
@@ -41,7 +47,7 @@ def git_commit() -> str:
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("KBENCH_GIT_COMMIT", "")
+        return ""
 
 
 def cpu_name() -> str:

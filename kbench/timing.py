@@ -260,22 +260,40 @@ def count_trainable(model) -> int:
     return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
 
 
+def check_precision(model, precision: str) -> None:
+    """Fail (an ``error`` row) unless every layer with weights computes in ``precision``'s dtype.
+
+    A row labelled mixed_bfloat16 that silently ran in float32 is worse than no row.
+    """
+    import keras
+
+    expected = keras.DTypePolicy(precision).compute_dtype
+    wrong = [f"{layer.name} ({layer.compute_dtype})" for layer in model._flatten_layers(include_self=False)
+             if layer.weights and not layer._layers and layer.compute_dtype != expected]
+    if model.compute_dtype != expected or wrong:
+        raise RuntimeError(f"precision {precision} not applied: model computes in {model.compute_dtype}; "
+                           f"layers not in {expected}: {', '.join(wrong[:5]) or 'none'}"
+                           f"{' ...' if len(wrong) > 5 else ''}")
+
+
 def prepare(cfg: dict):
     """Build the model for ``cfg`` under its precision policy; return (model, step, sync)."""
     import keras
 
     from kbench import registry
 
-    keras.config.set_dtype_policy(cfg["precision"])
     try:
         keras.utils.clear_session(free_memory=True)
     except TypeError:
         keras.utils.clear_session()
+    # After clear_session, which resets the global dtype policy along with the rest of Keras' state.
+    keras.config.set_dtype_policy(cfg["precision"])
     try:
         model = registry.build(cfg["model"], input_shape=tuple(cfg["input_shape"]),
                                num_classes=cfg.get("num_classes"), **(cfg.get("variant") or {}))
     finally:
         keras.config.set_dtype_policy("float32")
+    check_precision(model, cfg["precision"])
     x, y, loss = make_data(model, cfg["batch_size"], cfg["mode"])
     step, sync = build_step(model, cfg["mode"], bool(cfg["jit"]), x, y, loss)
     return model, step, sync

@@ -189,10 +189,11 @@ def test_existing_file_without_resume_exits_2(tmp_path, capfd, profile_cache):
 def test_jax_and_torch_backends(tmp_path, profile_cache):
     out = tmp_path / "backends.csv"
     code = sweep(["--models", "lenet5", "--batch-sizes", "2", "--modes", "infer,train", "--backend", "jax,torch",
-                  "--out", str(out), *FAST], profile_cache)
+                  "--precision", "float32,mixed_bfloat16", "--out", str(out), *FAST], profile_cache)
     assert code == 0
     df = read(out)
-    assert len(df) == 4 and set(df["status"]) == {"ok"}, df[["backend", "mode", "error"]].to_string()
+    # ok also means the worker's precision check passed: every weighted layer computed in bfloat16
+    assert len(df) == 8 and set(df["status"]) == {"ok"}, df[["backend", "precision", "mode", "error"]].to_string()
     assert set(df["backend"]) == {"jax", "torch"}
     assert set(df[df["backend"] == "jax"]["jit"]) == {"true"}  # Keras' default: jit on jax, off on torch
     assert set(df[df["backend"] == "torch"]["jit"]) == {"false"}

@@ -105,6 +105,45 @@ def test_measure_in_process_and_repeatability():
     assert 0.75 <= ratio <= 1 / 0.75, (first, second)
 
 
+@pytest.mark.parametrize("precision,compute", [("float32", "float32"), ("mixed_float16", "float16"),
+                                               ("mixed_bfloat16", "bfloat16")])
+@pytest.mark.parametrize("mode", ["infer", "train"])
+def test_precision_is_applied(precision, compute, mode):
+    """The model is built under the requested policy (clear_session resets the global policy,
+    so the order matters) and the step runs: weights stay float32, layers compute in `compute`."""
+    model, step, sync = timing.prepare(_cfg(precision=precision, mode=mode, batch_size=2))
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert convs and all(layer.compute_dtype == compute for layer in convs)
+    assert all(v.dtype == "float32" for v in model.trainable_variables)
+    import keras
+
+    out = step()
+    sync(out)
+    if mode == "infer":
+        assert keras.backend.standardize_dtype(out.dtype) == compute  # the logits Dense computes in the policy's dtype too
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_precision_check_rejects_a_model_built_in_another_dtype():
+    from kbench import registry
+
+    model = registry.build("lenet5")  # built under float32
+    with pytest.raises(RuntimeError, match="precision mixed_bfloat16 not applied"):
+        timing.check_precision(model, "mixed_bfloat16")
+    timing.check_precision(model, "float32")
+
+
+def test_git_commit_override(monkeypatch):
+    from kbench import env
+
+    env.git_commit.cache_clear()
+    monkeypatch.setenv("KBENCH_GIT_COMMIT", "feedfacecafe")
+    try:
+        assert env.git_commit() == "feedfacecafe"
+    finally:
+        env.git_commit.cache_clear()
+
+
 def test_measure_reports_errors_as_records():
     r = timing.measure(_cfg(variant={"blocks": "not-a-list"}))
     assert r["status"] == "error" and r["error"]
