@@ -3,7 +3,8 @@
 # H100/H200 of this project. FLOPs come from the TF profiles cached in results/.profile-cache
 # (fill it first on a TF machine: any `kbench sweep` of the same model and input does).
 #
-#   scripts/gpu_sweep.sh OUT_DIR
+#   scripts/gpu_sweep.sh OUT_DIR          resnet50 rows, harness overhead, context rows
+#   scripts/gpu_sweep.sh OUT_DIR zoo      one model per building block, JAX bf16 batch 256
 #
 # Keras, namex and optree travel as wheels in .whl/ when the machine lacks them (README, "GPU").
 # Writes OUT_DIR/sweep-gpu-resnet50-jax.csv (resnet50, JAX, mixed_bfloat16, batch 128/256, infer
@@ -11,7 +12,8 @@
 # compiled step) and, within the time left, OUT_DIR/sweep-gpu-context.csv (float32, torch).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT_DIR="${1:?usage: scripts/gpu_sweep.sh OUT_DIR}"
+OUT_DIR="${1:?usage: scripts/gpu_sweep.sh OUT_DIR [zoo]}"
+WHAT="${2:-resnet50}"
 mkdir -p "$OUT_DIR"
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -24,6 +26,14 @@ export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax  # the parent never needs TensorFlow
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
 python3 -c 'import jax, keras, torch; print("jax", jax.__version__, jax.devices(), "keras", keras.__version__, "torch", torch.__version__)'
 SECONDS=0
+if [ "$WHAT" = "zoo" ]; then
+  # grouped conv, depthwise, channel shuffle, attention plugin, dense concat, separable, plain, inception
+  python3 -m kbench sweep --models resnext50_32x4d,mobilenet_v2,shufflenet_v2_x1_0,fcanet50,densenet121,xception,vgg16,googlenet \
+    --backend jax --precision mixed_bfloat16 --batch-sizes 256 --modes infer,train \
+    --out "$OUT_DIR/sweep-gpu-zoo.csv" --resume --timeout 180 --time-budget "${GPU_SWEEP_BUDGET_S:-540}"
+  echo "total: ${SECONDS}s"
+  exit 0
+fi
 KERAS_BACKEND=jax python3 -m kbench sweep --models resnet50 --backend jax --precision mixed_bfloat16 \
   --batch-sizes 128,256 --modes infer,train --out "$OUT_DIR/sweep-gpu-resnet50-jax.csv" --timeout 240
 echo "required sweep: ${SECONDS}s"
