@@ -4,7 +4,7 @@ Rows are appended one at a time: each row is written with a single ``write`` of 
 line to a file opened in append mode, then flushed and fsync'ed, so a crash or kill leaves
 either the whole row or nothing. The header is written when the file is created; appending
 to a file whose header differs is refused (a silently misaligned CSV is worse than an error).
-Whole-file outputs (``write_rows``) go to a temporary file renamed into place.
+Whole-file outputs (``write_text_atomic``) go to a temporary file renamed into place.
 """
 
 from __future__ import annotations
@@ -107,15 +107,14 @@ def _first_difference(a, b) -> str:
     return f"{len(a)} vs {len(b)} columns"
 
 
-def write_rows(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[Mapping[str, object]]):
-    """Write a whole CSV at once: temporary file, then an atomic rename."""
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a whole file at once: a temporary file beside it (one per process), fsync, then an
+    atomic rename, so readers see the old file or the new one, never a part."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("w", newline="") as f:
-        f.write(_line(columns))
-        for row in rows:
-            f.write(_line([row.get(c, "") for c in columns]))
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

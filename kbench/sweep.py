@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from kbench import devices, env
-from kbench.csvio import RowWriter, read_header, read_rows
+from kbench.csvio import RowWriter, read_header, read_rows, write_text_atomic
 from kbench.errors import UsageError
 from kbench.timing import BACKENDS, MODES, PRECISIONS
 
@@ -268,10 +268,7 @@ class Profiler:
         if not result and self.available and deadline_s > 0:
             result = self._run(cfg, deadline_s)
             if result and path:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(result))
-                os.replace(tmp, path)
+                write_text_atomic(path, json.dumps(result))
         self.memo[ident] = result
         return result
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 import json
 import sys
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from kbench.csvio import write_text_atomic
 from kbench.errors import UsageError
 
 FORMATS = ("table", "json", "csv")
@@ -109,10 +109,6 @@ def _is_number(text: str) -> bool:
 def emit(text: str, out: str | None):
     """Write ``text`` to ``out`` (atomically) or to standard output."""
     if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_text_atomic(out, text)
     else:
         sys.stdout.write(text)

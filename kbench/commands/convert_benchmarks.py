@@ -83,7 +83,8 @@ def convert(data: dict, source: str = "benchmark JSON") -> list[dict]:
 
 
 def run(args) -> int:
-    from kbench.csvio import to_csv_text, write_rows
+    from kbench.commands._common import emit
+    from kbench.csvio import to_csv_text
     from kbench.sweep import SWEEP_COLUMNS
 
     path = Path(args.json_file)
@@ -94,9 +95,7 @@ def run(args) -> int:
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"malformed JSON in {str(path)!r}: {exc}") from None
     rows = convert(data, source=repr(str(path)))
+    emit(to_csv_text(SWEEP_COLUMNS, rows), args.out)
     if args.out:
-        write_rows(args.out, SWEEP_COLUMNS, rows)
         print(f"kbench: wrote {len(rows)} rows to {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(to_csv_text(SWEEP_COLUMNS, rows))
     return 0
