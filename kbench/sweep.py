@@ -102,9 +102,7 @@ class Config:
 
     @property
     def group(self) -> tuple[str, ...]:
-        """The key without the batch size: the unit of the OOM -> skip-larger rule."""
-        k = self.key
-        return k[:4] + k[5:]
+        return group_key(self.key)
 
     def worker_payload(self) -> dict:
         return {"key": "|".join(self.key), "model": self.model, "input_shape": list(self.input_shape),
@@ -232,6 +230,14 @@ def read_existing(path: Path) -> list[dict[str, str]]:
 
 def row_key(row: dict[str, str]) -> tuple[str, ...]:
     return tuple(row[c] for c in KEY_COLUMNS)
+
+
+_BATCH_INDEX = KEY_COLUMNS.index("batch_size")
+
+
+def group_key(key: tuple[str, ...]) -> tuple[str, ...]:
+    """The key without the batch size: the unit of the OOM -> skip-larger rule."""
+    return key[:_BATCH_INDEX] + key[_BATCH_INDEX + 1:]
 
 
 # ----------------------------------------------------------------------------- FLOPs (TF profile)
@@ -499,7 +505,7 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
     oom_at: dict[tuple, int] = {}
     for r in existing:
         if r["status"] == "oom":
-            g = row_key(r)[:4] + row_key(r)[5:]
+            g = group_key(row_key(r))
             oom_at[g] = min(oom_at.get(g, 1 << 62), int(r["batch_size"]))
     pending = [c for c in configs if c.key not in done]
     skipped_existing = len(configs) - len(pending)
