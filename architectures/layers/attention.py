@@ -52,15 +52,12 @@ def _static_hw(input_shape, cls_name):
 
 
 # ------------------------------------------------------------------------------------------------
-# SE
+# SE and MSCA: one excitation, two squeezes
 # ------------------------------------------------------------------------------------------------
-@register_plugin("se")
-@keras.saving.register_keras_serializable(package="architectures")
-class SqueezeExcitation(layers.Layer):
-    """Squeeze-and-excitation (Hu et al., 2018): ``x * sigmoid(fc2(relu(fc1(mean_hw(x)))))``.
+class _ChannelGate(layers.Layer):
+    """``x * sigmoid(fc2(relu(fc1(squeeze(x)))))``, FC layers C -> C // reduction (at least 1) -> C.
 
-    ``reduction``: the hidden width is ``C // reduction`` (at least 1). ``bias``: bias on both
-    FC layers (True in the paper's SE-ResNet and in torchvision/timm-style SE modules).
+    Subclasses define the squeeze (N, H, W, C) -> (N, C) and call ``_build_gate`` from ``build``.
     """
 
     def __init__(self, reduction=16, bias=True, **kwargs):
@@ -72,8 +69,7 @@ class SqueezeExcitation(layers.Layer):
         self.fc1 = None
         self.fc2 = None
 
-    def build(self, input_shape):
-        _, _, c = _static_hw(input_shape, type(self).__name__)
+    def _build_gate(self, c):
         self.channels = c
         self.hidden = max(1, c // self.reduction)
         self.fc1 = layers.Dense(self.hidden, use_bias=self.bias, name="fc1")
@@ -81,14 +77,33 @@ class SqueezeExcitation(layers.Layer):
         self.fc1.build((None, c))
         self.fc2.build((None, self.hidden))
 
+    def squeeze(self, x):
+        raise NotImplementedError
+
     def call(self, x):
-        s = ops.mean(x, axis=(1, 2))  # (N, C)
-        s = ops.relu(self.fc1(s))
+        s = ops.relu(self.fc1(self.squeeze(x)))
         s = ops.sigmoid(self.fc2(s))
         return x * s[:, None, None, :]
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@register_plugin("se")
+@keras.saving.register_keras_serializable(package="architectures")
+class SqueezeExcitation(_ChannelGate):
+    """Squeeze-and-excitation (Hu et al., 2018): ``x * sigmoid(fc2(relu(fc1(mean_hw(x)))))``.
+
+    ``reduction``: the hidden width is ``C // reduction`` (at least 1). ``bias``: bias on both
+    FC layers (True in the paper's SE-ResNet and in torchvision/timm-style SE modules).
+    """
+
+    def build(self, input_shape):
+        _, _, c = _static_hw(input_shape, type(self).__name__)
+        self._build_gate(c)
+
+    def squeeze(self, x):
+        return ops.mean(x, axis=(1, 2))  # (N, C)
 
     def get_config(self):
         return {**super().get_config(), "reduction": self.reduction, "bias": self.bias}
@@ -141,7 +156,7 @@ def fcanet_dct_filter(channels: int, dct_h: int, dct_w: int, frequencies=FCANET_
 
 @register_plugin("msca")
 @keras.saving.register_keras_serializable(package="architectures")
-class MultiSpectralChannelAttention(layers.Layer):
+class MultiSpectralChannelAttention(_ChannelGate):
     """FcaNet multi-spectral channel attention (MSCA).
 
     ``y_c = sum_{h,w} pool(x)[h, w, c] * D[h, w, c]``, then ``x * sigmoid(fc2(relu(fc1(y))))``
@@ -157,10 +172,9 @@ class MultiSpectralChannelAttention(layers.Layer):
     """
 
     def __init__(self, reduction=16, dct_size=None, freq_sel_method="top16", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(reduction=reduction, bias=False, **kwargs)
         if freq_sel_method != "top16":
             raise ValueError(f"unknown freq_sel_method {freq_sel_method!r}; allowed: top16")
-        self.reduction = int(reduction)
         if isinstance(dct_size, (list, tuple)):
             dct_size = tuple(int(s) for s in dct_size)
         elif dct_size is not None:
@@ -168,8 +182,6 @@ class MultiSpectralChannelAttention(layers.Layer):
         self.dct_size = dct_size
         self.freq_sel_method = freq_sel_method
         self._filter_np = None
-        self.fc1 = None
-        self.fc2 = None
 
     def build(self, input_shape):
         h, w, c = _static_hw(input_shape, type(self).__name__)
@@ -187,24 +199,12 @@ class MultiSpectralChannelAttention(layers.Layer):
             ph, pw = _adaptive_pool_matrix(dct_h, h), _adaptive_pool_matrix(dct_w, w)
             folded = np.tensordot(ph, bank, axes=([0], [0]))              # (h, dct_w, C)
             bank = np.moveaxis(np.tensordot(folded, pw, axes=([1], [0])), -1, 1)  # (h, w, C)
-        folded = bank
-        self._filter_np = folded.astype("float32")
-        self.channels = c
-        self.hidden = max(1, c // self.reduction)
-        self.fc1 = layers.Dense(self.hidden, use_bias=False, name="fc1")
-        self.fc2 = layers.Dense(c, use_bias=False, name="fc2")
-        self.fc1.build((None, c))
-        self.fc2.build((None, self.hidden))
+        self._filter_np = bank.astype("float32")
+        self._build_gate(c)
 
-    def call(self, x):
+    def squeeze(self, x):
         dct = ops.cast(ops.convert_to_tensor(self._filter_np), x.dtype)
-        y = ops.sum(x * dct[None], axis=(1, 2))  # (N, C): DCT projection, element-wise
-        y = ops.relu(self.fc1(y))
-        y = ops.sigmoid(self.fc2(y))
-        return x * y[:, None, None, :]
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return ops.sum(x * dct[None], axis=(1, 2))  # (N, C): DCT projection, element-wise
 
     def get_config(self):
         return {**super().get_config(), "reduction": self.reduction,
