@@ -7,9 +7,11 @@ turn mistakes into ``UsageError`` (exit code 2 on the CLI).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
-from typing import Any
+import json
+from typing import Any, Mapping
 
 from kbench.errors import InputSizeError, UnknownModelError, UsageError
 
@@ -104,3 +106,65 @@ def build(name: str, input_shape=None, num_classes: int | None = None, **variant
         # divide) is bad input, not a crash; report it on one line.
         message = " ".join(str(exc).split())
         raise InputSizeError(f"cannot build {name} at input {shape} with {kwargs or 'defaults'}: {message[:300]}") from exc
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRequest:
+    """One model to measure, resolved and validated once at the edge (CLI or Python API).
+
+    Everything downstream (profiling, sweeps, workers) takes a request and never re-validates:
+    ``spec`` is the registry entry, ``input_shape`` is the full ``(h, w, c)``, ``num_classes`` is
+    the value the model is built with, ``variant`` the ``--set`` overrides of the preset.
+    """
+
+    spec: Any
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    variant: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def family(self) -> str:
+        return self.spec.family
+
+    @property
+    def variant_text(self) -> str:
+        """The variant as canonical JSON ("" for the preset itself): a stable key for CSV rows."""
+        return json.dumps(dict(self.variant), sort_keys=True) if self.variant else ""
+
+    def build(self):
+        """The ``keras.Model``; shape/option mistakes were caught by ``resolve``."""
+        return build(self.name, input_shape=self.input_shape, num_classes=self.num_classes, **dict(self.variant))
+
+    def to_payload(self) -> dict[str, Any]:
+        """A JSON-friendly form for a worker subprocess (``from_payload`` reverses it)."""
+        return {"model": self.name, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
+                "variant": dict(self.variant)}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> "ModelRequest":
+        return cls(get_spec(payload["model"]), tuple(payload["input_shape"]), int(payload["num_classes"]),
+                   dict(payload.get("variant") or {}))
+
+
+def resolve(name: str, input_shape=None, num_classes: int | None = None,
+            variant: Mapping[str, Any] | None = None) -> ModelRequest:
+    """Validate a request once (name, input size, classes, ``--set`` keys) -> ``ModelRequest``.
+
+    Raises ``UsageError`` (exit 2) for anything the user got wrong; nothing is built.
+    """
+    spec = get_spec(name)
+    shape = normalize_input_shape(spec, input_shape)
+    variant = dict(variant or {})
+    allowed = builder_kwargs(spec) - {"input_shape", "num_classes"}
+    unknown = sorted(set(variant) - allowed)
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]!r} for {name}; allowed: {', '.join(sorted(allowed))}")
+    if num_classes is None:
+        num_classes = spec.default_num_classes
+    elif isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes <= 0:
+        raise UsageError(f"num_classes must be a positive integer, got {num_classes!r}")
+    return ModelRequest(spec, tuple(shape), num_classes, variant)
