@@ -32,6 +32,19 @@ def tensor_shapes(tensors) -> list[tuple[int, ...]]:
     return flat
 
 
+def count_params(model) -> dict[str, int]:
+    """Parameter counts of a model (or layer): ``{"params_total", "params_trainable",
+    "params_non_trainable"}``; non-trainable includes BN moving statistics. The one definition
+    that profiling and timing share."""
+    trainable = sum(prod(w.shape) for w in model.trainable_weights)
+    non_trainable = sum(prod(w.shape) for w in model.non_trainable_weights)
+    return {
+        "params_total": trainable + non_trainable,
+        "params_trainable": trainable,
+        "params_non_trainable": non_trainable,
+    }
+
+
 def model_nodes(model) -> Iterator:
     """Every node of a Functional model, inputs first."""
     for depth in sorted(model._nodes_by_depth, reverse=True):

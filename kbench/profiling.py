@@ -34,6 +34,7 @@ import re
 from typing import Any
 
 from kbench.errors import UsageError
+from kbench.layer_walk import count_params
 from kbench.memory_cost import memory_access_cost
 
 # Ops whose profiler FLOPs are 2 x multiply-accumulates.
@@ -61,21 +62,6 @@ def _tf():
     from kbench._quiet import quiet_import
 
     return quiet_import("tensorflow")
-
-
-def count_params(model) -> dict[str, int]:
-    import numpy as np
-
-    def total(weights):
-        return int(sum(int(np.prod(w.shape)) for w in weights))
-
-    trainable = total(model.trainable_weights)
-    non_trainable = total(model.non_trainable_weights)
-    return {
-        "params_total": trainable + non_trainable,
-        "params_trainable": trainable,
-        "params_non_trainable": non_trainable,
-    }
 
 
 def trace_graph(model, input_shape):
