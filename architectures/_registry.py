@@ -37,6 +37,19 @@ class Reported:
     ``macs`` are multiply-accumulates (the papers' "FLOPs"/"mult-adds"); ``params`` follow the
     torchvision convention (trainable parameters, BN moving statistics excluded) unless
     ``convention`` says otherwise.
+
+    ``exactness`` says how the figure relates to the registered build (checked by
+    tests/models/test_reported.py):
+
+    * ``"exact"``: an exact count of this build in kbench's conventions (params to the unit,
+      trainable unless ``params_total``; MACs as ``kbench.macs.count_macs`` counts them);
+    * ``"rounded"``: a figure of this build printed at lower precision (``25.0e6``, ``4.23e9``);
+      it must agree to its last printed (non-zero) digit;
+    * ``"derived"``: kept for provenance, not comparable as is: another layout or counting
+      convention, a figure computed from other figures, or one the notes show to conflict.
+
+    ``primary`` marks the one figure a spec reports as its reference (``ModelSpec.primary_reported``);
+    a spec with figures has exactly one.
     """
 
     params: int | float | None = None
@@ -44,6 +57,10 @@ class Reported:
     source: str = ""
     convention: str = ""
     input_size: tuple[int, int] | None = None
+    exactness: str = ""
+    primary: bool = False
+    # True when ``params`` counts BN moving statistics too (Keras' count_params, kbench's params_total).
+    params_total: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +80,11 @@ class ModelSpec:
     # Size used by the fast test suite (None: the default input shape).
     test_input_size: tuple[int, int] | None = None
 
+    @property
+    def primary_reported(self) -> Reported | None:
+        """The spec's reference figure (the one marked ``primary``), or None without figures."""
+        return next((r for r in self.reported if r.primary), None)
+
     def metadata(self) -> dict[str, Any]:
         """A JSON-friendly view of everything but the builder."""
         return {
@@ -80,6 +102,19 @@ class ModelSpec:
 
 MODEL_SPECS: dict[str, ModelSpec] = {}
 
+EXACTNESS = ("exact", "rounded", "derived")
+
+
+def _check_reported(model_name: str, reported: tuple[Reported, ...]) -> None:
+    """Every figure states its exactness; a spec with figures has exactly one primary."""
+    for figure in reported:
+        if figure.exactness not in EXACTNESS:
+            raise ValueError(f"{model_name}: Reported.exactness must be one of {EXACTNESS}, "
+                             f"got {figure.exactness!r} ({figure.source})")
+    primaries = sum(figure.primary for figure in reported)
+    if reported and primaries != 1:
+        raise ValueError(f"{model_name}: exactly one Reported must be primary, found {primaries}")
+
 
 def register_model(name: str | None = None, *, builder: Callable[..., Any] | None = None, **fields):
     """Record a model. Used as ``@register_model(...)`` or called with ``builder=``."""
@@ -91,7 +126,9 @@ def register_model(name: str | None = None, *, builder: Callable[..., Any] | Non
         for key in ("reported", "notes"):
             if key in fields and not isinstance(fields[key], tuple):
                 fields[key] = tuple(fields[key]) if isinstance(fields[key], list) else (fields[key],)
-        MODEL_SPECS[model_name] = ModelSpec(name=model_name, builder=fn, **fields)
+        spec = ModelSpec(name=model_name, builder=fn, **fields)
+        _check_reported(model_name, spec.reported)
+        MODEL_SPECS[model_name] = spec
         return fn
 
     if builder is not None:

@@ -61,11 +61,11 @@ register_model(
     preset=_preset({"type": "se", "stages": ALL_STAGES, "position": "after_conv3", "reduction": 16}),
     paper=SE_PAPER,
     reported=(
-        Reported(params=28_088_024,
+        Reported(exactness="exact", primary=True, params=28_088_024,
                  source="derived: ResNet-50 v1.5 25,557,032 + SE fc layers with bias, "
                         "sum over the 16 blocks of C*C/8 + C/16 + C = 2,531,008",
                  convention="trainable params (torchvision-style SE: both fc layers with bias)"),
-        Reported(macs=3.87e9, source="SE paper Table 2, SE-ResNet-50 3.87 GFLOPs (ResNet-50: 3.86)",
+        Reported(exactness="derived", macs=3.87e9, source="SE paper Table 2, SE-ResNet-50 3.87 GFLOPs (ResNet-50: 3.86)",
                  convention="original v1 layout (stride in the first 1x1 conv), 224x224", input_size=(224, 224)),
     ),
     notes=(
@@ -83,11 +83,11 @@ register_model(
     preset=_preset({"type": "msca", "stages": ALL_STAGES, "position": "after_conv3", "reduction": 16}),
     paper=FCANET_PAPER,
     reported=(
-        Reported(params=28_071_976, source="FcaNet paper, FcaNet-50 28.07M (= ResNet-50 + 2,514,944, spec §4/§7.1)",
+        Reported(exactness="exact", primary=True, params=28_071_976, source="FcaNet paper, FcaNet-50 28.07M (= ResNet-50 + 2,514,944, spec §4/§7.1)",
                  convention="trainable params; DCT filter not counted"),
-        Reported(params=30_121_000, macs=4.112e9, source=f"{README}, row 'FcaNet50' (30.121M / 4.112G)",
+        Reported(exactness="derived", params=30_121_000, macs=4.112e9, source=f"{README}, row 'FcaNet50' (30.121M / 4.112G)",
                  convention=MMPRETRAIN_CONVENTION, input_size=(224, 224)),
-        Reported(macs=4.1119e9, source="dsnet_fcanet_spec.md §7.1 recount (ResNet-50 4,109,364,224 + 2,514,944)",
+        Reported(exactness="derived", macs=4.1119e9, source="dsnet_fcanet_spec.md §7.1 recount (ResNet-50 4,109,364,224 + 2,514,944)",
                  convention=SPEC_CONVENTION, input_size=(224, 224)),
     ),
     notes=(
@@ -110,10 +110,10 @@ register_model(
                     "ratio": 2, "bias": True}),
     paper=DSNET_PAPER,
     reported=(
-        Reported(params=29_106_000, macs=4.208e9,
+        Reported(exactness="derived", primary=True, params=29_106_000, macs=4.208e9,
                  source=f"{README}, row labelled 'DSNet50-B' (29.106M / 4.208G): the A/B labels of that table are "
                         "swapped (spec §7.1)", convention=MMPRETRAIN_CONVENTION, input_size=(224, 224)),
-        Reported(params=29_105_963, macs=4.2075e9, source="dsnet_fcanet_spec.md §6/§7.1 exact recount",
+        Reported(exactness="derived", params=29_105_963, macs=4.2075e9, source="dsnet_fcanet_spec.md §6/§7.1 exact recount",
                  convention=SPEC_CONVENTION, input_size=(224, 224)),
     ),
     notes=(
@@ -133,13 +133,13 @@ register_model(
     preset=_preset({"type": "dsm", "stages": ALL_STAGES, "position": "after_conv1", "ratio": 16, "bias": False}),
     paper=DSNET_PAPER,
     reported=(
-        Reported(params=27_369_000, macs=4.357e9,
+        Reported(exactness="derived", primary=True, params=27_369_000, macs=4.357e9,
                  source=f"{README}, row labelled 'DSNet50-A' (27.369M / 4.357G): A/B labels swapped (spec §7.1)",
                  convention=MMPRETRAIN_CONVENTION, input_size=(224, 224)),
-        Reported(params=27_369_368, macs=4.4951e9,
+        Reported(exactness="derived", params=27_369_368, macs=4.4951e9,
                  source="dsnet_fcanet_spec.md §7.1 exact recount for after_conv1 (the position built here)",
                  convention=SPEC_CONVENTION, input_size=(224, 224)),
-        Reported(macs=4.3567e9, source="dsnet_fcanet_spec.md §7.1 exact recount for after_conv2",
+        Reported(exactness="derived", macs=4.3567e9, source="dsnet_fcanet_spec.md §7.1 exact recount for after_conv2",
                  convention=SPEC_CONVENTION + "; DSM after conv2 instead of conv1", input_size=(224, 224)),
     ),
     notes=(
@@ -161,7 +161,7 @@ register_model(
     ),
     paper=DSNET_PAPER,
     reported=(
-        Reported(params=30_885_425, macs=4.402e9,
+        Reported(exactness="derived", primary=True, params=30_885_425, macs=4.402e9,
                  source="dsnet_fcanet_spec.md §6 (the spec author's computation for ratio 2, bias True; "
                         "no published figure exists)",
                  convention=SPEC_CONVENTION, input_size=(224, 224)),

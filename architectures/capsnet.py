@@ -48,9 +48,9 @@ register_model(
     min_input_size=(17, 17),
     default_num_classes=10,
     reported=(
-        Reported(params=8.2e6, source="paper Sec. 5 / Table 1: CapsNet 8.2M parameters (with the reconstruction "
+        Reported(exactness="rounded", primary=True, params=8.2e6, source="paper Sec. 5 / Table 1: CapsNet 8.2M parameters (with the reconstruction "
                  "decoder)", convention="rounded; registered model includes the decoder", input_size=(28, 28)),
-        Reported(params=6.8e6, source="paper: 6.8M without the reconstruction subnetwork",
+        Reported(exactness="derived", params=6.8e6, source="paper: 6.8M without the reconstruction subnetwork",
                  convention="rounded; build with decoder=False", input_size=(28, 28)),
     ),
     notes=(

@@ -91,8 +91,8 @@ for _name, _depth, _params, _keras_total, _macs, _src, _total_src in _DENSENETS:
         paper=PAPER,
         min_input_size=(32, 32),
         reported=(
-            Reported(params=_params, macs=_macs, source=_src),
-            Reported(params=_keras_total, source=_total_src,
+            Reported(exactness="rounded", primary=True, params=_params, macs=_macs, source=_src),
+            Reported(exactness="exact", params_total=True, params=_keras_total, source=_total_src,
                      convention="total parameters, BN moving mean/variance included (params_total)"),
         ),
         notes=(

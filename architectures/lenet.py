@@ -19,7 +19,7 @@ from architectures.layers import conv_bn_act, image_input
     default_input_shape=(32, 32, 1),
     min_input_size=(32, 32),
     default_num_classes=10,
-    reported=(Reported(params=61_706, macs=416_520, source="seed notes (004), all-conv C3 with biases"),),
+    reported=(Reported(exactness="exact", primary=True, params=61_706, macs=416_520, source="seed notes (004), all-conv C3 with biases"),),
     notes=(
         "C3 connects every map to all 6 S2 maps (the seed's modern form); the 1998 paper's partial "
         "connection table and RBF output give 60,000 trainable parameters instead.",

@@ -134,9 +134,9 @@ for _name, _alpha, _size, _macs, _params, _keras_total in _MOBILENET_V1:
         default_input_shape=(_size, _size, 3),
         min_input_size=(32, 32),
         reported=(
-            Reported(params=_params, macs=_macs, source=f"paper {_table}, million mult-adds / parameters",
+            Reported(exactness="rounded", primary=True, params=_params, macs=_macs, source=f"paper {_table}, million mult-adds / parameters",
                      input_size=(_size, _size)),
-            Reported(params=_keras_total, source="keras.applications MobileNet total params (incl. BN moving stats)",
+            Reported(exactness="exact", params_total=True, params=_keras_total, source="keras.applications MobileNet total params (incl. BN moving stats)",
                      convention="Keras total = trainable + non-trainable BN statistics", input_size=(_size, _size)),
         ),
         notes=(_V1_NOTE_PARAMS,) + (
@@ -152,7 +152,7 @@ register_model(
     family="mobilenet",
     paper=PAPER_V1,
     min_input_size=(32, 32),
-    reported=(Reported(params=29.3e6, macs=4866e6, source="paper Table 4 'Conv MobileNet' (full convolutions)"),),
+    reported=(Reported(exactness="rounded", primary=True, params=29.3e6, macs=4866e6, source="paper Table 4 'Conv MobileNet' (full convolutions)"),),
     notes=("Each depthwise-separable block replaced by one 3x3 conv (pointwise width, depthwise stride) + BN + act.",),
     test_input_size=(32, 32),
 )
@@ -165,9 +165,9 @@ register_model(
     paper=PAPER_V2,
     min_input_size=(32, 32),
     reported=(
-        Reported(params=3_504_872, macs=300_774_272, source="torchvision MobileNet_V2_Weights meta (num_params; "
+        Reported(exactness="exact", primary=True, params=3_504_872, macs=300_774_272, source="torchvision MobileNet_V2_Weights meta (num_params; "
                  "_ops 0.301); keras.applications MobileNetV2 trainable params"),
-        Reported(params=3.4e6, macs=300e6, source="paper Table 4 (300 M MAdds, 3.4 M params)"),
+        Reported(exactness="rounded", params=3.4e6, macs=300e6, source="paper Table 4 (300 M MAdds, 3.4 M params)"),
     ),
     test_input_size=(32, 32),
 )
@@ -179,9 +179,9 @@ register_model(
     paper=PAPER_V2,
     min_input_size=(32, 32),
     reported=(
-        Reported(params=6_108_776, macs=582_195_824, source="reference_numbers.md §1.10 [calc] (torchvision-style "
+        Reported(exactness="exact", primary=True, params=6_108_776, macs=582_195_824, source="reference_numbers.md §1.10 [calc] (torchvision-style "
                  "rounding; TF-slim README 6.06 M / 582 M)", convention="calculated"),
-        Reported(params=6.9e6, macs=585e6, source="paper Table 4, MobileNetV2 (1.4): 585 M MAdds, 6.9 M params"),
+        Reported(exactness="derived", params=6.9e6, macs=585e6, source="paper Table 4, MobileNetV2 (1.4): 585 M MAdds, 6.9 M params"),
     ),
     notes=("Conflict: the paper's 6.9 M parameters for alpha=1.4 match neither the released TF-slim checkpoint "
            "(6.06 M) nor any consistent rounding of the architecture (6,108,776 trainable here, 6,156,712 with BN "

@@ -135,8 +135,8 @@ for _name, _depth, _params, _macs, _paper_macs in _RESNETS:
         family="resnet",
         paper=PAPER,
         reported=(
-            Reported(params=_params, macs=_macs, source="torchvision weights meta (v1.5 layout)"),
-            Reported(macs=_paper_macs, source="paper Table 1 'FLOPs' (multiply-adds), original v1 layout",
+            Reported(exactness="rounded", primary=True, params=_params, macs=_macs, source="torchvision weights meta (v1.5 layout)"),
+            Reported(exactness="derived", macs=_paper_macs, source="paper Table 1 'FLOPs' (multiply-adds), original v1 layout",
                      convention="stride in the first 1x1 conv"),
         ),
         test_input_size=(64, 64),
@@ -151,7 +151,7 @@ register_model(
     family="resnet",
     paper=Paper("Bag of Tricks for Image Classification with Convolutional Neural Networks", 2018,
                 "https://arxiv.org/abs/1812.01187"),
-    reported=(Reported(params=25_576_264, macs=4.351e9 + 2_048_000, source="dsnet_fcanet_spec.md §1.2 (mmpretrain ResNetV1c)",
+    reported=(Reported(exactness="derived", primary=True, params=25_576_264, macs=4.351e9 + 2_048_000, source="dsnet_fcanet_spec.md §1.2 (mmpretrain ResNetV1c)",
                        convention="spec's 4.351 G excludes the 2,048,000-MAC fc head; added here"),),
     test_input_size=(64, 64),
 )

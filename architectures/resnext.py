@@ -20,8 +20,8 @@ register_model(
     family="resnext",
     paper=PAPER,
     reported=(
-        Reported(params=25_028_904, macs=4.23e9, source="torchvision ResNeXt50_32X4D_Weights (num_params, _ops 4.23)"),
-        Reported(params=25.0e6, macs=4.2e9, source="paper Table 1 (FLOPs = multiply-adds)", convention="rounded"),
+        Reported(exactness="rounded", primary=True, params=25_028_904, macs=4.23e9, source="torchvision ResNeXt50_32X4D_Weights (num_params, _ops 4.23)"),
+        Reported(exactness="rounded", params=25.0e6, macs=4.2e9, source="paper Table 1 (FLOPs = multiply-adds)", convention="rounded"),
     ),
     test_input_size=(64, 64),
 )
@@ -33,7 +33,7 @@ register_model(
     family="resnext",
     paper=PAPER,
     reported=(
-        Reported(params=88_791_336, macs=16.414e9, source="torchvision ResNeXt101_32X8D_Weights (num_params, _ops 16.414)"),
+        Reported(exactness="rounded", primary=True, params=88_791_336, macs=16.414e9, source="torchvision ResNeXt101_32X8D_Weights (num_params, _ops 16.414)"),
     ),
     test_input_size=(32, 32),
 )

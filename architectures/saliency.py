@@ -529,10 +529,10 @@ def _reported(key, *, seed_params, corrected_params, seed_macs_224, corrected_ma
     convention = ("seed convention: params are weights only (no biases); MACs include pooling, "
                   "element-wise, upsampling and BN terms and full-kernel transposed convs")
     return (
-        Reported(params=corrected_params, macs=corrected_macs_224, input_size=(224, 224),
+        Reported(exactness="exact", primary=True, params=corrected_params, macs=corrected_macs_224, input_size=(224, 224),
                  source=f"saliency_audit.md / kbench/data/saliency_reference.json [{key}] (audit-corrected "
                         f"values of {SEED}, lines {lines})", convention=convention),
-        Reported(params=seed_params, macs=seed_macs_224, input_size=(224, 224),
+        Reported(exactness="derived", params=seed_params, macs=seed_macs_224, input_size=(224, 224),
                  source=f"{SEED}, lines {lines} (as stated; MACs = stated formula, b=1)", convention=convention),
     )
 

@@ -166,8 +166,8 @@ for _g, _paper_macs, _calc_macs, _calc_params in _V1:
         paper=PAPER_V1,
         min_input_size=(32, 32),
         reported=(
-            Reported(macs=_paper_macs, source="paper Table 1 complexity (MFLOPs = multiply-adds), 1x"),
-            Reported(params=_calc_params, macs=_calc_macs, source="reference_numbers.md §1.11 [calc] (megvii layout)",
+            Reported(exactness="rounded", primary=True, macs=_paper_macs, source="paper Table 1 complexity (MFLOPs = multiply-adds), 1x"),
+            Reported(exactness="exact", params=_calc_params, macs=_calc_macs, source="reference_numbers.md §1.11 [calc] (megvii layout)",
                      convention="calculated; the paper publishes no parameter counts"),
         ),
         notes=(
@@ -197,8 +197,8 @@ for _suffix, _scale, _paper_macs, _paper_params, _tv_params, _tv_macs in _V2:
         paper=PAPER_V2,
         min_input_size=(32, 32),
         reported=(
-            Reported(params=_tv_params, macs=_tv_macs, source="torchvision ShuffleNet_V2_Weights meta (num_params, _ops)"),
-            Reported(params=_paper_params, macs=_paper_macs, source="paper Table 5 (FLOPs = multiply-adds, # of weights)"),
+            Reported(exactness="rounded", primary=True, params=_tv_params, macs=_tv_macs, source="torchvision ShuffleNet_V2_Weights meta (num_params, _ops)"),
+            Reported(exactness="derived", params=_paper_params, macs=_paper_macs, source="paper Table 5 (FLOPs = multiply-adds, # of weights)"),
         ),
         notes=("The paper's FLOPs run 1-1.4% above the conv+FC MACs of this (torchvision) layout; the reason is "
                "not stated (reference_numbers.md §1.12).",),

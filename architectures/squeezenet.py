@@ -132,9 +132,9 @@ register_model(
     preset=dict(version="1_0"),
     min_input_size=(29, 29),
     reported=(
-        Reported(params=1_248_424, macs=818_924_576, source="torchvision SqueezeNet1_0_Weights meta (_ops 0.819); "
+        Reported(exactness="exact", primary=True, params=1_248_424, macs=818_924_576, source="torchvision SqueezeNet1_0_Weights meta (_ops 0.819); "
                  "MXOP table (818,924,576 multiplications)"),
-        Reported(macs=833e6, source="ShuffleNet paper Table 6 (833 MFLOPs); MobileNet Table 9 says 1700 M"),
+        Reported(exactness="derived", macs=833e6, source="ShuffleNet paper Table 6 (833 MFLOPs); MobileNet Table 9 says 1700 M"),
     ),
     notes=("torchvision layout: 224 input, ceil-mode max pools emulated with per-size valid/same padding.",),
     **_COMMON,
@@ -143,7 +143,7 @@ register_model(
     "squeezenet1_1",
     preset=dict(version="1_1"),
     min_input_size=(25, 25),
-    reported=(Reported(params=1_235_496, macs=349_151_936, source="torchvision SqueezeNet1_1_Weights meta "
+    reported=(Reported(exactness="exact", primary=True, params=1_235_496, macs=349_151_936, source="torchvision SqueezeNet1_1_Weights meta "
                        "(_ops 0.349); MXOP table (349,151,936 multiplications)"),),
     notes=("SqueezeNet 1.1 (forresti/SqueezeNet v1.1): 64 3x3/2 stem, pools after fire3 and fire5.",),
     **_COMMON,
@@ -152,7 +152,7 @@ register_model(
     "squeezenet1_0_bypass",
     preset=dict(version="1_0", bypass="simple"),
     min_input_size=(29, 29),
-    reported=(Reported(params=1_248_424, macs=818_924_576,
+    reported=(Reported(exactness="exact", primary=True, params=1_248_424, macs=818_924_576,
                        source="paper Table 3 'simple bypass' (4.8 MB, no new parameters); MACs of 1.0 "
                               "(identity adds are not MACs)"),),
     notes=("Simple bypass: identity adds around fire3, fire5, fire7, fire9.",),
@@ -163,9 +163,9 @@ register_model(
     preset=dict(version="1_0", bypass="complex"),
     min_input_size=(29, 29),
     reported=(
-        Reported(params=1_589_672, source="reference_numbers.md §1.8 [calc], 1x1 bypass convs (with bias) on "
+        Reported(exactness="exact", primary=True, params=1_589_672, source="reference_numbers.md §1.8 [calc], 1x1 bypass convs (with bias) on "
                  "fire2/4/6/8", convention="calculated, not published"),
-        Reported(params=7.7e6 / 4, source="paper Table 3: 7.7 MB model size (float32 -> ~1.9 M params)",
+        Reported(exactness="derived", params=7.7e6 / 4, source="paper Table 3: 7.7 MB model size (float32 -> ~1.9 M params)",
                  convention="model size in MB / 4 bytes"),
     ),
     notes=(

@@ -72,7 +72,7 @@ def _register(name, config, reported_params, reported_macs, *, source, **preset)
         family="vgg",
         paper=PAPER,
         min_input_size=(32, 32),
-        reported=(Reported(params=reported_params, macs=reported_macs, source=source),),
+        reported=(Reported(exactness="rounded", primary=True, params=reported_params, macs=reported_macs, source=source),),
         test_input_size=(32, 32),
     )
 
