@@ -1,0 +1,474 @@
+"""The seed documents' tables, as data: one TOML file per printed table in ``kbench/tables/``.
+
+Each file transcribes one table or worked figure exactly as printed (typos included) so that
+``kbench reproduce`` can put every printed number beside kbench's measurement, one output row
+per printed number. The schema (every file follows it; ``load_table`` checks it)::
+
+    id = "dsnet_imagenet"                  # the file name without .toml
+    title = "ImageNet1K"                   # the table title as printed
+    source = "003_2d8097aa859fb83d.txt"    # seed file in shared/seeds/
+    lines = [23, 30]                       # first and last line of the table in that file
+    convention = "mmengine"                # optional: default convention of the values below
+    baseline = "ResNet50"                  # optional: label of the row speed ratios refer to
+    notes = "..."                          # optional: what the table is, where it comes from
+
+    [[rows]]
+    label = "ResNet50"                     # the row as printed
+    model = "resnet50"                     # registered kbench model ... or, instead:
+    # missing_model = "why kbench has no model for this row"
+    input_size = [224, 224]                # (height, width) the numbers were counted at
+    set = { alpha = 0.5 }                  # optional preset overrides (--set)
+    build = { ... }                        # optional: what to build when there is no model
+    values = [
+      { quantity = "params", text = "25.557M", unit = "params", convention = "torchvision" },
+      { quantity = "macs", text = "4.109G", unit = "macs", reason = "..." },
+    ]
+
+A value's number is derived from its ``text`` ("4.109G" -> 4109000000, "1,234" -> 1234,
+"71.7%" -> 71.7, "1.8 × 10^9" -> 1.8e9, "28 × 28 × 6" -> the shape (28, 28, 6), "16 × 133 + 133"
+-> 2261); the printed precision is derived from the same text. ``value`` is stored only where
+the text is not a plain number (a garbled digit): then ``unreadable`` says why. Optional value
+fields: ``at`` (where in the row: a layer, a stage, a resolution), ``expression`` (the printed
+arithmetic that leads to the number), ``reason`` (a known reason for a difference, citing the
+spec that found it), ``tolerance`` (relative, for a paper's rounding of an approximate count),
+``symbols`` (values for the letters of a symbolic text such as "613314 + 1080 · b").
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Mapping
+
+from kbench.errors import UsageError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
+    import tomli as tomllib
+
+TABLES_DIR = Path(__file__).resolve().parent / "tables"
+
+# Quantity -> kind. "count": kbench measures it from the built model (params, MACs, shapes ...);
+# "speed": a throughput or latency on the paper's hardware (only ratios within a table compare);
+# "not_measurable": accuracy on a data set kbench does not have.
+QUANTITIES: dict[str, str] = {
+    "params": "count",              # parameters (which ones: see the convention)
+    "weights": "count",             # "# of Weights" (ShuffleNet V2): parameters
+    "macs": "count",                # multiply-accumulates ("Mult-Adds", "MAdds", "FLOPs" of papers that define them as MACs)
+    "flops": "count",               # floating-point operations, 2 per multiply-add
+    "activations": "count",         # output elements of conv/matmul layers (fvcore, timm "macts")
+    "macs_per_hw": "count",         # MACs per input pixel (saliency notes: cost = coefficient·h·w + constant)
+    "macs_constant": "count",       # the part of the MACs that does not scale with h·w
+    "weight_layers": "count",       # "11 weight layers" (VGG)
+    "channels": "count",            # output channels of a layer or stage
+    "max_channels": "count",        # largest channel count at a resolution (MobileNet V2 memory table)
+    "memory_kb": "count",           # activation memory at a resolution, in Kb (MobileNet V2 memory table)
+    "peak_memory_kb": "count",      # the largest of those ("max" row)
+    "blocks": "count",              # repeats of a block in a stage ("× 6", "Repeat 3")
+    "kernel_size": "count",         # kernel size printed in an architecture table
+    "stride": "count",              # stride printed in an architecture table
+    "expansion": "count",           # MobileNet V2 t
+    "output_size": "count",         # a printed spatial output size (e.g. 56 in "56 × 56")
+    "output_shape": "count",        # a printed feature-map shape, e.g. 28 × 28 × 6
+    "input_shape": "count",         # a printed input shape of a layer
+    "filter_shape": "count",        # a printed kernel shape, e.g. 3 × 3 × 32 × 64
+    "output_value": "count",        # one element of a worked example's output
+    "model_size_mb": "count",       # model size on disk in MB (float32 weights)
+    "top1": "not_measurable",       # ImageNet top-1 accuracy, %
+    "top5": "not_measurable",       # ImageNet top-5 accuracy, %
+    "top1_err": "not_measurable",   # ImageNet top-1 error, %
+    "ap": "not_measurable",         # COCO box AP
+    "ap50": "not_measurable",       # COCO AP at IoU 0.5
+    "mdice": "not_measurable",      # Synapse mean Dice
+    "miou": "not_measurable",       # mean IoU
+    "train_fps": "speed",           # training images/s on the authors' GPUs
+    "gpu_speed": "speed",           # batches/s on the paper's GPU
+    "cpu_speed": "speed",           # images/s on the paper's CPU
+    "arm_speed": "speed",           # images/s on the paper's ARM phone
+    "cpu_ms": "speed",              # latency in ms on the paper's phone CPU
+    "device_fps": "speed",          # frames/s on a named phone/tablet
+}
+
+UNITS: dict[str, str] = {
+    "params": "parameters",
+    "macs": "multiply-accumulates",
+    "flops": "floating-point operations (2 per multiply-add)",
+    "elements": "tensor elements",
+    "count": "a plain count (layers, blocks, channels, sizes)",
+    "shape": "a tuple of sizes",
+    "value": "a tensor element's value",
+    "mb": "megabytes",
+    "kb": "kilobytes",
+    "bytes": "bytes (a printed K suffix scales them)",
+    "percent": "per cent",
+    "images_per_s": "images per second",
+    "batches_per_s": "batches per second",
+    "ms": "milliseconds",
+    "fps": "frames per second",
+}
+
+CONVENTIONS: dict[str, str] = {
+    "macs": "conv, depthwise, transposed conv, dense and matmul multiply-accumulates; nothing else",
+    "mmengine": "mmengine get_model_complexity_info: conv/linear MACs (bias ignored) + BN 2/element + upsampling and adaptive pooling terms",
+    "notes": "the saliency notes' own rule: MACs plus 4 ops per 2x2 max-pool output, BN and upsampling terms",
+    "tf": "the TF profiler: 2 per multiply-add plus bias, pooling, add and softmax ops",
+    "torchvision": "parameters as torchvision counts them: weights, biases, BN gamma/beta (no running statistics)",
+    "keras": "parameters as Keras count_params() counts them: torchvision's plus BN moving mean/variance",
+    "paper": "the paper's own count, as it defines it (see the table notes)",
+    "shape": "an architecture fact (a size, a channel or layer count), not a count of operations",
+    "none": "not a count: accuracy or speed on the authors' data and hardware",
+    "unknown": "nobody here knows which convention produced the number",
+}
+
+# (unit, multiplier) for the suffixes printed after numbers.
+_SUFFIX_SCALE = {"": 1, "K": 10**3, "k": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}
+_NUMBER = re.compile(r"^(?P<sign>-?)(?P<digits>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?P<suffix>[KkMGBT]?)(?P<tail>\s*(?:%|MB|Kb|ms)?)(?P<footnote>\**)$")
+_POWER = re.compile(r"^(?P<mantissa>\d+(?:\.\d+)?)\s*[×x*]\s*10\s*\^\s*\{?(?P<exp>\d+)\}?$")
+_TIMES = re.compile(r"\s*(?:×|\\times|\\cdot|·|\*)\s*")
+
+REQUIRED_TABLE_KEYS = ("id", "title", "source", "lines", "rows")
+TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline"}
+ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "build", "values", "notes"}
+VALUE_KEYS = {"quantity", "text", "unit", "convention", "part", "reason", "value", "at", "expression",
+              "unreadable", "tolerance", "symbols"}
+# Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
+PARTS = {"whole": "the whole model", "backbone": "the model without its classifier head (mmpretrain extract_feat)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedText:
+    """What a printed text says: a number (with its precision), a shape, or a symbolic formula."""
+
+    value: float | int | tuple[int, ...] | None
+    decimals: int | None = None        # digits after the point as printed (before the suffix)
+    scale: int = 1                     # the suffix multiplier (1000 for K ...)
+    symbols: tuple[str, ...] = ()      # letters left in a symbolic text
+
+    @property
+    def resolution(self) -> float | None:
+        """Half of the last printed digit's place, in the value's unit: the rounding bound."""
+        if self.decimals is None:
+            return None
+        return 0.5 * self.scale * 10.0 ** (-self.decimals)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrintedValue:
+    quantity: str
+    text: str
+    unit: str
+    convention: str
+    value: float | int | tuple[int, ...] | None
+    decimals: int | None = None
+    scale: int = 1
+    part: str = "whole"
+    at: str = ""
+    expression: str = ""
+    reason: str = ""
+    unreadable: str = ""
+    tolerance: float | None = None
+    symbols: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """count, speed or not_measurable (see QUANTITIES)."""
+        return QUANTITIES[self.quantity]
+
+    @property
+    def resolution(self) -> float | None:
+        return ParsedText(self.value, self.decimals, self.scale).resolution
+
+    def evaluate(self, **symbols: float) -> float | int | tuple[int, ...] | None:
+        """The number; for a symbolic text ("613314 + 1080 · b") evaluated at ``symbols``
+        (default: the value's own ``symbols`` field)."""
+        if self.value is not None:
+            return self.value
+        if self.unreadable:
+            return None
+        names = {**self.symbols, **symbols}
+        return _evaluate(_normalise_formula(self.text), names, where=self.text)
+
+
+@dataclasses.dataclass(frozen=True)
+class TableRow:
+    label: str
+    model: str | None
+    missing_model: str
+    input_size: tuple[int, int] | None
+    set: Mapping[str, Any]
+    build: Mapping[str, Any]
+    values: tuple[PrintedValue, ...]
+    setting: str = ""      # what else tells this row from another with the same model (training setup)
+    notes: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperTable:
+    id: str
+    title: str
+    source: str
+    lines: tuple[int, int]
+    rows: tuple[TableRow, ...]
+    convention: str = ""
+    baseline: str = ""
+    notes: str = ""
+    path: Path | None = None
+
+    def printed_values(self):
+        """(row, value) for every printed number of the table, in reading order."""
+        return [(row, value) for row in self.rows for value in row.values]
+
+
+# ---------------------------------------------------------------- parsing printed texts
+
+def _normalise_formula(text: str) -> str:
+    formula = _TIMES.sub("*", text.replace("−", "-"))
+    return formula.replace("$", "").replace("^", "**").replace("{", "(").replace("}", ")").strip()
+
+
+_ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load,
+                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub)
+
+
+def _evaluate(formula: str, names: Mapping[str, float], *, where: str):
+    try:
+        tree = ast.parse(formula, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"cannot read {where!r} as arithmetic") from exc
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise ValueError(f"{where!r} holds {type(node).__name__}, not plain arithmetic")
+        if isinstance(node, ast.Name) and node.id not in names:
+            raise ValueError(f"{where!r} needs a value for {node.id!r}")
+    result = eval(compile(tree, "<printed text>", "eval"), {"__builtins__": {}}, dict(names))  # nodes checked above
+    return int(result) if float(result).is_integer() else result
+
+
+def parse_printed(text: str) -> ParsedText:
+    """Read a printed text as a number, a shape or a formula; ValueError when it is none of them."""
+    stripped = text.strip().replace("\u2009", "").replace("\xa0", " ")
+    match = _NUMBER.match(stripped)
+    if match:
+        digits = match["digits"].replace(",", "")
+        scale = _SUFFIX_SCALE[match["suffix"]]
+        decimals = len(digits.split(".")[1]) if "." in digits else 0
+        number = Decimal(match["sign"] + digits) * scale
+        value = int(number) if number == number.to_integral_value() else float(number)
+        return ParsedText(value, decimals, scale)
+    match = _POWER.match(_normalise_formula(stripped).replace("**", "^"))
+    if match:
+        mantissa = match["mantissa"]
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        scale = 10 ** int(match["exp"])
+        number = Decimal(mantissa) * scale
+        return ParsedText(int(number) if number == number.to_integral_value() else float(number), decimals, scale)
+    formula = _normalise_formula(stripped)
+    if re.fullmatch(r"\d+(?:\s*\*\s*\d+)+", formula) and "*" in formula and "+" not in formula and " x " not in stripped:
+        # "28 × 28 × 6" is a shape; "16 × 133 + 133" below is arithmetic
+        return ParsedText(tuple(int(part) for part in formula.split("*")))
+    names = sorted(set(re.findall(r"[A-Za-z_]\w*", formula)))
+    if not names:
+        try:
+            value = _evaluate(formula, {}, where=text)
+        except (ValueError, ZeroDivisionError, InvalidOperation) as exc:
+            raise ValueError(f"{text!r} is not a number, a shape or arithmetic") from exc
+        return ParsedText(value, 0 if isinstance(value, int) else None)
+    try:  # a symbolic text: check that it is arithmetic in its letters
+        _evaluate(formula, {name: 1 for name in names}, where=text)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise ValueError(f"{text!r} is not a number, a shape or arithmetic") from exc
+    return ParsedText(None, symbols=tuple(names))
+
+
+def shape_text(text: str) -> bool:
+    return isinstance(parse_printed(text).value, tuple)
+
+
+# ---------------------------------------------------------------- loading and validation
+
+def _fail(path: Path, field: str, message: str):
+    raise UsageError(f"{path.name}: {field}: {message}")
+
+
+def _check_keys(path: Path, where: str, data: Mapping, allowed: set[str]):
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        _fail(path, f"{where}.{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
+
+
+def _text_field(path: Path, where: str, data: Mapping, key: str, *, required: bool = True) -> str:
+    if key not in data:
+        if required:
+            _fail(path, f"{where}.{key}" if where else key, "missing")
+        return ""
+    value = data[key]
+    if not isinstance(value, str) or (required and not value.strip()):
+        _fail(path, f"{where}.{key}" if where else key, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _parse_value(path: Path, where: str, data: Any, default_convention: str) -> PrintedValue:
+    if not isinstance(data, Mapping):
+        _fail(path, where, f"must be a table {{quantity = ..., text = ...}}, got {data!r}")
+    _check_keys(path, where, data, VALUE_KEYS)
+    quantity = _text_field(path, where, data, "quantity")
+    if quantity not in QUANTITIES:
+        _fail(path, f"{where}.quantity", f"unknown quantity {quantity!r}; known: {', '.join(sorted(QUANTITIES))}")
+    text = _text_field(path, where, data, "text")
+    unit = _text_field(path, where, data, "unit")
+    if unit not in UNITS:
+        _fail(path, f"{where}.unit", f"unknown unit {unit!r}; known: {', '.join(sorted(UNITS))}")
+    convention = data.get("convention", default_convention)
+    if not convention:
+        _fail(path, f"{where}.convention", "missing (and the table sets no default convention)")
+    if convention not in CONVENTIONS:
+        _fail(path, f"{where}.convention", f"unknown convention {convention!r}; known: {', '.join(sorted(CONVENTIONS))}")
+    unreadable = _text_field(path, where, data, "unreadable", required=False)
+    part = data.get("part", "whole")
+    if part not in PARTS:
+        _fail(path, f"{where}.part", f"unknown part {part!r}; known: {', '.join(sorted(PARTS))}")
+    symbols = data.get("symbols", {})
+    if not isinstance(symbols, Mapping) or not all(isinstance(v, (int, float)) for v in symbols.values()):
+        _fail(path, f"{where}.symbols", f"must map letters to numbers, got {symbols!r}")
+    tolerance = data.get("tolerance")
+    if tolerance is not None and (not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1):
+        _fail(path, f"{where}.tolerance", f"must be a relative tolerance in (0, 1), got {tolerance!r}")
+    try:
+        parsed = parse_printed(text)
+    except ValueError as exc:
+        if not unreadable:
+            _fail(path, f"{where}.text", f"{exc}; give 'unreadable' (why) and, if known, 'value'")
+        parsed = None
+    stored = data.get("value")
+    if parsed is not None and not unreadable:
+        if stored is not None and not _same(stored, parsed.value):
+            _fail(path, f"{where}.value", f"{stored!r} differs from the printed text {text!r} (= {parsed.value!r})")
+        if isinstance(parsed.value, tuple) != (unit == "shape"):
+            _fail(path, f"{where}.unit", f"text {text!r} is {'a shape' if isinstance(parsed.value, tuple) else 'a number'}; unit {unit!r} does not fit")
+        value, decimals, scale = parsed.value, parsed.decimals, parsed.scale
+    else:
+        if stored is not None and not isinstance(stored, (int, float)):
+            _fail(path, f"{where}.value", f"must be a number, got {stored!r}")
+        value, decimals, scale = stored, None, 1
+    expression = _text_field(path, where, data, "expression", required=False)
+    if expression:
+        try:
+            parse_printed(expression)
+        except ValueError as exc:
+            _fail(path, f"{where}.expression", str(exc))
+    return PrintedValue(quantity=quantity, text=text, unit=unit, convention=convention, value=value,
+                        decimals=decimals, scale=scale, part=part, at=_text_field(path, where, data, "at", required=False),
+                        expression=expression, reason=_text_field(path, where, data, "reason", required=False),
+                        unreadable=unreadable, tolerance=tolerance, symbols=dict(symbols))
+
+
+def _same(stored, parsed) -> bool:
+    if isinstance(parsed, tuple):
+        return tuple(stored) == parsed if isinstance(stored, (list, tuple)) else False
+    return isinstance(stored, (int, float)) and math.isclose(stored, parsed, rel_tol=1e-12, abs_tol=0)
+
+
+def _parse_row(path: Path, index: int, data: Any, default_convention: str) -> TableRow:
+    where = f"rows[{index}]"
+    if not isinstance(data, Mapping):
+        _fail(path, where, "must be a table")
+    _check_keys(path, where, data, ROW_KEYS)
+    label = _text_field(path, where, data, "label")
+    model = data.get("model")
+    missing = data.get("missing_model", "")
+    if (model is None) == (not missing):
+        _fail(path, where, "needs exactly one of 'model' (a registered name) and 'missing_model' (the reason)")
+    if model is not None and (not isinstance(model, str) or not model):
+        _fail(path, f"{where}.model", f"must be a model name, got {model!r}")
+    if missing and not isinstance(missing, str):
+        _fail(path, f"{where}.missing_model", f"must be a reason (string), got {missing!r}")
+    size = data.get("input_size")
+    if size is not None:
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(d, int) and d > 0 for d in size)):
+            _fail(path, f"{where}.input_size", f"must be [height, width] positive integers, got {size!r}")
+        size = tuple(size)
+    for key in ("set", "build"):
+        if not isinstance(data.get(key, {}), Mapping):
+            _fail(path, f"{where}.{key}", f"must be a table, got {data[key]!r}")
+    values = data.get("values")
+    if not isinstance(values, list) or not values:
+        _fail(path, f"{where}.values", "must be a non-empty list of printed values")
+    parsed = tuple(_parse_value(path, f"{where}.values[{i}]", v, default_convention) for i, v in enumerate(values))
+    seen: set[tuple[str, str]] = set()
+    for i, value in enumerate(parsed):
+        key = (value.quantity, value.at)
+        if key in seen:
+            _fail(path, f"{where}.values[{i}]", f"a second {value.quantity!r}{' at ' + value.at if value.at else ''} in row {label!r}")
+        seen.add(key)
+    return TableRow(label=label, model=model, missing_model=missing, input_size=size,
+                    set=dict(data.get("set", {})), build=dict(data.get("build", {})), values=parsed,
+                    setting=_text_field(path, where, data, "setting", required=False),
+                    notes=_text_field(path, where, data, "notes", required=False))
+
+
+def _row_key(row: TableRow) -> tuple:
+    return (row.model or row.label, row.input_size, tuple(sorted((k, repr(v)) for k, v in row.set.items())), row.setting)
+
+
+def parse_table(path: Path) -> PaperTable:
+    """Read and validate one table file; UsageError (one line: file and field) when malformed."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path.name}: not valid TOML: {' '.join(str(exc).split())}") from exc
+    _check_keys(path, "table", data, TABLE_KEYS)
+    for key in REQUIRED_TABLE_KEYS:
+        if key not in data:
+            _fail(path, key, "missing")
+    table_id = _text_field(path, "", data, "id")
+    if table_id != path.stem:
+        _fail(path, "id", f"{table_id!r} must equal the file name {path.stem!r}")
+    lines = data["lines"]
+    if not (isinstance(lines, list) and len(lines) == 2 and all(isinstance(n, int) and n > 0 for n in lines)
+            and lines[0] <= lines[1]):
+        _fail(path, "lines", f"must be [first, last] line numbers, got {lines!r}")
+    convention = data.get("convention", "")
+    if convention and convention not in CONVENTIONS:
+        _fail(path, "convention", f"unknown convention {convention!r}; known: {', '.join(sorted(CONVENTIONS))}")
+    if not isinstance(data["rows"], list) or not data["rows"]:
+        _fail(path, "rows", "must be a non-empty list of [[rows]]")
+    rows = tuple(_parse_row(path, i, row, convention) for i, row in enumerate(data["rows"]))
+    seen: dict[tuple, str] = {}
+    for i, row in enumerate(rows):
+        for value in row.values:
+            key = (*_row_key(row), value.quantity, value.at)
+            if key in seen:
+                _fail(path, f"rows[{i}]", f"row {row.label!r} repeats {value.quantity!r} of row {seen[key]!r} "
+                      "(same model, input size and set); give one of them an 'at' or a different 'set'")
+            seen[key] = row.label
+    baseline = _text_field(path, "", data, "baseline", required=False)
+    if baseline and baseline not in {row.label for row in rows}:
+        _fail(path, "baseline", f"{baseline!r} is not the label of a row")
+    return PaperTable(id=table_id, title=_text_field(path, "", data, "title"),
+                      source=_text_field(path, "", data, "source"), lines=tuple(lines), rows=rows,
+                      convention=convention, baseline=baseline,
+                      notes=_text_field(path, "", data, "notes", required=False), path=path)
+
+
+def table_ids(directory: Path = TABLES_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(directory).glob("*.toml"))
+
+
+def load_table(table_id: str, directory: Path = TABLES_DIR) -> PaperTable:
+    path = Path(directory) / f"{table_id}.toml"
+    if not path.is_file():
+        raise UsageError(f"unknown table {table_id!r}; known tables: {', '.join(table_ids(directory))}")
+    return parse_table(path)
+
+
+def load_tables(directory: Path = TABLES_DIR) -> list[PaperTable]:
+    """Every table file, sorted by id."""
+    return [parse_table(Path(directory) / f"{table_id}.toml") for table_id in table_ids(directory)]
