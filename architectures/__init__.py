@@ -11,7 +11,9 @@ from architectures._registry import MODEL_SPECS, ModelSpec, Paper, Reported, reg
 
 __all__ = ["MODEL_SPECS", "ModelSpec", "Paper", "Reported", "register_model"]
 
-# Every public module of the package is a family file; a new family is picked up by existing.
+# Every public module of the package but these is a family file (or package); a new family is
+# picked up by existing.
+_NOT_FAMILIES = {"layers", "errors"}
 for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_") and _module.name != "layers":
+    if not _module.name.startswith("_") and _module.name not in _NOT_FAMILIES:
         importlib.import_module(f"{__name__}.{_module.name}")

@@ -73,6 +73,8 @@ class ModelSpec:
     default_input_shape: tuple[int, int, int] = (224, 224, 3)
     # Smallest spatial size (h, w) the network accepts (set by its total stride and kernels).
     min_input_size: tuple[int, int] = (32, 32)
+    # Input height and width must be multiples of this (decoders that re-align strided features).
+    input_multiple: int = 1
     default_num_classes: int = 1000
     reported: tuple[Reported, ...] = ()
     # Free-form notes: discrepancies with the paper, which reading of an ambiguous table was taken.
@@ -94,6 +96,7 @@ class ModelSpec:
             "preset": dict(self.preset),
             "default_input_shape": list(self.default_input_shape),
             "min_input_size": list(self.min_input_size),
+            "input_multiple": self.input_multiple,
             "default_num_classes": self.default_num_classes,
             "reported": [dataclasses.asdict(r) for r in self.reported],
             "notes": list(self.notes),

@@ -21,6 +21,7 @@ from __future__ import annotations
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
+from architectures.errors import ConfigError, InputShapeError
 from architectures.layers import conv_bn_act, dense_stack, image_input
 from architectures.layers.normalization import LocalResponseNormalization
 
@@ -75,7 +76,7 @@ def alexnet(input_shape=(227, 227, 3), num_classes=1000, config="paper", dropout
     ``owt``, whose adaptive 6x6 average pool fixes it at 9216 inputs like torchvision.
     """
     if config not in ALEXNET_CONFIGS:
-        raise ValueError(f"unknown AlexNet configuration {config!r}; allowed: {', '.join(ALEXNET_CONFIGS)}")
+        raise ConfigError("config", config, f"allowed configurations {', '.join(ALEXNET_CONFIGS)}")
     cfg = ALEXNET_CONFIGS[config]
     inputs = image_input(input_shape)
     x = inputs
@@ -95,7 +96,7 @@ def alexnet(input_shape=(227, 227, 3), num_classes=1000, config="paper", dropout
         if c["pool"]:
             pool_index += 1
             if min(x.shape[1:3]) < 3:
-                raise ValueError(f"input {tuple(input_shape)} leaves a {x.shape[1]}x{x.shape[2]} map before "
+                raise InputShapeError(f"input {tuple(input_shape)} leaves a {x.shape[1]}x{x.shape[2]} map before "
                                  f"pool{pool_index}, smaller than its 3x3 window")
             x = layers.MaxPooling2D(3, strides=2, padding=c["pool"], name=f"pool{pool_index}")(x)
     if cfg["adaptive_pool"]:

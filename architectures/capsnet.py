@@ -16,12 +16,15 @@ import math
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
+from architectures.errors import ConfigError
 from architectures.layers import conv_bn_act, dense_stack, image_input
 from architectures.layers.capsule import CapsuleLength, CapsuleMask, CapsuleRouting, Squash
 
 
 def capsnet(input_shape=(28, 28, 1), num_classes=10, routings=3, decoder=True, conv_filters=256,
             primary_capsules=32, primary_dim=8, digit_dim=16, decoder_units=(512, 1024), name=None):
+    if isinstance(routings, bool) or not isinstance(routings, int) or routings < 1:
+        raise ConfigError("routings", routings, "the number of routing iterations must be an integer >= 1")
     inputs = image_input(input_shape)
     x = conv_bn_act(inputs, conv_filters, 9, padding="valid", use_bias=True, norm=False, name="conv1")
     x = conv_bn_act(x, primary_capsules * primary_dim, 9, strides=2, padding="valid", use_bias=True, norm=False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
+from architectures.errors import ConfigError, InputShapeError
 from architectures.layers import classifier, conv_bn_act, image_input, norm_act
 
 PAPER = Paper("Densely Connected Convolutional Networks", 2017, "https://arxiv.org/abs/1608.06993")
@@ -51,7 +52,7 @@ def densenet(input_shape=(224, 224, 3), num_classes=1000, depth=121, blocks=None
     """DenseNet-BC; ``depth`` picks the paper's block lengths, ``blocks`` overrides them."""
     if blocks is None:
         if depth not in DENSENET_BLOCKS:
-            raise ValueError(f"unknown DenseNet depth {depth!r}; allowed: {', '.join(map(str, DENSENET_BLOCKS))}")
+            raise ConfigError("depth", depth, f"allowed depths {', '.join(map(str, DENSENET_BLOCKS))}")
         blocks = DENSENET_BLOCKS[depth]
     inputs = image_input(input_shape)
     x = layers.ZeroPadding2D(3, name="conv0_pad")(inputs)
@@ -64,7 +65,7 @@ def densenet(input_shape=(224, 224, 3), num_classes=1000, depth=121, blocks=None
             x = dense_layer(x, growth_rate, bn_size, name=f"block{b}_layer{i}")
         if b < len(blocks):
             if min(x.shape[1:3]) < 2:
-                raise ValueError(f"input {tuple(input_shape)} leaves a {x.shape[1]}x{x.shape[2]} map before "
+                raise InputShapeError(f"input {tuple(input_shape)} leaves a {x.shape[1]}x{x.shape[2]} map before "
                                  f"transition {b} (needs at least 2x2)")
             x = transition(x, compression, name=f"transition{b}")
     x = norm_act(x, name="final")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
+from architectures.errors import InputShapeError
 from architectures.layers import classifier, conv_bn_act, image_input
 from architectures.layers.normalization import LocalResponseNormalization
 
@@ -64,7 +65,7 @@ def aux_head(x, num_classes, *, torchvision_layout=False, name):
         x = layers.AdaptiveAveragePooling2D(4, name=f"{name}_pool")(x)
     else:
         if min(x.shape[1:3]) < 5:
-            raise ValueError(f"the auxiliary heads' 5x5 average pool needs a map of at least 5x5 after "
+            raise InputShapeError(f"the auxiliary heads' 5x5 average pool needs a map of at least 5x5 after "
                              f"inception 4a/4d (input >= 65 px); got {x.shape[1]}x{x.shape[2]}")
         x = layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
     x = conv_bn_act(x, 128, 1, use_bias=not torchvision_layout, norm=torchvision_layout, name=f"{name}_conv")

@@ -20,6 +20,7 @@ from __future__ import annotations
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
+from architectures.errors import ConfigError
 from architectures.layers import classifier, conv_bn_act, depthwise_bn_act, image_input, make_divisible
 
 PAPER_V1 = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications", 2017,
@@ -33,6 +34,11 @@ MOBILENET_V1_BLOCKS = (
 )
 
 
+def _check_alpha(alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
+        raise ConfigError("alpha", alpha, "the width multiplier must be a positive number")
+
+
 def mobilenet_v1(
     input_shape=(224, 224, 3),
     num_classes=1000,
@@ -44,8 +50,7 @@ def mobilenet_v1(
     name=None,
 ):
     """MobileNet V1 with width multiplier ``alpha``; ``separable=False`` for Conv MobileNet (Table 4)."""
-    if alpha <= 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    _check_alpha(alpha)
     inputs = image_input(input_shape)
     x = conv_bn_act(inputs, int(32 * alpha), 3, strides=2, activation=activation, name="conv1")
     for i, (filters, strides) in enumerate(MOBILENET_V1_BLOCKS, start=1):
@@ -67,13 +72,18 @@ MOBILENET_V2_SETTINGS = (
 )
 
 
-def inverted_residual(x, out_channels: int, strides: int, expansion: int, *, activation="relu6", name: str):
-    """1x1 expand (skipped when t=1) -> 3x3 depthwise -> linear 1x1 projection (+ identity)."""
+def inverted_residual(x, out_channels: int, strides: int, expansion: int, *, activation="relu6", dilation=1,
+                      expand_always=False, name: str):
+    """1x1 expand (skipped when t=1) -> 3x3 depthwise -> linear 1x1 projection (+ identity).
+
+    ``dilation`` dilates the depthwise conv (DeepLab's output-stride-8 backbone); ``expand_always``
+    keeps the 1x1 expansion conv at t=1 (the saliency notes count one in block 1).
+    """
     in_channels = x.shape[-1]
     shortcut = x
-    if expansion != 1:
+    if expansion != 1 or expand_always:
         x = conv_bn_act(x, int(round(in_channels * expansion)), 1, activation=activation, name=f"{name}_expand")
-    x = depthwise_bn_act(x, 3, strides=strides, activation=activation, name=f"{name}_dw")
+    x = depthwise_bn_act(x, 3, strides=strides, dilation=dilation, activation=activation, name=f"{name}_dw")
     x = conv_bn_act(x, out_channels, 1, activation=None, name=f"{name}_project")
     if strides == 1 and in_channels == out_channels:
         x = layers.Add(name=f"{name}_add")([shortcut, x])
@@ -91,8 +101,7 @@ def mobilenet_v2(
     name=None,
 ):
     """MobileNet V2 with width multiplier ``alpha`` (torchvision/Keras channel rounding)."""
-    if alpha <= 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    _check_alpha(alpha)
     inputs = image_input(input_shape)
     x = conv_bn_act(inputs, make_divisible(32 * alpha, round_nearest), 3, strides=2, activation=activation,
                     name="conv1")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
+from architectures.errors import ConfigError
 from architectures.layers import classifier, conv_bn_act, image_input
 from architectures.layers.plugins import apply_plugins, normalize_plugins
 
@@ -94,14 +95,14 @@ def resnet(
     position and the plugin's own keyword arguments).
     """
     if depth not in RESNET_DEPTHS and blocks is None:
-        raise ValueError(f"unknown ResNet depth {depth!r}; allowed: {', '.join(map(str, RESNET_DEPTHS))}")
+        raise ConfigError("depth", depth, f"allowed depths {', '.join(map(str, RESNET_DEPTHS))}")
     default_block, default_blocks = RESNET_DEPTHS.get(depth, ("bottleneck", None))
     block = block or default_block
     blocks = tuple(blocks or default_blocks)
     if block not in ("basic", "bottleneck"):
-        raise ValueError(f"unknown block {block!r}; allowed: basic, bottleneck")
+        raise ConfigError("block", block, "allowed blocks basic, bottleneck")
     if block == "basic" and (groups != 1 or width_per_group != 64 or plugins):
-        raise ValueError("groups, width_per_group and plugins need block='bottleneck'")
+        raise ConfigError("block", block, "groups, width_per_group and plugins need block='bottleneck'")
     plugins = normalize_plugins(plugins, len(blocks))
     block_fn = basic_block if block == "basic" else bottleneck_block
 

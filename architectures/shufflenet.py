@@ -24,6 +24,7 @@ from __future__ import annotations
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
+from architectures.errors import ConfigError
 from architectures.layers import ChannelShuffle, ChannelSplit, classifier, conv_bn_act, depthwise_bn_act, image_input
 
 PAPER_V1 = Paper("ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices", 2017,
@@ -48,7 +49,8 @@ def shufflenet_v1_unit(x, out_channels: int, strides: int, groups: int, *, first
     in_channels = x.shape[-1]
     branch_out = out_channels - in_channels if strides == 2 else out_channels
     if branch_out <= 0 or branch_out % groups:
-        raise ValueError(f"{name}: main branch width {branch_out} must be positive and divisible by groups={groups}")
+        raise ConfigError("groups", groups, f"{name}: its main branch width {branch_out} must be positive and "
+                          "divisible by groups")
     y = conv_bn_act(x, bottleneck, 1, groups=groups if first_grouped else 1, name=f"{name}_gconv1")
     if groups > 1:
         y = ChannelShuffle(groups, method=shuffle_method, name=f"{name}_shuffle")(y)
@@ -75,9 +77,9 @@ def shufflenet_v1(
 ):
     """ShuffleNet V1 ``scale``x with ``groups`` in {1, 2, 3, 4, 8} (paper Table 1)."""
     if groups not in SHUFFLENET_V1_WIDTHS:
-        raise ValueError(f"unknown ShuffleNet V1 groups {groups!r}; allowed: {', '.join(map(str, SHUFFLENET_V1_WIDTHS))}")
-    if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+        raise ConfigError("groups", groups, f"allowed groups {', '.join(map(str, SHUFFLENET_V1_WIDTHS))}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+        raise ConfigError("scale", scale, "the scale factor must be a positive number")
     widths = [int(w * scale) for w in SHUFFLENET_V1_WIDTHS[groups]]
     stem = SHUFFLENET_V1_STEM.get(float(scale), max(8, int(24 * scale)))
     while (widths[0] - stem) % groups:
@@ -107,7 +109,8 @@ def shufflenet_v2_unit(x, out_channels: int, strides: int, *, shuffle_method: st
     branch = out_channels // 2
     if strides == 1:
         if x.shape[-1] != out_channels or out_channels % 2:
-            raise ValueError(f"{name}: a stride-1 unit needs an even width equal to its input ({x.shape[-1]})")
+            raise ConfigError("widths", out_channels, f"{name}: a stride-1 unit needs an even width equal to its "
+                              f"input ({x.shape[-1]})")
         left, right = ChannelSplit(2, name=f"{name}_split")(x)
     else:
         left = depthwise_bn_act(x, 3, strides=strides, activation=None, name=f"{name}_left_dw")
@@ -131,8 +134,8 @@ def shufflenet_v2(
 ):
     """ShuffleNet V2 ``scale``x (0.5, 1, 1.5, 2; paper Table 5); ``widths`` overrides the 4 widths."""
     if widths is None:
-        if float(scale) not in SHUFFLENET_V2_WIDTHS:
-            raise ValueError(f"unknown ShuffleNet V2 scale {scale!r}; allowed: 0.5, 1.0, 1.5, 2.0 (or pass widths)")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or float(scale) not in SHUFFLENET_V2_WIDTHS:
+            raise ConfigError("scale", scale, "allowed scales 0.5, 1.0, 1.5, 2.0 (or pass widths)")
         widths = SHUFFLENET_V2_WIDTHS[float(scale)]
     *stage_widths, last = widths
     inputs = image_input(input_shape)

@@ -26,6 +26,7 @@ import math
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
+from architectures.errors import ConfigError, InputShapeError
 from architectures.layers import conv_bn_act, image_input
 
 PAPER = Paper("SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size", 2016,
@@ -44,7 +45,7 @@ def ceil_max_pool(x, pool_size: int = 3, strides: int = 2, *, name: str):
     outputs = []
     for n in x.shape[1:3]:
         if n < pool_size:
-            raise ValueError(f"{name}: a {pool_size}x{pool_size} max pool needs a map of at least {pool_size} px, got {n}")
+            raise InputShapeError(f"{name}: a {pool_size}x{pool_size} max pool needs a map of at least {pool_size} px, got {n}")
         outputs.append(math.ceil((n - pool_size) / strides) + 1)
     valid = [(n - pool_size) // strides + 1 for n in x.shape[1:3]]
     same = [math.ceil(n / strides) for n in x.shape[1:3]]
@@ -97,9 +98,9 @@ def squeezenet(
     Head (torchvision): dropout, 1x1 conv to ``num_classes`` with bias and ReLU, global average pool.
     """
     if version not in SQUEEZENET_VERSIONS:
-        raise ValueError(f"unknown SqueezeNet version {version!r}; allowed: {', '.join(SQUEEZENET_VERSIONS)}")
+        raise ConfigError("version", version, f"allowed versions {', '.join(SQUEEZENET_VERSIONS)}")
     if bypass not in BYPASS_MODES:
-        raise ValueError(f"unknown bypass {bypass!r}; allowed: None, 'simple', 'complex'")
+        raise ConfigError("bypass", bypass, "allowed bypasses None, 'simple', 'complex'")
     cfg = SQUEEZENET_VERSIONS[version]
     inputs = image_input(input_shape)
     x = conv_bn_act(inputs, cfg["stem_filters"], cfg["stem_kernel"], strides=2, padding="valid", use_bias=True,

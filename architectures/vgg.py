@@ -11,6 +11,7 @@ from __future__ import annotations
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
+from architectures.errors import ConfigError
 from architectures.layers import conv_bn_act, dense_stack, image_input
 from architectures.layers.normalization import LocalResponseNormalization
 
@@ -35,14 +36,14 @@ def vgg_features(x, config: str = "D", *, lrn: bool = False, batch_norm: bool = 
     """
     if isinstance(config, str):
         if config not in VGG_CONFIGS:
-            raise ValueError(f"unknown VGG configuration {config!r}; allowed: {', '.join(VGG_CONFIGS)}")
+            raise ConfigError("config", config, f"allowed configurations {', '.join(VGG_CONFIGS)}")
         blocks = VGG_CONFIGS[config]
     else:
         # A custom configuration: a tuple of per-block kernel tuples (at most five blocks), e.g.
         # the first four blocks of a VGG-style backbone whose last block is built elsewhere.
         blocks = tuple(tuple(k) for k in config)
         if not 1 <= len(blocks) <= len(BLOCK_WIDTHS):
-            raise ValueError(f"a VGG configuration has 1 to {len(BLOCK_WIDTHS)} blocks, got {len(blocks)}")
+            raise ConfigError("config", config, f"a VGG configuration has 1 to {len(BLOCK_WIDTHS)} blocks")
     block_outputs = []
     for b, (kernels, width) in enumerate(zip(blocks, BLOCK_WIDTHS), start=1):
         for c, k in enumerate(kernels, start=1):

@@ -62,7 +62,7 @@ def resolve_models(selector: str) -> list[str]:
 
 
 def normalize_input_shape(spec, input_shape=None) -> tuple[int, int, int]:
-    """Fill in and validate ``(h, w, c)`` against the model's minimum input size."""
+    """Fill in and validate ``(h, w, c)`` against the model's minimum input size and input multiple."""
     if input_shape is None:
         return tuple(spec.default_input_shape)
     shape = tuple(input_shape)
@@ -76,6 +76,10 @@ def normalize_input_shape(spec, input_shape=None) -> tuple[int, int, int]:
     min_h, min_w = spec.min_input_size
     if h < min_h or w < min_w:
         raise InputSizeError(f"input size {h}x{w} is too small for {spec.name}: it needs at least {min_h}x{min_w}")
+    multiple = spec.input_multiple
+    if h % multiple or w % multiple:
+        raise InputSizeError(f"input size {h}x{w} is not allowed for {spec.name}: height and width must be "
+                             f"multiples of {multiple}")
     return shape
 
 
@@ -99,13 +103,27 @@ def build(name: str, input_shape=None, num_classes: int | None = None, **variant
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes <= 0):
         raise UsageError(f"num_classes must be a positive integer, got {num_classes!r}")
     kwargs = {**spec.preset, **variant_kwargs}
+    from architectures.errors import ConfigError, InputShapeError  # loaded with the zoo by get_spec
+
     try:
         return spec.builder(input_shape=shape, num_classes=num_classes or spec.default_num_classes, **kwargs)
-    except (ValueError, TypeError) as exc:
-        # Shape arithmetic that fails inside the builder (e.g. an input that the strides cannot
-        # divide) is bad input, not a crash; report it on one line.
-        message = " ".join(str(exc).split())
-        raise InputSizeError(f"cannot build {name} at input {shape} with {kwargs or 'defaults'}: {message[:300]}") from exc
+    except ConfigError as exc:
+        # A builder option the builder rejects up front (a bad --set value). Any other exception
+        # from a builder is a bug in it and propagates (a traceback, not exit code 2).
+        raise UsageError(f"{exc.option}={_short(exc.value)} is not allowed for {name}: {_one_line(exc.allowed)}") from None
+    except InputShapeError as exc:
+        # An input size that this configuration cannot take (e.g. a map too small for a pool).
+        raise InputSizeError(f"cannot build {name} at input {shape} with {kwargs or 'defaults'}: "
+                             f"{_one_line(str(exc))}") from None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else repr(value)
+    return _one_line(text, 120)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+from architectures.errors import ConfigError
+
 PLUGIN_POSITIONS = ("after_conv1", "after_conv2", "after_conv3")
 
 PLUGIN_TYPES: dict[str, Callable[..., Any]] = {}
@@ -37,13 +39,15 @@ def normalize_plugins(plugins: Sequence[Mapping[str, Any]] | None, num_stages: i
         cfg = dict(cfg)
         type_name = cfg.get("type")
         if type_name not in PLUGIN_TYPES:
-            raise ValueError(f"unknown plugin type {type_name!r}; known: {', '.join(sorted(PLUGIN_TYPES)) or 'none'}")
+            raise ConfigError("plugins", plugins, f"unknown plugin type {type_name!r}; known: "
+                                             f"{', '.join(sorted(PLUGIN_TYPES)) or 'none'}")
         position = cfg.get("position")
         if position not in PLUGIN_POSITIONS:
-            raise ValueError(f"unknown plugin position {position!r}; allowed: {', '.join(PLUGIN_POSITIONS)}")
+            raise ConfigError("plugins", plugins, f"unknown plugin position {position!r}; allowed: "
+                                             f"{', '.join(PLUGIN_POSITIONS)}")
         stages = tuple(bool(s) for s in cfg.get("stages", (True,) * num_stages))
         if len(stages) != num_stages:
-            raise ValueError(f"plugin stages {stages} must have {num_stages} entries")
+            raise ConfigError("plugins", plugins, f"plugin stages {stages} must have {num_stages} entries")
         cfg["stages"] = stages
         normalized.append(cfg)
     return normalized
