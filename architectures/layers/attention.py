@@ -344,11 +344,3 @@ class DecoupledAttention(_DecoupledAttentionBase):
         shape = ops.shape(x)
         a = ops.reshape(a, (-1, shape[1], shape[2], self.channels))
         return x * ops.sigmoid(self.conv_combine(a))
-
-
-ATTENTION_PLUGINS = {
-    "se": SqueezeExcitation,
-    "msca": MultiSpectralChannelAttention,
-    "dsm": DecoupledSelfAttention,
-    "dam": DecoupledAttention,
-}
