@@ -127,14 +127,15 @@ CONVENTIONS: dict[str, str] = {
 
 # (unit, multiplier) for the suffixes printed after numbers.
 _SUFFIX_SCALE = {"": 1, "K": 10**3, "k": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}
-_NUMBER = re.compile(r"^(?P<sign>-?)(?P<digits>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?P<suffix>[KkMGBT]?)(?P<tail>\s*(?:%|MB|Kb|ms)?)(?P<footnote>\**)$")
+_NUMBER = re.compile(r"^(?P<sign>-?)(?P<digits>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?P<suffix>[KkMGBT]?)(?P<tail>\s*(?:%|MB|Kb|ms|×)?)(?P<footnote>\**)$")
 _POWER = re.compile(r"^(?P<mantissa>\d+(?:\.\d+)?)\s*[×x*]\s*10\s*\^\s*\{?(?P<exp>\d+)\}?$")
+_LABELLED_SHAPE = re.compile(r"^(?:[A-Za-z]+\s+)?(?P<shape>\d[^A-Za-z]*?)(?:\s+[A-Za-z]+)?$")
 _TIMES = re.compile(r"\s*(?:×|\\times|\\cdot|·|\*)\s*")
 
 REQUIRED_TABLE_KEYS = ("id", "title", "source", "lines", "rows")
 TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline"}
 ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "build", "values", "notes"}
-VALUE_KEYS = {"quantity", "text", "unit", "convention", "part", "reason", "value", "at", "expression",
+VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "value", "at", "expression",
               "unreadable", "tolerance", "symbols"}
 # Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
 PARTS = {"whole": "the whole model", "backbone": "the model without its classifier head (mmpretrain extract_feat)"}
@@ -169,6 +170,7 @@ class PrintedValue:
     part: str = "whole"
     at: str = ""
     expression: str = ""
+    expression_value: float | int | None = None   # what the printed arithmetic evaluates to
     reason: str = ""
     unreadable: str = ""
     tolerance: float | None = None
@@ -249,9 +251,20 @@ def _evaluate(formula: str, names: Mapping[str, float], *, where: str):
     return int(result) if float(result).is_integer() else result
 
 
-def parse_printed(text: str) -> ParsedText:
-    """Read a printed text as a number, a shape or a formula; ValueError when it is none of them."""
+def parse_printed(text: str, *, shape: bool = False) -> ParsedText:
+    """Read a printed text as a number, a formula or (``shape=True``) a shape such as "28 × 28 × 6";
+    ValueError when it is none of them. A product of integers is a shape only when asked for one."""
     stripped = text.strip().replace("\u2009", "").replace("\xa0", " ")
+    if shape:
+        plain = stripped.replace("\\times", "×").replace("$", "").strip()
+        labelled = _LABELLED_SHAPE.match(plain)
+        if labelled and labelled["shape"] != plain:  # "3 × 3 × 32 dw", "Pool 7 × 7": a shape beside a word
+            return parse_printed(labelled["shape"], shape=True)
+        # "112^2 × 32" is 112 × 112 × 32
+        factors = re.sub(r"(\d+)\*\*2\b", r"\1*\1", _normalise_formula(plain))
+        if not re.fullmatch(r"\d+(?:\s*\*\s*\d+)+", factors):
+            raise ValueError(f"{text!r} is not a shape such as 28 × 28 × 6")
+        return ParsedText(tuple(int(part) for part in factors.split("*")))
     match = _NUMBER.match(stripped)
     if match:
         digits = match["digits"].replace(",", "")
@@ -260,17 +273,14 @@ def parse_printed(text: str) -> ParsedText:
         number = Decimal(match["sign"] + digits) * scale
         value = int(number) if number == number.to_integral_value() else float(number)
         return ParsedText(value, decimals, scale)
-    match = _POWER.match(_normalise_formula(stripped).replace("**", "^"))
-    if match:
+    formula = _normalise_formula(stripped)
+    match = _POWER.match(formula.replace("**", "^"))
+    if match:  # "1.8 × 10^9"
         mantissa = match["mantissa"]
         decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
         scale = 10 ** int(match["exp"])
         number = Decimal(mantissa) * scale
         return ParsedText(int(number) if number == number.to_integral_value() else float(number), decimals, scale)
-    formula = _normalise_formula(stripped)
-    if re.fullmatch(r"\d+(?:\s*\*\s*\d+)+", formula) and "*" in formula and "+" not in formula and " x " not in stripped:
-        # "28 × 28 × 6" is a shape; "16 × 133 + 133" below is arithmetic
-        return ParsedText(tuple(int(part) for part in formula.split("*")))
     names = sorted(set(re.findall(r"[A-Za-z_]\w*", formula)))
     if not names:
         try:
@@ -283,10 +293,6 @@ def parse_printed(text: str) -> ParsedText:
     except (ValueError, ZeroDivisionError) as exc:
         raise ValueError(f"{text!r} is not a number, a shape or arithmetic") from exc
     return ParsedText(None, symbols=tuple(names))
-
-
-def shape_text(text: str) -> bool:
-    return isinstance(parse_printed(text).value, tuple)
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -335,35 +341,41 @@ def _parse_value(path: Path, where: str, data: Any, default_convention: str) -> 
     symbols = data.get("symbols", {})
     if not isinstance(symbols, Mapping) or not all(isinstance(v, (int, float)) for v in symbols.values()):
         _fail(path, f"{where}.symbols", f"must map letters to numbers, got {symbols!r}")
+    column_scale = data.get("column_scale", 1)
+    if "column_scale" in data and (not isinstance(column_scale, int) or column_scale <= 0 or unit == "shape"):
+        _fail(path, f"{where}.column_scale", f"must be a positive integer (the header's 'Million' = 1000000), not for shapes; got {column_scale!r}")
     tolerance = data.get("tolerance")
     if tolerance is not None and (not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1):
         _fail(path, f"{where}.tolerance", f"must be a relative tolerance in (0, 1), got {tolerance!r}")
     try:
-        parsed = parse_printed(text)
+        parsed = parse_printed(text, shape=unit == "shape")
     except ValueError as exc:
         if not unreadable:
             _fail(path, f"{where}.text", f"{exc}; give 'unreadable' (why) and, if known, 'value'")
         parsed = None
     stored = data.get("value")
     if parsed is not None and not unreadable:
-        if stored is not None and not _same(stored, parsed.value):
-            _fail(path, f"{where}.value", f"{stored!r} differs from the printed text {text!r} (= {parsed.value!r})")
-        if isinstance(parsed.value, tuple) != (unit == "shape"):
-            _fail(path, f"{where}.unit", f"text {text!r} is {'a shape' if isinstance(parsed.value, tuple) else 'a number'}; unit {unit!r} does not fit")
         value, decimals, scale = parsed.value, parsed.decimals, parsed.scale
+        if column_scale != 1 and value is not None:  # "569" under "Million Mult-Adds"
+            scaled = Decimal(str(value)) * column_scale
+            value = int(scaled) if scaled == scaled.to_integral_value() else float(scaled)
+            scale *= column_scale
+        if stored is not None and not _same(stored, value):
+            _fail(path, f"{where}.value", f"{stored!r} differs from the printed text {text!r} (= {value!r})")
     else:
         if stored is not None and not isinstance(stored, (int, float)):
             _fail(path, f"{where}.value", f"must be a number, got {stored!r}")
         value, decimals, scale = stored, None, 1
     expression = _text_field(path, where, data, "expression", required=False)
+    expression_value = None
     if expression:
         try:
-            parse_printed(expression)
+            expression_value = parse_printed(expression).value
         except ValueError as exc:
             _fail(path, f"{where}.expression", str(exc))
     return PrintedValue(quantity=quantity, text=text, unit=unit, convention=convention, value=value,
                         decimals=decimals, scale=scale, part=part, at=_text_field(path, where, data, "at", required=False),
-                        expression=expression, reason=_text_field(path, where, data, "reason", required=False),
+                        expression=expression, expression_value=expression_value, reason=_text_field(path, where, data, "reason", required=False),
                         unreadable=unreadable, tolerance=tolerance, symbols=dict(symbols))
 
 
