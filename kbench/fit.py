@@ -5,7 +5,8 @@ costs a constant times ``h*w``; "valid" convolutions shave a border (the ``h + w
 layers on pooled vectors cost a constant. ``fit_macs`` recovers ``a, b, c`` by exact least
 squares from MACs measured at a few sizes; ``fit_model`` profiles a registered model at those
 sizes and, for the saliency networks of the FLOPs notes, sets the fit next to the notes' stated
-and the audit's corrected coefficients (``kbench/data/saliency_reference.json``).
+and the audit's corrected coefficients (``architectures/saliency/reference.json``, which the
+saliency zoo also reads its reported figures from).
 
 The notes count more than MACs: pooling, element-wise ops, bilinear upsampling and BN, and
 transposed convs at output resolution with the full kernel. ``seed_convention_ops`` counts
@@ -25,9 +26,7 @@ from typing import Any, Iterable
 from kbench.errors import UsageError
 from kbench.layer_walk import prod as _prod
 
-REFERENCE_FILE = Path(__file__).parent / "data" / "saliency_reference.json"
-
-# Registered name -> (entry of saliency_reference.json, symbol values, convention options).
+# Registered name -> (entry of architectures/saliency/reference.json, symbol values, convention options).
 # b = batch size in the notes' BN cost (1: one image); MDF: n superpixels, k segmentations (the
 # registered mdf is one region evaluation: k = n = 1 up to the k*h*w fusion term).
 SALIENCY_MODELS: dict[str, dict[str, Any]] = {
@@ -102,28 +101,54 @@ def parse_sizes(text: str, min_size: tuple[int, int] | None = None) -> list[tupl
 # --------------------------------------------------------------------------------------------
 # The notes' (seed's) cost convention
 # --------------------------------------------------------------------------------------------
-def _seed_layer_ops(layer, in_shapes, out_shapes, *, bn: bool, batch: int) -> tuple[float, str]:
-    """Ops the notes charge for ``layer`` on top of kbench's MACs, and the term's kind."""
+def _seed_rules(*, bn: bool, batch: int):
+    """The notes' per-layer terms on top of kbench's MACs, as a rule table for ``analyze``.
+
+    Each rule returns ``(ops, kind)``; layers without a rule cost 0 in this convention. Built per
+    call because the BN term depends on ``bn`` and ``batch``.
+    """
     import keras
 
+    from kbench.layer_walk import RuleTable
+
     L = keras.layers
-    out = _prod(out_shapes[0]) if out_shapes else 0
-    if isinstance(layer, (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)):
+    rules = RuleTable()
+
+    def output_elements(output_shapes):
+        return _prod(output_shapes[0]) if output_shapes else 0
+
+    @rules.register(L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)
+    def _transposed_conv(layer, in_shapes, out_shapes):
         # Full kernel at output resolution (zero insertion + conv) instead of 1/stride^2 of it.
-        full = out * _prod(layer.kernel_size) * in_shapes[0][-1]
+        full = output_elements(out_shapes) * _prod(layer.kernel_size) * in_shapes[0][-1]
         return full - full // _prod(layer.strides), "transposed conv at output resolution"
-    if isinstance(layer, (L.MaxPooling2D, L.AveragePooling2D, L.MaxPooling1D, L.AveragePooling1D)):
-        return out * _prod(layer.pool_size), "pooling (k*k per output)"
-    if isinstance(layer, (L.GlobalAveragePooling2D, L.GlobalMaxPooling2D)):
+
+    @rules.register(L.MaxPooling2D, L.AveragePooling2D, L.MaxPooling1D, L.AveragePooling1D)
+    def _pooling(layer, in_shapes, out_shapes):
+        return output_elements(out_shapes) * _prod(layer.pool_size), "pooling (k*k per output)"
+
+    @rules.register(L.GlobalAveragePooling2D, L.GlobalMaxPooling2D)
+    def _global_pooling(layer, in_shapes, out_shapes):
         return _prod(in_shapes[0]), "global pooling (1 per input)"
-    if isinstance(layer, L.UpSampling2D):
+
+    @rules.register(L.UpSampling2D)
+    def _upsampling(layer, in_shapes, out_shapes):
         per = 8 if layer.interpolation == "bilinear" else 1
-        return per * out, f"{layer.interpolation} upsampling ({per} per output)"
-    if isinstance(layer, (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)):
-        return (len(in_shapes) - 1) * out, "element-wise"
-    if isinstance(layer, L.BatchNormalization):
+        return per * output_elements(out_shapes), f"{layer.interpolation} upsampling ({per} per output)"
+
+    @rules.register(L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
+    def _element_wise(layer, in_shapes, out_shapes):
+        return (len(in_shapes) - 1) * output_elements(out_shapes), "element-wise"
+
+    @rules.register(L.BatchNormalization)
+    def _batch_norm(layer, in_shapes, out_shapes):
         # mean and variance over the batch (b*h*w*d each), normalise and scale/shift (h*w*d each).
-        return (2 * (batch + 1) * out if bn else 0), "batch norm"
+        return (2 * (batch + 1) * output_elements(out_shapes) if bn else 0), "batch norm"
+
+    return rules
+
+
+def _no_seed_ops(layer, in_shapes, out_shapes):
     return 0, ""
 
 
@@ -135,32 +160,14 @@ def seed_convention_ops(model, *, bn: bool = True, batch: int = 1) -> dict[str, 
     upsampling; 1 per output per extra operand of an element-wise layer; BN 2*(b+1) per element
     (``bn=False``: BN folded, 0); transposed convs charged with the full kernel at the output
     resolution (the difference to kbench's 1/stride^2 count). Activations, concatenation and
-    reshapes cost 0.
+    reshapes cost 0. ``per_layer`` lists only the layers charged something, nested models'
+    layers as ``nested/layer`` (see ``kbench.layer_walk``).
     """
-    from kbench.layer_walk import model_nodes, tensor_shapes
+    from kbench.layer_walk import analyze
 
-    import keras
-
-    by_kind: dict[str, float] = {}
-    by_layer: dict[str, float] = {}
-    total = 0.0
-    for node in model_nodes(model):
-        layer = node.operation
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if isinstance(layer, keras.Model):
-            nested = seed_convention_ops(layer, bn=bn, batch=batch)
-            ops, kinds = nested["total"], nested["by_kind"]
-        else:
-            ops, kind = _seed_layer_ops(layer, tensor_shapes(node.input_tensors), tensor_shapes(node.outputs),
-                                        bn=bn, batch=batch)
-            kinds = {kind: ops} if ops else {}
-        if ops:
-            by_layer[layer.name] = by_layer.get(layer.name, 0) + ops
-            for kind, value in kinds.items():
-                by_kind[kind] = by_kind.get(kind, 0) + value
-            total += ops
-    return {"total": total, "by_kind": by_kind, "per_layer": by_layer}
+    counted = analyze(model, _seed_rules(bn=bn, batch=batch), default=_no_seed_ops, as_number=lambda ops: ops,
+                      skip_zero=True)
+    return {"total": float(counted.total), "by_kind": counted.by_kind, "per_layer": counted.per_layer}
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,8 +200,16 @@ def evaluate(expression, **symbols) -> float:
     return walk(ast.parse(str(expression), mode="eval"))
 
 
+def reference_file() -> Path:
+    """The notes' and the audit's figures: ``reference.json`` of the ``architectures.saliency``
+    package (located through the package, wherever it is installed)."""
+    from architectures.saliency import REFERENCE_FILE
+
+    return Path(REFERENCE_FILE)
+
+
 def load_reference() -> dict[str, dict[str, Any]]:
-    with open(REFERENCE_FILE, encoding="utf-8") as fh:
+    with open(reference_file(), encoding="utf-8") as fh:
         return {entry["model"]: entry for entry in json.load(fh)}
 
 

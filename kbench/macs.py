@@ -8,7 +8,7 @@ use it to cross-check ``kbench.profile``'s ``macs`` on every registered model.
 Custom layers that multiply (attention, capsules) register a rule with ``@mac_rule(Cls)``;
 a weighted layer with no rule is reported in ``unknown_layers`` rather than counted as 0.
 Rule signature: ``rule(layer, input_shapes, output_shapes) -> int`` with shapes that
-exclude the batch dimension.
+exclude the batch dimension. The walk over the model is ``kbench.layer_walk.analyze``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from kbench._quiet import quiet_import
 
 keras = quiet_import("keras")  # quietly: TF prints start-up notices on import
 
-from kbench.layer_walk import RuleTable, model_nodes, tensor_shapes
+from kbench.layer_walk import RuleTable, analyze
 from kbench.layer_walk import prod as _prod
 
 MAC_RULES = RuleTable()
@@ -79,28 +79,13 @@ def _load_layer_rules():
 
 
 def count_macs(model) -> dict:
-    """MACs per image of a Functional ``model``: ``{"macs", "per_layer", "unknown_layers"}``."""
-    total = 0
-    per_layer: dict[str, int] = {}
-    unknown: list[str] = []
-    for node in model_nodes(model):
-        layer = node.operation
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if isinstance(layer, keras.Model):
-            nested = count_macs(layer)
-            macs = nested["macs"]
-            unknown.extend(nested["unknown_layers"])
-        else:
-            rule = MAC_RULES.lookup(layer)
-            if rule is None:
-                if layer.weights or layer._layers:
-                    unknown.append(f"{layer.name} ({type(layer).__name__})")
-                continue
-            macs = int(rule(layer, tensor_shapes(node.input_tensors), tensor_shapes(node.outputs)))
-        per_layer[layer.name] = per_layer.get(layer.name, 0) + macs
-        total += macs
-    return {"macs": total, "per_layer": per_layer, "unknown_layers": sorted(set(unknown))}
+    """MACs per image of a Functional ``model``: ``{"macs", "per_layer", "unknown_layers"}``.
+
+    ``per_layer`` names the layers of nested Functional models ``nested/layer`` (see
+    ``kbench.layer_walk``); layers without a rule and without weights are not listed.
+    """
+    counted = analyze(model, MAC_RULES)
+    return {"macs": counted.total, "per_layer": counted.per_layer, "unknown_layers": counted.uncovered}
 
 
 _load_layer_rules()

@@ -33,7 +33,7 @@ from kbench._quiet import quiet_import
 
 keras = quiet_import("keras")  # quietly: TF prints start-up notices on import
 
-from kbench.layer_walk import RuleTable, model_nodes, tensor_shapes
+from kbench.layer_walk import RuleTable, analyze
 from kbench.layer_walk import prod as _prod
 
 MEMORY_RULES = RuleTable()
@@ -70,21 +70,11 @@ def _identity_rule(layer, input_shapes, output_shapes) -> int:
 def memory_access_cost(model) -> dict:
     """Elements read + written per image: ``{"total": int, "per_layer": {layer_name: int}}``.
 
-    Nested Functional models are expanded: their cost lands on the nested model's name.
+    Nested Functional models are walked into: their layers are listed as ``nested/layer``
+    (see ``kbench.layer_walk``).
     """
-    total = 0
-    per_layer: dict[str, int] = {}
-    for node in model_nodes(model):
-        layer = node.operation
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if isinstance(layer, keras.Model):
-            cost = memory_access_cost(layer)["total"]
-        else:
-            cost = int(MEMORY_RULES.lookup(layer, default_rule)(layer, tensor_shapes(node.input_tensors), tensor_shapes(node.outputs)))
-        per_layer[layer.name] = per_layer.get(layer.name, 0) + cost
-        total += cost
-    return {"total": total, "per_layer": per_layer}
+    counted = analyze(model, MEMORY_RULES, default=default_rule)
+    return {"total": counted.total, "per_layer": counted.per_layer}
 
 
 def g1_lower_bound(hw: int, flops: int) -> float:

@@ -34,7 +34,7 @@ import re
 from typing import Any
 
 from kbench.errors import UsageError
-from kbench.layer_walk import count_params
+from kbench.layer_walk import count_params, flat_layers, is_nested_model
 from kbench.memory_cost import memory_access_cost
 
 # Ops whose profiler FLOPs are 2 x multiply-accumulates.
@@ -178,26 +178,46 @@ def profiler_total_flops(graph) -> int:
     return int(result.total_float_ops)
 
 
-def _layer_index(model):
-    """Keras layer name -> layer, for the layers of ``model`` (nested Functional models flattened)."""
-    index = {}
-    for layer in model.layers:
-        index[layer.name] = layer
-    return index
-
-
 _SUFFIX = re.compile(r"_\d+$")
 
 
-def _layer_of(node_name: str, layer_names) -> str:
-    """The Keras layer a graph node belongs to, from its name scope (``model_1/conv1_1/Conv2D``)."""
-    for part in node_name.split("/")[1:-1] or node_name.split("/")[:-1]:
-        if part in layer_names:
-            return part
-        stripped = _SUFFIX.sub("", part)
-        if stripped in layer_names:
-            return stripped
-    return OTHER_ROW
+class _LayerScopes:
+    """Maps a graph node's name scope to its Keras layer, nested Functional models walked into.
+
+    TF scopes are ``outer_1/backbone_1/conv1_1/convolution``: the model's layer names with
+    ``_N`` suffixes where a scope name was reused. A layer of a nested model is named by its
+    path, ``backbone/conv1`` (as in ``kbench.layer_walk``).
+    """
+
+    def __init__(self, model):
+        self._layers = {}  # qualified prefix ("" or "backbone/") -> {layer name: layer}
+        self._index(model, "")
+
+    def _index(self, model, prefix):
+        self._layers[prefix] = {layer.name: layer for layer in model.layers}
+        for layer in model.layers:
+            if is_nested_model(layer):
+                self._index(layer, f"{prefix}{layer.name}/")
+
+    def _find(self, prefix, part):
+        names = self._layers[prefix]
+        if part in names:
+            return names[part]
+        return names.get(_SUFFIX.sub("", part))
+
+    def layer_of(self, node_name: str) -> str:
+        """The qualified layer name of a node; ops in a nested model's scope but in none of its
+        layers go to the nested model's name; ops outside every layer to ``OTHER_ROW``."""
+        prefix = ""
+        for part in node_name.split("/")[1:-1] or node_name.split("/")[:-1]:
+            layer = self._find(prefix, part)
+            if layer is None:
+                continue
+            if is_nested_model(layer):
+                prefix = f"{prefix}{layer.name}/"
+                continue
+            return f"{prefix}{layer.name}"
+        return prefix.rstrip("/") or OTHER_ROW
 
 
 def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, Any]:
@@ -209,7 +229,7 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
     flops_by_op = collections.Counter()
     macs = 0
     uncounted = collections.Counter()
-    layer_names = set(_layer_index(model))
+    scopes = _LayerScopes(model)
     layer_flops = collections.Counter()
     layer_macs = collections.Counter()
     outer_flops = 0
@@ -226,7 +246,7 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
             node_macs = useful_flops // 2 if op_type in MAC_OP_TYPES else 0
             macs += node_macs
             if per_layer:
-                layer = _layer_of(node_name, layer_names)
+                layer = scopes.layer_of(node_name)
                 layer_flops[layer] += flops
                 layer_macs[layer] += node_macs
     except ValueError as exc:  # a FLOP rule met an unknown dimension: never a silent 0
@@ -259,24 +279,31 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
 
 
 def _per_layer_rows(model, layer_flops, layer_macs, layer_memory):
+    """One row per layer, nested Functional models replaced by their layers (``backbone/conv1``);
+    the rows sum to the record's totals."""
     rows = []
-    for layer in model.layers:
+    for name, layer in flat_layers(model):
         try:
             output_shape = list(layer.output.shape[1:])
         except (AttributeError, ValueError):
             output_shape = None
         rows.append({
-            "name": layer.name,
+            "name": name,
             "type": type(layer).__name__,
             "output_shape": output_shape,
             "params": int(layer.count_params()) if layer.built else 0,
-            "macs": int(layer_macs.get(layer.name, 0)),
-            "flops_tf": int(layer_flops.get(layer.name, 0)),
-            "mem_access": int(layer_memory.get(layer.name, 0)),
+            "macs": int(layer_macs.get(name, 0)),
+            "flops_tf": int(layer_flops.get(name, 0)),
+            "mem_access": int(layer_memory.get(name, 0)),
         })
-    if layer_flops.get(OTHER_ROW) or layer_macs.get(OTHER_ROW):
-        rows.append({"name": OTHER_ROW, "type": "", "output_shape": None, "params": 0,
-                     "macs": int(layer_macs[OTHER_ROW]), "flops_tf": int(layer_flops[OTHER_ROW]), "mem_access": 0})
+    # Ops in a nested model's scope outside its layers (none in the zoo so far), then the rest.
+    listed = {row["name"] for row in rows}
+    leftovers = sorted(n for n in set(layer_flops) | set(layer_macs) if n not in listed and n != OTHER_ROW)
+    for name in leftovers + [OTHER_ROW]:
+        if layer_flops.get(name) or layer_macs.get(name):
+            rows.append({"name": name, "type": "" if name == OTHER_ROW else "(nested model)", "output_shape": None,
+                         "params": 0, "macs": int(layer_macs.get(name, 0)), "flops_tf": int(layer_flops.get(name, 0)),
+                         "mem_access": 0})
     return rows
 
 
