@@ -67,8 +67,8 @@ QUANTITIES: dict[str, str] = {
     "weight_layers": "count",       # "11 weight layers" (VGG)
     "channels": "count",            # output channels of a layer or stage
     "max_channels": "count",        # largest channel count at a resolution (MobileNet V2 memory table)
-    "memory_kb": "count",           # activation memory at a resolution, in Kb (MobileNet V2 memory table)
-    "peak_memory_kb": "count",      # the largest of those ("max" row)
+    "memory": "count",              # activation memory to materialise at a resolution (MobileNet V2 memory table)
+    "peak_memory": "count",         # the largest of those ("max" row)
     "blocks": "count",              # repeats of a block in a stage ("× 6", "Repeat 3")
     "kernel_size": "count",         # kernel size printed in an architecture table
     "stride": "count",              # stride printed in an architecture table
