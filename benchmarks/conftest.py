@@ -32,7 +32,8 @@ def block_bench():
     from kbench._quiet import quiet_import
 
     keras = quiet_import("keras")
-    from kbench import env, timing
+    from kbench import backends, env, timing
+    from kbench.layer_walk import count_params
 
     def make(block_fn, input_shape, *, name, batch_size=8, mode="infer", jit=False, precision="float32"):
         keras.config.set_dtype_policy(precision)
@@ -49,13 +50,11 @@ def block_bench():
             return sync(step())
 
         run()  # compile outside the timed rounds
-        backend = keras.backend.backend()
-        from kbench import devices
-
-        info = {"model": name, "family": "block", "batch_size": batch_size, "mode": mode, "backend": backend,
+        backend = backends.active()
+        info = {"model": name, "family": "block", "batch_size": batch_size, "mode": mode, "backend": backend.name,
                 "precision": precision, "jit": bool(jit), "input_shape": list(input_shape),
-                "params_trainable": timing.count_trainable(model), "warmup": WARMUP_ROUNDS,
-                **env.environment(**devices.detect(backend), backend=backend)}
+                "params_trainable": count_params(model)["params_trainable"], "warmup": WARMUP_ROUNDS,
+                **env.environment(**backend.detect(), backend_version=backend.version())}
         return run, info
 
     return make

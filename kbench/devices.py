@@ -1,4 +1,6 @@
-"""Device detection (per Keras backend) and a table of dense peak TFLOP/s for MFU.
+"""The table of dense peak TFLOP/s for MFU, and host facts that no backend owns.
+
+Device detection and peak memory are backend-specific: ``kbench.backends``.
 
 Peaks are the vendor's *dense* figures (no 2:4 sparsity), in TFLOP/s, per precision class:
 
@@ -22,8 +24,6 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-
-from kbench import env
 
 
 @dataclass(frozen=True)
@@ -98,97 +98,9 @@ def host_has_gpu() -> bool:
     return any(line.startswith("GPU ") for line in out.splitlines())
 
 
-def detect(backend: str) -> dict[str, str]:
-    """``{"device": "gpu:0"|"cpu", "device_kind": name}`` for the active Keras backend.
-
-    Call only inside a process whose backend framework is already imported (the worker).
-    """
-    device, kind = "cpu", ""
-    try:
-        if backend == "jax":
-            import jax
-
-            d = jax.devices()[0]
-            device = "cpu" if d.platform == "cpu" else f"{d.platform}:{d.id}"
-            kind = "" if d.platform == "cpu" else d.device_kind
-        elif backend == "torch":
-            import torch
-
-            if torch.cuda.is_available():
-                device, kind = "gpu:0", torch.cuda.get_device_name(0)
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            if gpus:
-                device = "gpu:0"
-                kind = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    except Exception:  # detection must never fail a measurement
-        pass
-    return {"device": device, "device_kind": kind or env.cpu_name()}
-
-
-FRESH_WORKER_ENV = "KBENCH_FRESH_WORKER"
-
-
-def fresh_worker_per_config(backend: str, device: str) -> bool:
-    """Whether the sweep must measure each configuration in a fresh worker process.
-
-    JAX cannot reset its device allocator's peak inside a process, so on an accelerator a
-    long-lived worker would report the largest configuration so far; one configuration per
-    process makes ``peak_mem_mb`` that configuration's own (at the cost of one start-up each).
-    ``KBENCH_FRESH_WORKER=1`` asks for it on any backend (full isolation).
-    """
-    if os.environ.get(FRESH_WORKER_ENV) == "1":
-        return True
-    return backend == "jax" and not device.startswith("cpu")
-
-
-def peak_memory_reset(backend: str, device: str) -> None:
-    try:
-        if device.startswith("cpu"):
-            return
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.experimental.reset_memory_stats("GPU:0")
-        elif backend == "torch":
-            import torch
-
-            torch.cuda.reset_peak_memory_stats()
-    except Exception:
-        pass
-
-
-def peak_memory_mb(backend: str, device: str) -> tuple[float | None, str]:
-    """Peak memory in MB and its source.
-
-    GPU: the framework's device-allocator peak since the last reset (TF ``get_memory_info``,
-    torch ``max_memory_allocated``, JAX ``memory_stats()['peak_bytes_in_use']``, which JAX
-    cannot reset: it is the process's peak so far). CPU: the worker process's peak resident
-    set size (``resource.getrusage``), a high-water mark over everything that process ran so
-    far (imports, earlier configurations of the same model), so compare it across batch sizes
-    only as an upper bound.
-    """
-    try:
-        if not device.startswith("cpu"):
-            if backend == "tensorflow":
-                import tensorflow as tf
-
-                return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, "device"
-            if backend == "torch":
-                import torch
-
-                return torch.cuda.max_memory_allocated() / 2**20, "device"
-            if backend == "jax":
-                import jax
-
-                stats = jax.devices()[0].memory_stats() or {}
-                if "peak_bytes_in_use" in stats:
-                    return stats["peak_bytes_in_use"] / 2**20, "device_process_peak"
-    except Exception:
-        pass
+def host_peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (``resource.getrusage``)."""
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return (rss / 2**20 if os.uname().sysname == "Darwin" else rss / 2**10), "host_rss"
+    return rss / 2**20 if os.uname().sysname == "Darwin" else rss / 2**10

@@ -13,7 +13,6 @@ import os
 import platform
 import socket
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,7 +20,8 @@ ENV_COLUMNS = ("device", "device_kind", "host", "kbench_version", "tf_version", 
                "backend_version", "git_commit", "python_version")
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
+    """Installed version of ``package`` (or of its ``-cpu`` build, e.g. tensorflow-cpu); '' if absent."""
     for name in (package, f"{package}-cpu"):
         try:
             return importlib.metadata.version(name)
@@ -64,13 +64,14 @@ def backend_name() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def backend_version(backend: str | None = None) -> str:
-    backend = backend or backend_name()
-    return _version({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}.get(backend, backend))
+def environment(device: str = "cpu", device_kind: str | None = None,
+                backend_version: str | None = None) -> dict[str, str]:
+    """The environment columns (see ``ENV_COLUMNS``).
 
-
-def environment(device: str = "cpu", device_kind: str | None = None, backend: str | None = None) -> dict[str, str]:
-    """The environment columns (see ``ENV_COLUMNS``)."""
+    ``backend_version``: ``kbench.backends.BACKENDS[name].version()`` of the backend measured;
+    by default the version of the package named like ``KERAS_BACKEND`` (each Keras backend's
+    name is also its package's name).
+    """
     from kbench import __version__
 
     return {
@@ -78,9 +79,9 @@ def environment(device: str = "cpu", device_kind: str | None = None, backend: st
         "device_kind": device_kind or cpu_name(),
         "host": socket.gethostname(),
         "kbench_version": __version__,
-        "tf_version": _version("tensorflow"),
-        "keras_version": _version("keras"),
-        "backend_version": backend_version(backend),
+        "tf_version": package_version("tensorflow"),
+        "keras_version": package_version("keras"),
+        "backend_version": package_version(backend_name()) if backend_version is None else backend_version,
         "git_commit": git_commit(),
         "python_version": platform.python_version(),
     }
@@ -93,6 +94,3 @@ def new_run_id() -> str:
 def timestamp() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
-
-def python_executable() -> str:
-    return sys.executable

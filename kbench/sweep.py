@@ -1,14 +1,17 @@
 """Throughput sweeps: models x batch sizes x modes x precisions x jit x backends -> CSV rows.
 
-Orchestration only; the measuring happens in ``kbench.timing`` worker subprocesses.
+Planning, resume, rows and orchestration; the measuring happens in ``kbench.timing`` inside
+worker subprocesses (``kbench.worker``), and everything backend-specific in ``kbench.backends``.
 
-* **Isolation.** Each (model, backend) runs in its own ``python -m kbench.timing worker``
+* **Requests.** Each model is resolved once (``registry.resolve``) into a ``ModelRequest``
+  when the spec is validated; configurations carry it, and workers build from its payload.
+* **Isolation.** Each (model, backend) runs in its own ``python -m kbench.worker worker``
   subprocess with ``KERAS_BACKEND`` set; the parent sends one configuration at a time and
   reads back one JSON result. A crash, hang or leak takes down only that worker: the current
   configuration becomes an ``error`` (or ``timeout``) row and the remaining configurations of
   that model continue in a fresh worker. Where the device's peak memory cannot be reset in a
   process (JAX on a GPU) or ``KBENCH_FRESH_WORKER=1``, every configuration gets a fresh worker,
-  so that ``peak_mem_mb`` is its own (``kbench.devices.fresh_worker_per_config``).
+  so that ``peak_mem_mb`` is its own (``Backend.fresh_worker_per_config``).
 * **Order.** model, backend, precision, jit, mode, then batch sizes ascending, so that after an
   ``oom`` at batch B every larger batch of the same (model, input, variant, backend, precision,
   jit, mode) is written as ``skipped`` without being tried.
@@ -26,9 +29,12 @@ Orchestration only; the measuring happens in ``kbench.timing`` worker subprocess
   allowance of ``max(120 s, timeout)``.
 * **FLOPs.** ``flops_tf``/``macs`` come from the TensorFlow profile (``kbench.profile``) of the
   model at the sweep's input, computed in a separate TensorFlow subprocess and cached as JSON
-  under ``--profile-cache`` (default ``results/.profile-cache/``) keyed by model, input,
-  variant, classes and kbench version. Without TensorFlow and without a cache entry the FLOPs
+  under ``--profile-cache`` (default: ``.profile-cache/`` beside ``--out``), keyed on the
+  request and on the source of the zoo and of the counting code (``kbench.profile_cache``), so
+  an edited builder is profiled again. Without TensorFlow and without a cache entry the FLOPs
   columns stay empty (``achieved_tflops``/``mfu`` too); that is not an error.
+  ``profile_only`` (``--profile-only``) fills the cache and measures nothing: run it on a
+  TensorFlow machine and carry the directory to a machine without TensorFlow.
 * ``achieved_tflops = flops_tf x multiplier x samples_per_s / 1e12`` with multiplier 1 for
   inference and 3 for training (forward + ~2x forward for the backward pass);
   ``mfu = achieved_tflops / peak_tflops`` (``kbench.devices``; empty on CPU).
@@ -37,24 +43,21 @@ Orchestration only; the measuring happens in ``kbench.timing`` worker subprocess
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import importlib.util
 import json
-import os
-import queue
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from kbench import devices, env
-from kbench.csvio import RowWriter, read_header, read_rows, write_text_atomic
+from kbench.backends import BACKENDS
+from kbench.csvio import RowWriter, read_header, read_rows
 from kbench.errors import UsageError
-from kbench.timing import BACKENDS, MODES, PRECISIONS
+from kbench.profile_cache import FIELDS as PROFILE_FIELDS
+from kbench.profile_cache import ProfileCache
+from kbench.registry import ModelRequest
+from kbench.timing import MODES, PRECISIONS
+from kbench.worker import PROFILE, READY, RESULT, START, Worker
 
 REQUIRED_COLUMNS = (
     "run_id", "timestamp", "model", "family", "input_h", "input_w", "batch_size", "mode", "backend",
@@ -71,17 +74,12 @@ KEY_COLUMNS = ("model", "input_h", "input_w", "variant", "batch_size", "mode", "
 STATUSES = ("ok", "oom", "error", "timeout", "skipped")
 DONE_STATUSES = frozenset(STATUSES)  # every written row counts: a key never repeats
 STARTUP_TIMEOUT_S = 120.0
-TORCH_JIT_REASON = ("jit_compile on the torch backend (torch.compile under Keras) recompiles and is not measured; "
-                    "run torch with --no-jit")
+PROFILE_CACHE_DIRNAME = ".profile-cache"
 
 
 @dataclasses.dataclass
 class Config:
-    model: str
-    family: str
-    input_shape: tuple[int, int, int]
-    variant: dict
-    num_classes: int | None
+    request: ModelRequest
     batch_size: int
     mode: str
     backend: str
@@ -91,8 +89,24 @@ class Config:
     iters: int
 
     @property
+    def model(self) -> str:
+        return self.request.name
+
+    @property
+    def family(self) -> str:
+        return self.request.family
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.request.input_shape
+
+    @property
+    def num_classes(self) -> int:
+        return self.request.num_classes
+
+    @property
     def variant_text(self) -> str:
-        return json.dumps(self.variant, sort_keys=True) if self.variant else ""
+        return self.request.variant_text
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -105,8 +119,7 @@ class Config:
         return group_key(self.key)
 
     def worker_payload(self) -> dict:
-        return {"key": "|".join(self.key), "model": self.model, "input_shape": list(self.input_shape),
-                "variant": self.variant, "num_classes": self.num_classes, "batch_size": self.batch_size,
+        return {"key": "|".join(self.key), "request": self.request.to_payload(), "batch_size": self.batch_size,
                 "mode": self.mode, "precision": self.precision, "jit": self.jit, "warmup": self.warmup,
                 "iters": self.iters}
 
@@ -134,31 +147,24 @@ class SweepSpec:
     peak_tflops: float | None = None
     out: str = "results/sweep.csv"
     resume: bool = False
-    profile_cache: str | None = "results/.profile-cache"
+    profile_cache: str | None = None  # None: PROFILE_CACHE_DIRNAME beside ``out``
     progress: bool | None = None  # None: only when stderr is a terminal
+    profile_only: bool = False  # fill the profile cache, measure nothing
 
-
-def default_jit(backend: str) -> bool:
-    """Keras' own default (``jit_compile="auto"``): jax.jit on JAX; XLA on TensorFlow only when
-    the host has a GPU (Keras disables XLA on CPU-only machines: XLA's CPU convolutions are
-    about 10x slower than TensorFlow's oneDNN kernels here); eager on torch."""
-    if backend == "torch":
-        return False
-    if backend == "tensorflow":
-        return devices.host_has_gpu()
-    return True
+    @property
+    def profile_cache_dir(self) -> Path:
+        """Where profiles are cached: ``profile_cache``, else beside the output file, so that a
+        sweep writes only where its user asked for output."""
+        return Path(self.profile_cache) if self.profile_cache else Path(self.out).parent / PROFILE_CACHE_DIRNAME
 
 
 def jit_values(jit: str, backend: str) -> list[bool]:
-    return {"auto": [default_jit(backend)], "on": [True], "off": [False], "both": [True, False]}[jit]
+    return {"auto": [BACKENDS[backend].default_jit()], "on": [True], "off": [False], "both": [True, False]}[jit]
 
 
-def backend_available(backend: str) -> bool:
-    return importlib.util.find_spec({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]) is not None
-
-
-def validate(spec: SweepSpec) -> None:
-    """Every check that can be made before measuring anything (UsageError -> exit 2)."""
+def validate(spec: SweepSpec) -> list[ModelRequest]:
+    """Every check that can be made before measuring anything (UsageError -> exit 2); returns
+    each model resolved, once, into the request that every configuration of it carries."""
     from kbench import registry
 
     for what, values, allowed in (("--modes", spec.modes, MODES), ("--precision", spec.precisions, PRECISIONS),
@@ -178,34 +184,27 @@ def validate(spec: SweepSpec) -> None:
         raise UsageError(f"--peak-tflops must be positive, got {spec.peak_tflops}")
     if spec.jit not in ("auto", "on", "off", "both"):
         raise UsageError(f"jit must be auto, on, off or both, got {spec.jit!r}")
+    if spec.profile_only and not BACKENDS["tensorflow"].available():
+        raise UsageError(f"--profile-only needs TensorFlow, which profiles the models "
+                         f"({BACKENDS['tensorflow'].install_hint()})")
     for b in spec.backends:
-        if not backend_available(b):
-            raise UsageError(f"backend {b!r} is not installed in this environment (pip install kbench[{b if b != 'tensorflow' else 'cpu'}])")
+        if not BACKENDS[b].available():
+            raise UsageError(f"backend {b!r} is not installed in this environment ({BACKENDS[b].install_hint()})")
     if not spec.models:
         raise UsageError("no models selected")
-    for name in spec.models:
-        model_spec = registry.get_spec(name)
-        registry.normalize_input_shape(model_spec, spec.input_size)
-        allowed = registry.builder_kwargs(model_spec) - {"input_shape", "num_classes"}
-        unknown = sorted(set(spec.variant) - allowed)
-        if unknown:
-            raise UsageError(f"unknown option {unknown[0]!r} for {name}; allowed: {', '.join(sorted(allowed))}")
+    return [registry.resolve(name, spec.input_size, spec.num_classes, spec.variant) for name in spec.models]
 
 
-def plan(spec: SweepSpec) -> list[Config]:
-    from kbench import registry
-
+def plan(spec: SweepSpec, requests: Iterable[ModelRequest]) -> list[Config]:
+    """Every configuration, in the sweep's order (see the module docstring)."""
     configs = []
-    for name in spec.models:
-        model_spec = registry.get_spec(name)
-        shape = registry.normalize_input_shape(model_spec, spec.input_size)
+    for request in requests:
         for backend in spec.backends:
             for precision in spec.precisions:
                 for jit in jit_values(spec.jit, backend):
                     for mode in spec.modes:
                         for batch in sorted(set(spec.batch_sizes)):
-                            configs.append(Config(name, model_spec.family, tuple(shape), dict(spec.variant),
-                                                  spec.num_classes, batch, mode, backend, precision, jit,
+                            configs.append(Config(request, batch, mode, backend, precision, jit,
                                                   spec.warmup, spec.iters))
     return configs
 
@@ -242,57 +241,46 @@ def group_key(key: tuple[str, ...]) -> tuple[str, ...]:
 
 # ----------------------------------------------------------------------------- FLOPs (TF profile)
 
-def _profile_cache_path(cache_dir: Path, cfg: Config) -> Path:
-    from kbench import __version__
-
-    ident = json.dumps([cfg.model, list(cfg.input_shape), cfg.variant, cfg.num_classes, __version__], sort_keys=True)
-    digest = hashlib.sha1(ident.encode()).hexdigest()[:12]
-    h, w, c = cfg.input_shape
-    return cache_dir / f"{cfg.model}-{h}x{w}x{c}-{digest}.json"
-
-
 class Profiler:
-    """TF-profile lookups: the JSON cache, else one long-lived TensorFlow subprocess."""
+    """TF-profile lookups: the cache (``kbench.profile_cache``), else one long-lived TensorFlow
+    worker (``python -m kbench.worker profile``) whose answers are stored in the cache."""
 
-    def __init__(self, cache_dir: str | None):
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+    def __init__(self, cache_dir: str | Path | None):
+        self.cache = ProfileCache(cache_dir) if cache_dir else None
         self.proc: Worker | None = None
-        self.available = backend_available("tensorflow")
-        self.memo: dict[tuple, dict] = {}
+        self.available = BACKENDS["tensorflow"].available()
+        self.memo: dict[str, dict] = {}
+        self.computed = 0
 
-    def get(self, cfg: Config, deadline_s: float) -> dict:
-        ident = (cfg.model, cfg.input_shape, cfg.variant_text, cfg.num_classes)
+    def get(self, request: ModelRequest, deadline_s: float) -> dict:
+        payload = request.to_payload()
+        ident = json.dumps(payload, sort_keys=True)
         if ident in self.memo:
             return self.memo[ident]
-        path = _profile_cache_path(self.cache_dir, cfg) if self.cache_dir else None
-        result: dict = {}
-        if path and path.exists():
-            try:
-                result = json.loads(path.read_text())
-            except (OSError, ValueError):
-                result = {}
+        result = self.cache.load(payload) if self.cache else {}
         if not result and self.available and deadline_s > 0:
-            result = self._run(cfg, deadline_s)
-            if result and path:
-                write_text_atomic(path, json.dumps(result))
+            result = self._run(payload, deadline_s)
+            if result:
+                self.computed += 1
+                if self.cache:
+                    self.cache.store(payload, result)
         self.memo[ident] = result
         return result
 
-    def _run(self, cfg: Config, deadline_s: float) -> dict:
+    def _run(self, payload: dict, deadline_s: float) -> dict:
         try:
             if self.proc is None:
                 self.proc = Worker("tensorflow", command="profile")
-            self.proc.send({"model": cfg.model, "input_shape": list(cfg.input_shape), "variant": cfg.variant,
-                            "num_classes": cfg.num_classes})
-            tag, payload = self.proc.receive(deadline_s)
+            self.proc.send(payload)
+            tag, answer = self.proc.receive(deadline_s)
         except OSError:
-            tag, payload = None, {}
-        if tag != "PROFILE":
+            tag, answer = None, {}
+        if tag != PROFILE:
             self.close()
             return {}
-        if payload.get("status") != "ok":
+        if answer.get("status") != "ok":
             return {}
-        return {k: payload.get(k) for k in ("params_trainable", "macs", "flops_tf")}
+        return {k: answer.get(k) for k in PROFILE_FIELDS}
 
     def close(self):
         if self.proc:
@@ -300,102 +288,10 @@ class Profiler:
             self.proc = None
 
 
-# ----------------------------------------------------------------------------- worker process
-
-class Worker:
-    """A ``python -m kbench.timing <command>`` subprocess speaking the line protocol."""
-
-    def __init__(self, backend: str, command: str = "worker"):
-        child_env = dict(os.environ)
-        child_env["KERAS_BACKEND"] = backend
-        child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
-        child_env["PYTHONUNBUFFERED"] = "1"
-        self.stderr_file = tempfile.TemporaryFile(mode="w+")
-        self.killed_by_us = False
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kbench.timing", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.stderr_file, env=child_env, text=True, bufsize=1, start_new_session=True)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def send(self, payload: dict):
-        self.proc.stdin.write(json.dumps(payload) + "\n")
-        self.proc.stdin.flush()
-
-    def receive(self, timeout_s: float) -> tuple[str | None, dict]:
-        """Next protocol message; (None, {}) on timeout, ("EOF", {}) when the worker died."""
-        deadline = time.monotonic() + max(0.0, timeout_s)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None, {}
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                return None, {}
-            if line is None:
-                return "EOF", {}
-            tag, _, rest = line.strip().partition(" ")
-            if tag in ("READY", "START", "RESULT", "PROFILE"):
-                try:
-                    return tag, json.loads(rest or "{}")
-                except ValueError:
-                    continue
-            # anything else on the protocol stream is ignored
-
-    def death_reason(self) -> tuple[str, str]:
-        """(status, message) for a worker whose stream ended unexpectedly."""
-        try:
-            rc = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            rc = self.proc.returncode
-        tail = ""
-        try:
-            self.stderr_file.seek(0)
-            lines = [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
-            tail = lines[-1][:300] if lines else ""
-        except OSError:
-            pass
-        if rc is not None and rc < 0:
-            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
-            if -rc == signal.SIGKILL and not self.killed_by_us:
-                return "oom", f"worker killed by SIGKILL (likely the kernel's out-of-memory killer){': ' + tail if tail else ''}"
-            return "error", f"worker crashed with signal {name}{': ' + tail if tail else ''}"
-        return "error", f"worker exited with code {rc}{': ' + tail if tail else ''}"
-
-    def kill(self):
-        self.killed_by_us = True
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def stop(self):
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.stderr_file.close()
-
-
 # ----------------------------------------------------------------------------- rows
 
-def _num(value, digits: int = 6):
+def significant(value, digits: int = 6):
+    """A number rounded to ``digits`` significant digits for a CSV cell; '' for none/NaN."""
     if value is None or value == "":
         return ""
     try:
@@ -416,7 +312,7 @@ class _EnvCache:
         dev = self.device.get(backend)
         k = (backend, dev["device"], dev["device_kind"]) if dev else (backend, "", "")
         if k not in self.cache:
-            environment = env.environment(k[1] or "", k[2] or None, backend)
+            environment = env.environment(k[1] or "", k[2] or None, BACKENDS[backend].version())
             if not dev:
                 environment["device"] = environment["device_kind"] = ""
             self.cache[k] = environment
@@ -438,18 +334,18 @@ def make_row(cfg: Config, result: dict, profile: dict, run_id: str, environment:
         "input_h": h, "input_w": w, "batch_size": cfg.batch_size, "mode": cfg.mode, "backend": cfg.backend,
         "precision": cfg.precision, "jit": "true" if cfg.jit else "false", "status": status,
         "error": result.get("error", ""),
-        "samples_per_s": _num(sps),
-        "latency_ms_p50": _num(result.get("latency_ms_p50")), "latency_ms_p90": _num(result.get("latency_ms_p90")),
-        "latency_ms_p99": _num(result.get("latency_ms_p99")), "latency_ms_std": _num(result.get("latency_ms_std")),
-        "compile_s": _num(result.get("compile_s"), 4), "peak_mem_mb": _num(result.get("peak_mem_mb"), 6),
+        "samples_per_s": significant(sps),
+        "latency_ms_p50": significant(result.get("latency_ms_p50")), "latency_ms_p90": significant(result.get("latency_ms_p90")),
+        "latency_ms_p99": significant(result.get("latency_ms_p99")), "latency_ms_std": significant(result.get("latency_ms_std")),
+        "compile_s": significant(result.get("compile_s"), 4), "peak_mem_mb": significant(result.get("peak_mem_mb"), 6),
         "params_trainable": result.get("params_trainable") or profile.get("params_trainable") or "",
         "macs": profile.get("macs") or "", "flops_tf": flops or "",
-        "achieved_tflops": _num(achieved), "mfu": _num(achieved / peak) if (achieved and peak) else "",
+        "achieved_tflops": significant(achieved), "mfu": significant(achieved / peak) if (achieved and peak) else "",
         **{k: environment.get(k, "") for k in env.ENV_COLUMNS}, "device": device, "device_kind": kind,
         "input_c": c, "variant": cfg.variant_text, "num_classes": cfg.num_classes or "",
         "n_iters": cfg.iters if status == "ok" else "", "warmup": cfg.warmup if status == "ok" else "",
-        "cv": _num(result.get("cv"), 4), "latency_ms_mean": _num(result.get("latency_ms_mean")),
-        "latency_ms_min": _num(result.get("latency_ms_min")), "peak_tflops": _num(peak) if peak else "",
+        "cv": significant(result.get("cv"), 4), "latency_ms_mean": significant(result.get("latency_ms_mean")),
+        "latency_ms_min": significant(result.get("latency_ms_min")), "peak_tflops": significant(peak) if peak else "",
         "flops_multiplier": mult, "peak_mem_source": result.get("peak_mem_source", ""),
     }
     return row
@@ -492,15 +388,36 @@ class _Progress:
             self.bar.stop()
 
 
+@dataclasses.dataclass
+class ProfileOnlyResult:
+    cache_dir: Path
+    profiled: int  # requests with a profile (computed now or already cached)
+    computed: int
+    failed: list[str]
+
+
+def fill_profile_cache(spec: SweepSpec, requests: list[ModelRequest]) -> ProfileOnlyResult:
+    """``--profile-only``: profile every request into the cache; measure nothing, write no CSV."""
+    profiler = Profiler(spec.profile_cache_dir)
+    failed = []
+    try:
+        for request in requests:
+            if not profiler.get(request, spec.timeout_s):
+                failed.append(request.name)
+    finally:
+        profiler.close()
+    return ProfileOnlyResult(spec.profile_cache_dir, len(requests) - len(failed), profiler.computed, failed)
+
+
 def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> SweepResult:
-    validate(spec)
+    requests = validate(spec)
     out = Path(spec.out)
     existing: list[dict] = []
     if out.exists() and out.stat().st_size > 0:
         if not spec.resume:
             raise UsageError(f"{str(out)!r} already exists; pass --resume to continue it or choose another --out")
         existing = read_existing(out)
-    configs = plan(spec)
+    configs = plan(spec, requests)
     done = {row_key(r) for r in existing if r["status"] in DONE_STATUSES}
     oom_at: dict[tuple, int] = {}
     for r in existing:
@@ -513,7 +430,7 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
     writer = RowWriter(out, SWEEP_COLUMNS)  # repairs a torn last line left by a kill
     run_id = env.new_run_id()
     envs = _EnvCache()
-    profiler = Profiler(spec.profile_cache)
+    profiler = Profiler(spec.profile_cache_dir)
     started = time.monotonic()
     budget = spec.time_budget_s
     written: list[dict] = []
@@ -542,7 +459,7 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
             if remaining() <= 0:
                 not_run += len(todo)
                 continue
-            profile = profiler.get(todo[0], min(spec.timeout_s, remaining()))
+            profile = profiler.get(todo[0].request, min(spec.timeout_s, remaining()))
             worker: Worker | None = None
             fresh_per_config = False
             try:
@@ -556,14 +473,14 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
                         emit_row(cfg, {"status": "skipped", "error": f"larger than batch {oom_at[cfg.group]}, which ran out of memory"}, profile)
                         todo.pop(0)
                         continue
-                    if cfg.backend == "torch" and cfg.jit:
-                        emit_row(cfg, {"status": "skipped", "error": TORCH_JIT_REASON}, profile)
+                    if cfg.jit and not BACKENDS[cfg.backend].supports_jit:
+                        emit_row(cfg, {"status": "skipped", "error": BACKENDS[cfg.backend].jit_unsupported_reason}, profile)
                         todo.pop(0)
                         continue
                     if worker is None:
                         worker = Worker(backend)
                         tag, info = worker.receive(min(max(STARTUP_TIMEOUT_S, spec.timeout_s), remaining()))
-                        if tag != "READY":
+                        if tag != READY:
                             if tag is None:
                                 worker.kill()
                                 worker = None
@@ -584,13 +501,13 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
                         fresh_per_config = bool(info.get("fresh_worker_per_config"))
                     worker.send(cfg.worker_payload())
                     tag, _ = worker.receive(min(60.0, remaining()))
-                    if tag == "START":
+                    if tag == START:
                         tag, result = worker.receive(min(spec.timeout_s, remaining()))
                     else:
                         result = {}
-                    if tag == "RESULT":
+                    if tag == RESULT:
                         emit_row(cfg, result, profile)
-                        if fresh_per_config:  # see devices.fresh_worker_per_config
+                        if fresh_per_config:  # see Backend.fresh_worker_per_config
                             worker.stop()
                             worker = None
                     elif tag is None:  # timeout (or the budget ran out)

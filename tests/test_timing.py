@@ -1,5 +1,8 @@
-"""The measuring worker (kbench.timing), the device table (kbench.devices), row arithmetic,
-repeatability and the harness-overhead check."""
+"""The measurement (kbench.timing), the device table (kbench.devices), row arithmetic,
+repeatability and the harness-overhead check.
+
+Nothing in the default suite asserts on a measured time or throughput: on a shared 2-core
+machine those vary by tens of percent from run to run. Such checks are ``@pytest.mark.slow``."""
 
 from __future__ import annotations
 
@@ -22,15 +25,6 @@ def test_step_stats_known_values():
     assert s["latency_ms_p50"] <= s["latency_ms_p90"] <= s["latency_ms_p99"] <= 40.0
     with pytest.raises(ValueError):
         timing.step_stats([], 1)
-
-
-def test_fault_spec():
-    faults = timing.parse_faults("lenet5:2:infer=oom; *:*:train=hang")
-    assert timing.fault_for({"model": "lenet5", "batch_size": 2, "mode": "infer"}, faults) == "oom"
-    assert timing.fault_for({"model": "lenet5", "batch_size": 1, "mode": "infer"}, faults) is None
-    assert timing.fault_for({"model": "vgg11", "batch_size": 64, "mode": "train"}, faults) == "hang"
-    with pytest.raises(ValueError):
-        timing.parse_faults("lenet5:2=explode")
 
 
 @pytest.mark.parametrize("exc, oom", [
@@ -64,9 +58,10 @@ def test_peaks_per_precision_and_override():
 
 
 def test_row_arithmetic_mfu():
+    from kbench import registry
     from kbench.sweep import Config, make_row
 
-    cfg = Config("lenet5", "lenet", (32, 32, 1), {}, None, 8, "train", "tensorflow", "float32", True, 1, 3)
+    cfg = Config(registry.resolve("lenet5", (32, 32)), 8, "train", "tensorflow", "float32", True, 1, 3)
     result = {"status": "ok", "samples_per_s": 1000.0, "device": "gpu:0", "device_kind": "NVIDIA H100 80GB HBM3"}
     row = make_row(cfg, result, {"flops_tf": 2e9, "macs": 1e9}, "r", {}, None)
     assert row["achieved_tflops"] == pytest.approx(3 * 2e9 * 1000 / 1e12)
@@ -77,12 +72,35 @@ def test_row_arithmetic_mfu():
     assert row["samples_per_s"] == "" and row["achieved_tflops"] == "" and row["flops_tf"] == ""
 
 
-def _cfg(**kw):
-    base = dict(model="resnet18", input_shape=[32, 32, 3], variant={"blocks": [1, 1, 1, 1]}, batch_size=4,
-                mode="infer", precision="float32", jit=False, warmup=5, iters=40)
+def _cfg(variant=None, **kw):
+    request = {"model": "resnet18", "input_shape": [32, 32, 3], "num_classes": 1000,
+               "variant": {"blocks": [1, 1, 1, 1]} if variant is None else variant}
+    base = dict(request=request, batch_size=4, mode="infer", precision="float32", jit=False, warmup=5, iters=40)
     return {**base, **kw}
 
 
+def test_measure_in_process_record():
+    """The record of one measurement: status, bookkeeping, per-step statistics consistent with
+    each other. Nothing here depends on how fast the machine is."""
+    r = timing.measure(_cfg(iters=5, warmup=1))
+    assert r["status"] == "ok", r.get("error")
+    assert r["n_iters"] == 5 and r["warmup"] == 1 and r["error"] == ""
+    assert r["params_trainable"] > 0 and r["peak_mem_mb"] > 0 and r["peak_mem_source"] == "host_rss"
+    assert r["cv"] >= 0 and r["compile_s"] > 0
+    assert r["latency_ms_min"] <= r["latency_ms_p50"] <= r["latency_ms_p90"] <= r["latency_ms_p99"]
+    assert r["device"] == "cpu" and r["device_kind"]
+
+
+def test_timed_loop_bookkeeping():
+    """One clock read per step: as many step times as steps, each positive, and the step/sync
+    callables called once per step in order."""
+    calls = []
+    times = timing.timed_loop(lambda: calls.append("step") or len(calls), lambda out: calls.append("sync"), 5)
+    assert len(times) == 5 and all(t > 0 for t in times)
+    assert calls == ["step", "sync"] * 5
+
+
+@pytest.mark.slow
 def test_measure_in_process_and_repeatability():
     """Two back-to-back measurements of one configuration agree within 25% on the median step.
 
@@ -149,14 +167,45 @@ def test_measure_reports_errors_as_records():
     assert r["status"] == "error" and r["error"]
 
 
-def test_overhead_check_smoke():
-    r = timing.overhead_check(_cfg(iters=10, warmup=2), repeats=2)
+def test_measure_runs_the_hook_inside_its_error_handling():
+    def fail(cfg):
+        raise MemoryError("no room")
+
+    r = timing.measure(_cfg(), before_build=fail)
+    assert r["status"] == "oom" and "no room" in r["error"]
+
+
+def test_overhead_check_record():
+    """The overhead record's structure (the numbers themselves: the slow tests below)."""
+    r = timing.overhead_check(_cfg(iters=3, warmup=1), repeats=2)
+    assert r["model"] == "resnet18" and r["input_shape"] == [32, 32, 3] and r["backend"] == "tensorflow"
+    assert r["repeats"] == 2 and len(r["harness_all"]) == len(r["minimal_all"]) == 2
     assert r["harness_samples_per_s"] > 0 and r["minimal_samples_per_s"] > 0
-    assert len(r["harness_all"]) == len(r["minimal_all"]) == 2
-    # What the harness adds per step (one clock read + append), measured over a no-op step,
-    # is far below 3% of even this tiny model's step.
+    assert r["loop_overhead_us_per_step"] >= 0 and r["loop_overhead_fraction"] >= 0
+
+
+@pytest.mark.slow
+def test_loop_overhead_is_small():
+    """What the harness adds per step (one clock read + append), measured over a no-op step, is
+    far below 3% of even this tiny model's step. Slow: a measured time."""
+    r = timing.overhead_check(_cfg(iters=10, warmup=2), repeats=2)
     assert 0 <= r["loop_overhead_us_per_step"] < 50
     assert r["loop_overhead_fraction"] < 0.03
+
+
+def test_overhead_command(capfd):
+    """``kbench overhead`` prints one JSON record; bad input exits 2 on one line."""
+    from kbench.cli import main
+
+    assert main(["overhead", "--model", "lenet5", "--input-size", "32", "--batch-size", "2", "--iters", "2",
+                 "--warmup", "1", "--repeats", "1"]) == 0
+    record = json.loads(capfd.readouterr().out)
+    assert record["model"] == "lenet5" and record["input_shape"] == [32, 32, 1] and record["repeats"] == 1
+    for argv, needle in ((["--model", "no_such_net"], "unknown model"), (["--batch-size", "0"], "--batch-size"),
+                         (["--mode", "eval"], "eval"), (["--input-size", "8", "--model", "lenet5"], "too small")):
+        assert main(["overhead", *argv]) == 2
+        err = capfd.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
 
 
 @pytest.mark.slow
@@ -168,12 +217,12 @@ def test_harness_overhead_within_3_percent():
     Slow and noise-bound: on the shared 2-core CI VM single 20-step loops vary by +-10-20%, so
     this passed in 3 of 4 runs during development (paired ratios 0.979, 0.989, 0.991, 0.956).
     The harness's real extra cost is measured noise-free by ``loop_overhead_us_per_step``
-    (~0.2-0.3 us per step over a no-op step, < 1e-5 of this step) and asserted in the default
-    suite by ``test_overhead_check_smoke``."""
-    from kbench.sweep import default_jit
+    (~0.2-0.3 us per step over a no-op step, < 1e-5 of this step) and asserted (also slow, being a
+    time) by ``test_loop_overhead_is_small``."""
+    from kbench.backends import BACKENDS
 
-    cfg = dict(model="resnet18", input_shape=[64, 64, 3], variant={}, batch_size=8, mode="infer",
-               precision="float32", jit=default_jit("tensorflow"), warmup=10, iters=20)
+    cfg = _cfg(variant={}, batch_size=8, jit=BACKENDS["tensorflow"].default_jit(), warmup=10, iters=20)
+    cfg["request"]["input_shape"] = [64, 64, 3]
     r = timing.overhead_check(cfg, repeats=21)
     print(json.dumps({k: r[k] for k in ("harness_samples_per_s", "minimal_samples_per_s", "ratio",
                                         "ratio_of_medians", "loop_overhead_us_per_step")}))

@@ -31,7 +31,7 @@ def add_arguments(parser):
 def convert(data: dict, source: str = "benchmark JSON") -> list[dict]:
     import numpy as np
 
-    from kbench.sweep import _num
+    from kbench.sweep import significant
 
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise UsageError(f"malformed {source}: no 'benchmarks' list (is it a pytest-benchmark --benchmark-json file?)")
@@ -61,13 +61,13 @@ def convert(data: dict, source: str = "benchmark JSON") -> list[dict]:
             "precision": info.get("precision", ""),
             "jit": "" if "jit" not in info else ("true" if info["jit"] else "false"),
             "status": "ok", "error": "",
-            "samples_per_s": _num(batch / mean) if (batch and mean > 0) else "",
-            "latency_ms_p50": _num(median * 1000),
-            "latency_ms_p90": _num(float(np.percentile(data_points, 90)) * 1000) if data_points else "",
-            "latency_ms_p99": _num(float(np.percentile(data_points, 99)) * 1000) if data_points else "",
-            "latency_ms_std": _num(std * 1000), "latency_ms_mean": _num(mean * 1000),
-            "latency_ms_min": _num(float(stats.get("min", "nan")) * 1000),
-            "cv": _num(std / mean, 4) if mean > 0 else "",
+            "samples_per_s": significant(batch / mean) if (batch and mean > 0) else "",
+            "latency_ms_p50": significant(median * 1000),
+            "latency_ms_p90": significant(float(np.percentile(data_points, 90)) * 1000) if data_points else "",
+            "latency_ms_p99": significant(float(np.percentile(data_points, 99)) * 1000) if data_points else "",
+            "latency_ms_std": significant(std * 1000), "latency_ms_mean": significant(mean * 1000),
+            "latency_ms_min": significant(float(stats.get("min", "nan")) * 1000),
+            "cv": significant(std / mean, 4) if mean > 0 else "",
             "n_iters": rounds * iterations, "warmup": info.get("warmup", ""),
             "params_trainable": info.get("params_trainable", ""), "macs": info.get("macs", ""),
             "flops_tf": info.get("flops_tf", ""),

@@ -61,7 +61,10 @@ def add_arguments(parser):
     parser.add_argument("--peak-tflops", type=float, help="device peak TFLOP/s for mfu (default: kbench.devices table; none on CPU)")
     parser.add_argument("--out", help="CSV to write (default: results/sweep-<UTC time>.csv)")
     parser.add_argument("--resume", action="store_true", help="continue --out: skip configurations already recorded")
-    parser.add_argument("--profile-cache", help="directory of cached TF profiles (default: results/.profile-cache)")
+    parser.add_argument("--profile-cache", help="directory of cached TF profiles (default: .profile-cache/ beside --out)")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="only fill the profile cache (needs TensorFlow) and measure nothing: run this on a "
+                        "TensorFlow machine, then carry the directory to a machine without TensorFlow")
     parser.add_argument("--progress", action=__import__("argparse").BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: only when stderr is a terminal)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any configuration ended in error or timeout")
@@ -148,15 +151,21 @@ def build_spec(args):
         num_classes=pick("num_classes"),
         warmup=warmup, iters=iters, timeout_s=timeout, time_budget_s=time_budget, peak_tflops=peak,
         out=out, resume=args.resume,
-        profile_cache=args.profile_cache or "results/.profile-cache",
+        profile_cache=args.profile_cache,
         progress=args.progress,
+        profile_only=args.profile_only,
     )
 
 
 def run(args) -> int:
-    from kbench.sweep import run_sweep, summary_rows
+    from kbench.sweep import fill_profile_cache, run_sweep, summary_rows, validate
 
     spec = build_spec(args)
+    if spec.profile_only:
+        filled = fill_profile_cache(spec, validate(spec))
+        print(f"kbench: {filled.profiled} profiles in {filled.cache_dir} ({filled.computed} computed now)"
+              + (f"; failed: {', '.join(filled.failed)}" if filled.failed else ""), file=sys.stderr)
+        return 1 if filled.failed else 0
     result = run_sweep(spec)
     if result.rows:
         sys.stdout.write(format_table(("model", "batch", "mode", "backend", "precision", "jit", "samples/s",

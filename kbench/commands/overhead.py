@@ -1,0 +1,55 @@
+"""``kbench overhead``: the sweep's timed loop vs a minimal loop over the same compiled step.
+
+Runs in this process on the backend ``KERAS_BACKEND`` names and prints one JSON object on
+standard output (``kbench.timing.overhead_check``): both loops' median samples/s, their paired
+ratio and the loops' own per-step cost measured over a no-op step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from kbench.commands._common import parse_input_size, parse_set
+from kbench.errors import UsageError
+from kbench.timing import MODES, PRECISIONS
+
+NAME = "overhead"
+HELP = "harness-overhead check: the sweep's timed loop vs a minimal loop over the same compiled step (JSON)"
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", default="resnet18", help="registered model (default: %(default)s)")
+    parser.add_argument("--input-size", default="64", help="H or H,W (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=8, help="(default: %(default)s)")
+    parser.add_argument("--mode", choices=MODES, default="infer")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                        help="compile with XLA / jax.jit (default: Keras' default for the backend)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default: %(default)s)")
+    parser.add_argument("--iters", type=int, default=30, help="steps per loop (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved pairs of loops (default: %(default)s)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
+
+
+def run(args) -> int:
+    from kbench import backends, registry
+    from kbench._quiet import quiet_import
+    from kbench.timing import overhead_check
+
+    for what, value, lowest in (("--batch-size", args.batch_size, 1), ("--iters", args.iters, 1),
+                                ("--repeats", args.repeats, 1), ("--warmup", args.warmup, 0)):
+        if value < lowest:
+            raise UsageError(f"{what} must be an integer >= {lowest}, got {value}")
+    request = registry.resolve(args.model, parse_input_size(args.input_size), variant=parse_set(args.set))
+    quiet_import("keras")
+    backend = backends.active()
+    jit = args.jit if args.jit is not None else backend.default_jit()
+    if jit and not backend.supports_jit:
+        raise UsageError(f"--jit on the {backend.name} backend: {backend.jit_unsupported_reason}")
+    cfg = {"request": request.to_payload(), "batch_size": args.batch_size, "mode": args.mode,
+           "precision": args.precision, "jit": jit, "warmup": args.warmup, "iters": args.iters}
+    result = overhead_check(cfg, repeats=args.repeats)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0

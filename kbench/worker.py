@@ -1,0 +1,268 @@
+"""Worker subprocesses and their line protocol, both ends.
+
+The sweep (``kbench.sweep``) starts ``python -m kbench.worker worker`` once per model and
+backend (``KERAS_BACKEND`` set in its environment), and ``python -m kbench.worker profile``
+once for TensorFlow profiles, and talks to them over pipes, one message per line:
+``TAG {json}``. A measuring worker announces ``READY`` with its device, then for every
+configuration it reads one JSON line from stdin, answers ``START`` when it begins and
+``RESULT {...}`` when done. A profiling worker reads model requests and answers ``PROFILE``.
+Anything libraries print goes to stderr (the protocol has a private copy of the original
+stdout), so stray output can never be mistaken for a message.
+
+Testing hook: ``KBENCH_FAULT_INJECT="model:batch:mode=kind[;...]"`` makes the worker fail the
+matching configuration on purpose after it has started it; ``kind`` is ``oom`` (a simulated
+out-of-memory exception), ``error`` (a RuntimeError), ``crash`` (the process exits at once,
+as a segfault would) or ``hang`` (sleeps forever, for the sweep's timeout). ``*`` matches
+any batch or mode. It exists for the tests; never set it in a real run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+READY, START, RESULT, PROFILE = "READY", "START", "RESULT", "PROFILE"
+TAGS = (READY, START, RESULT, PROFILE)
+COMMANDS = ("worker", "profile")
+FAULT_ENV = "KBENCH_FAULT_INJECT"
+FAULT_KINDS = ("oom", "error", "crash", "hang")
+
+
+# ----------------------------------------------------------------------------- fault injection
+
+def parse_faults(text: str | None) -> list[tuple[str, str, str, str]]:
+    """``"lenet5:2:infer=oom;*:*:train=hang"`` -> [(model, batch, mode, kind), ...]."""
+    faults = []
+    for item in (text or "").replace(",", ";").split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, kind = item.partition("=")
+        parts = key.split(":")
+        if len(parts) != 3 or kind not in FAULT_KINDS:
+            raise ValueError(f"{FAULT_ENV} entry {item!r} must look like model:batch:mode={'|'.join(FAULT_KINDS)}")
+        faults.append((parts[0], parts[1], parts[2], kind))
+    return faults
+
+
+def fault_for(cfg: dict, faults) -> str | None:
+    """The fault kind injected for ``cfg`` (``{"model", "batch_size", "mode"}``), or None."""
+    for model, batch, mode, kind in faults:
+        if model in ("*", cfg["model"]) and batch in ("*", str(cfg["batch_size"])) and mode in ("*", cfg["mode"]):
+            return kind
+    return None
+
+
+class SimulatedOOM(MemoryError):
+    pass
+
+
+def inject_fault(cfg: dict, faults) -> None:
+    """Fail ``cfg`` the way its matching fault says (no-op when none matches)."""
+    kind = fault_for({"model": cfg["request"]["model"], "batch_size": cfg["batch_size"], "mode": cfg["mode"]},
+                     faults)
+    if kind == "crash":
+        sys.stderr.write(f"kbench: simulated crash ({FAULT_ENV})\n")
+        sys.stderr.flush()
+        os._exit(134)
+    if kind == "hang":
+        while True:
+            time.sleep(3600)
+    if kind == "oom":
+        raise SimulatedOOM(f"simulated out of memory ({FAULT_ENV})")
+    if kind == "error":
+        raise RuntimeError(f"simulated error ({FAULT_ENV})")
+
+
+# ----------------------------------------------------------------------------- the protocol
+
+def format_message(tag: str, payload: dict) -> str:
+    return f"{tag} {json.dumps(payload, default=float)}\n"
+
+
+def parse_message(line: str) -> tuple[str, dict] | None:
+    """``(tag, payload)`` for a protocol line; None for anything else (ignored)."""
+    tag, _, rest = line.strip().partition(" ")
+    if tag not in TAGS:
+        return None
+    try:
+        return tag, json.loads(rest or "{}")
+    except ValueError:
+        return None
+
+
+# ----------------------------------------------------------------------------- parent side
+
+class Worker:
+    """A ``python -m kbench.worker <command>`` subprocess speaking the line protocol."""
+
+    def __init__(self, backend: str, command: str = "worker"):
+        child_env = dict(os.environ)
+        child_env["KERAS_BACKEND"] = backend
+        child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
+        child_env["PYTHONUNBUFFERED"] = "1"
+        self.stderr_file = tempfile.TemporaryFile(mode="w+")
+        self.killed_by_us = False
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kbench.worker", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.stderr_file, env=child_env, text=True, bufsize=1, start_new_session=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def send(self, payload: dict):
+        self.proc.stdin.write(json.dumps(payload) + "\n")
+        self.proc.stdin.flush()
+
+    def receive(self, timeout_s: float) -> tuple[str | None, dict]:
+        """Next protocol message; (None, {}) on timeout, ("EOF", {}) when the worker died."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, {}
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                return None, {}
+            if line is None:
+                return "EOF", {}
+            message = parse_message(line)
+            if message is not None:
+                return message
+
+    def death_reason(self) -> tuple[str, str]:
+        """(status, message) for a worker whose stream ended unexpectedly."""
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = self.proc.returncode
+        tail = ""
+        try:
+            self.stderr_file.seek(0)
+            lines = [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
+            tail = lines[-1][:300] if lines else ""
+        except OSError:
+            pass
+        suffix = f": {tail}" if tail else ""
+        if rc is not None and rc < 0:
+            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+            if -rc == signal.SIGKILL and not self.killed_by_us:
+                return "oom", f"worker killed by SIGKILL (likely the kernel's out-of-memory killer){suffix}"
+            return "error", f"worker crashed with signal {name}{suffix}"
+        return "error", f"worker exited with code {rc}{suffix}"
+
+    def kill(self):
+        self.killed_by_us = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stop(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.stderr_file.close()
+
+
+# ----------------------------------------------------------------------------- worker side
+
+def _protocol_stream():
+    """Keep a private copy of stdout for the protocol; route fd 1 to stderr for everyone else."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    return proto
+
+
+def _send(proto, tag: str, payload: dict):
+    proto.write(format_message(tag, payload))
+    proto.flush()
+
+
+def _requests(stream):
+    for line in stream:
+        if line.strip():
+            yield json.loads(line)
+
+
+def worker_main() -> int:
+    """Measure configurations (``kbench.timing.measure``) until stdin closes."""
+    proto = _protocol_stream()
+    faults = parse_faults(os.environ.get(FAULT_ENV))
+    from kbench._quiet import quiet_import
+
+    quiet_import("keras")
+    from kbench import backends, timing
+
+    backend = backends.active()
+    device = backend.detect()
+    fresh = backend.fresh_worker_per_config(device["device"])
+    _send(proto, READY, {"backend": backend.name, **device, "fresh_worker_per_config": fresh})
+    for cfg in _requests(sys.stdin):
+        _send(proto, START, {"key": cfg.get("key")})
+        result = timing.measure(cfg, device, before_build=lambda c: inject_fault(c, faults))
+        if fresh and result.get("peak_mem_source") == "device_process_peak":
+            result["peak_mem_source"] = "device"  # this process measures only this configuration
+        result["key"] = cfg.get("key")
+        _send(proto, RESULT, result)
+    return 0
+
+
+PROFILE_FIELDS = ("params_trainable", "macs", "flops_tf")
+
+
+def profile_main() -> int:
+    """Read ``ModelRequest.to_payload()`` lines; answer one ``PROFILE`` per line (TensorFlow)."""
+    proto = _protocol_stream()
+    from kbench.profiling import profile
+    from kbench.registry import ModelRequest
+    from kbench.timing import one_line
+
+    for payload in _requests(sys.stdin):
+        try:
+            record = profile(ModelRequest.from_payload(payload))
+            answer = {"status": "ok", **{k: record.get(k) for k in PROFILE_FIELDS}}
+        except Exception as exc:  # noqa: BLE001 - a failed profile is an answer, not a dead worker
+            answer = {"status": "error", "error": one_line(exc)}
+        _send(proto, PROFILE, answer)
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    command = argv[0] if argv else ""
+    if command == "worker":
+        return worker_main()
+    if command == "profile":
+        return profile_main()
+    print(f"usage: python -m kbench.worker {'|'.join(COMMANDS)}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
