@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # GPU measurements on a machine that has JAX (and PyTorch) but no TensorFlow, such as the borrowed
-# H100/H200 of this project. FLOPs come from the TF profiles cached in results/.profile-cache
-# (fill it first on a TF machine: any `kbench sweep` of the same model and input does).
+# H100/H200 of this project.
 #
-#   scripts/gpu_sweep.sh OUT_DIR          resnet50 rows, harness overhead, context rows
-#   scripts/gpu_sweep.sh OUT_DIR zoo      one model per building block, JAX bf16 batch 256
+# FLOPs need TensorFlow, which the GPU machine lacks, so they come from a profile cache filled
+# first on a TensorFlow machine (this checkout, same source: the cache is keyed on the source of
+# architectures/ and of the counting code, so the GPU machine must run the same tree):
+#
+#   scripts/gpu_sweep.sh profiles         on a TF machine: fill $PROFILE_CACHE for both model sets
+#   scripts/gpu_sweep.sh OUT_DIR          on the GPU: resnet50 rows, harness overhead, context rows
+#   scripts/gpu_sweep.sh OUT_DIR zoo      on the GPU: one model per building block, JAX bf16 batch 256
+#
+# PROFILE_CACHE (default results/.profile-cache) is git-ignored: carry it to the GPU machine with
+# the tree (e.g. the device tool's `carry`). Without an entry the FLOPs columns (and
+# achieved_tflops, mfu) stay empty; nothing stale is ever used.
 #
 # Keras, namex and optree travel as wheels in .whl/ when the machine lacks them (README, "GPU").
 # Writes OUT_DIR/sweep-gpu-resnet50-jax.csv (resnet50, JAX, mixed_bfloat16, batch 128/256, infer
@@ -12,9 +20,18 @@
 # compiled step) and, within the time left, OUT_DIR/sweep-gpu-context.csv (float32, torch).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT_DIR="${1:?usage: scripts/gpu_sweep.sh OUT_DIR [zoo]}"
+PROFILE_CACHE="${PROFILE_CACHE:-results/.profile-cache}"
+ZOO_MODELS=resnext50_32x4d,mobilenet_v2,shufflenet_v2_x1_0,fcanet50,densenet121,xception,vgg16,googlenet
+if [ "${1:-}" = "profiles" ]; then
+  PY="${PY:-python3}"
+  "$PY" -m kbench sweep --models resnet50 --profile-only --profile-cache "$PROFILE_CACHE" || exit 1
+  "$PY" -m kbench sweep --models "$ZOO_MODELS" --profile-only --profile-cache "$PROFILE_CACHE" || exit 1
+  exit 0
+fi
+OUT_DIR="${1:?usage: scripts/gpu_sweep.sh profiles | OUT_DIR [zoo]}"
 WHAT="${2:-resnet50}"
 mkdir -p "$OUT_DIR"
+[ -d "$PROFILE_CACHE" ] || echo "warning: no $PROFILE_CACHE (run 'scripts/gpu_sweep.sh profiles' on a TF machine): FLOPs columns will be empty" >&2
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/kbench-site .whl/*.whl || exit 1
@@ -28,17 +45,18 @@ python3 -c 'import jax, keras, torch; print("jax", jax.__version__, jax.devices(
 SECONDS=0
 if [ "$WHAT" = "zoo" ]; then
   # grouped conv, depthwise, channel shuffle, attention plugin, dense concat, separable, plain, inception
-  python3 -m kbench sweep --models resnext50_32x4d,mobilenet_v2,shufflenet_v2_x1_0,fcanet50,densenet121,xception,vgg16,googlenet \
+  python3 -m kbench sweep --models "$ZOO_MODELS" \
     --backend jax --precision mixed_bfloat16 --batch-sizes 256 --modes infer,train \
-    --out "$OUT_DIR/sweep-gpu-zoo.csv" --resume --timeout 180 --time-budget "${GPU_SWEEP_BUDGET_S:-540}"
+    --out "$OUT_DIR/sweep-gpu-zoo.csv" --profile-cache "$PROFILE_CACHE" --resume --timeout 180 --time-budget "${GPU_SWEEP_BUDGET_S:-540}"
   echo "total: ${SECONDS}s"
   exit 0
 fi
 KERAS_BACKEND=jax python3 -m kbench sweep --models resnet50 --backend jax --precision mixed_bfloat16 \
-  --batch-sizes 128,256 --modes infer,train --out "$OUT_DIR/sweep-gpu-resnet50-jax.csv" --timeout 240
+  --batch-sizes 128,256 --modes infer,train --out "$OUT_DIR/sweep-gpu-resnet50-jax.csv" \
+  --profile-cache "$PROFILE_CACHE" --timeout 240
 echo "required sweep: ${SECONDS}s"
 for mode in infer train; do
-  KERAS_BACKEND=jax timeout 150 python3 -m kbench.timing overhead --model resnet50 --input-size 224 \
+  KERAS_BACKEND=jax timeout 150 python3 -m kbench overhead --model resnet50 --input-size 224 \
     --batch-size 128 --mode "$mode" --precision mixed_bfloat16 --iters 30 --repeats 7 \
     > "$OUT_DIR/overhead-$mode.json"
   echo "overhead $mode: $(cat "$OUT_DIR/overhead-$mode.json")"
@@ -50,6 +68,6 @@ for args in "--backend jax --precision float32" "--backend torch --precision mix
   [ "$LEFT" -gt 60 ] || break
   # shellcheck disable=SC2086
   python3 -m kbench sweep --models resnet50 $args --batch-sizes 128,256 --modes infer,train \
-    --out "$OUT_DIR/sweep-gpu-context.csv" --resume --timeout 180 --time-budget "$LEFT"
+    --out "$OUT_DIR/sweep-gpu-context.csv" --profile-cache "$PROFILE_CACHE" --resume --timeout 180 --time-budget "$LEFT"
 done
 echo "total: ${SECONDS}s"
