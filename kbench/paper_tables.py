@@ -134,7 +134,7 @@ _TIMES = re.compile(r"\s*(?:×|\\times|\\cdot|·|\*)\s*")
 
 REQUIRED_TABLE_KEYS = ("id", "title", "source", "lines", "rows")
 TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline"}
-ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "build", "values", "notes"}
+ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "group", "build", "values", "notes"}
 VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "value", "at", "expression",
               "unreadable", "tolerance", "symbols"}
 # Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
@@ -206,6 +206,7 @@ class TableRow:
     build: Mapping[str, Any]
     values: tuple[PrintedValue, ...]
     setting: str = ""      # what else tells this row from another with the same model (training setup)
+    group: str = ""        # a block of rows compared among themselves (a complexity level)
     notes: str = ""
 
 
@@ -420,6 +421,7 @@ def _parse_row(path: Path, index: int, data: Any, default_convention: str) -> Ta
     return TableRow(label=label, model=model, missing_model=missing, input_size=size,
                     set=dict(data.get("set", {})), build=dict(data.get("build", {})), values=parsed,
                     setting=_text_field(path, where, data, "setting", required=False),
+                    group=_text_field(path, where, data, "group", required=False),
                     notes=_text_field(path, where, data, "notes", required=False))
 
 
