@@ -58,7 +58,7 @@ TABLES_DIR = Path(__file__).resolve().parent / "tables"
 # "not_measurable": accuracy on a data set kbench does not have.
 QUANTITIES: dict[str, str] = {
     "params": "count",              # parameters (which ones: see the convention)
-    "weights": "count",             # "# of Weights" (ShuffleNet V2): parameters
+    "weights": "count",             # kernel weights only: parameters without biases or BN
     "macs": "count",                # multiply-accumulates ("Mult-Adds", "MAdds", "FLOPs" of papers that define them as MACs)
     "flops": "count",               # floating-point operations, 2 per multiply-add
     "activations": "count",         # output elements of conv/matmul layers (fvcore, timm "macts")
@@ -72,6 +72,7 @@ QUANTITIES: dict[str, str] = {
     "blocks": "count",              # repeats of a block in a stage ("× 6", "Repeat 3")
     "kernel_size": "count",         # kernel size printed in an architecture table
     "stride": "count",              # stride printed in an architecture table
+    "padding": "count",             # padding printed beside a layer
     "expansion": "count",           # MobileNet V2 t
     "output_size": "count",         # a printed spatial output size (e.g. 56 in "56 × 56")
     "output_shape": "count",        # a printed feature-map shape, e.g. 28 × 28 × 6
@@ -133,9 +134,13 @@ _LABELLED_SHAPE = re.compile(r"^(?:[A-Za-z]+\s+)?(?P<shape>\d[^A-Za-z]*?)(?:\s+[
 _TIMES = re.compile(r"\s*(?:×|\\times|\\cdot|·|\*)\s*")
 
 REQUIRED_TABLE_KEYS = ("id", "title", "source", "lines", "rows")
-TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline"}
+TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline", "formulas"}
+FORMULA_KEYS = {"name", "text", "expression", "quantity", "unit", "convention", "layer", "at", "rounding", "notes"}
+# The layers a printed formula can be checked on (kbench reproduce builds one and compares).
+FORMULA_LAYERS = {"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense", "AveragePooling2D", "MaxPooling2D"}
+ROUNDINGS = {"none", "floor", "ceil"}
 ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "group", "build", "values", "notes"}
-VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "value", "at", "expression",
+VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "note", "value", "at", "expression",
               "unreadable", "tolerance", "symbols"}
 # Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
 PARTS = {"whole": "the whole model", "backbone": "the model without its classifier head (mmpretrain extract_feat)"}
@@ -171,7 +176,8 @@ class PrintedValue:
     at: str = ""
     expression: str = ""
     expression_value: float | int | None = None   # what the printed arithmetic evaluates to
-    reason: str = ""
+    reason: str = ""       # a known explanation of a difference (a typo, a layout, a convention)
+    note: str = ""         # other evidence (an independent count) that explains nothing by itself
     unreadable: str = ""
     tolerance: float | None = None
     symbols: Mapping[str, float] = dataclasses.field(default_factory=dict)
@@ -211,6 +217,40 @@ class TableRow:
 
 
 @dataclasses.dataclass(frozen=True)
+class PrintedFormula:
+    """A formula the source prints (a parameter, FLOP or size rule), to be checked on a real layer.
+
+    ``text`` is as printed; ``expression`` is the same rule in plain Python arithmetic over named
+    layer quantities (k, c_in, c_out, h_in, h_out, w_out, p, s, n_in, n_out ...); ``rounding``
+    says how a size formula rounds a fraction (floor for convolution, ceil for pooling).
+    """
+
+    name: str
+    text: str
+    expression: str
+    quantity: str
+    unit: str
+    convention: str
+    layer: str
+    at: str = ""
+    rounding: str = "none"
+    notes: str = ""
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(sorted(set(re.findall(r"[A-Za-z_]\w*", self.expression))))
+
+    def evaluate(self, **variables: float):
+        """The formula's value for the given layer quantities, rounded as the source says."""
+        value = _evaluate(self.expression, variables, where=self.expression)
+        if self.rounding == "floor":
+            return math.floor(value)
+        if self.rounding == "ceil":
+            return math.ceil(value)
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
 class PaperTable:
     id: str
     title: str
@@ -220,6 +260,7 @@ class PaperTable:
     convention: str = ""
     baseline: str = ""
     notes: str = ""
+    formulas: tuple[PrintedFormula, ...] = ()
     path: Path | None = None
 
     def printed_values(self):
@@ -262,7 +303,7 @@ def parse_printed(text: str, *, shape: bool = False) -> ParsedText:
         if labelled and labelled["shape"] != plain:  # "3 × 3 × 32 dw", "Pool 7 × 7": a shape beside a word
             return parse_printed(labelled["shape"], shape=True)
         # "112^2 × 32" is 112 × 112 × 32
-        factors = re.sub(r"(\d+)\*\*2\b", r"\1*\1", _normalise_formula(plain))
+        factors = re.sub(r"(\d+)\*\*2\b", r"\1*\1", _normalise_formula(plain)).replace("(", "").replace(")", "")
         if not re.fullmatch(r"\d+(?:\s*\*\s*\d+)+", factors):
             raise ValueError(f"{text!r} is not a shape such as 28 × 28 × 6")
         return ParsedText(tuple(int(part) for part in factors.split("*")))
@@ -377,6 +418,7 @@ def _parse_value(path: Path, where: str, data: Any, default_convention: str) -> 
     return PrintedValue(quantity=quantity, text=text, unit=unit, convention=convention, value=value,
                         decimals=decimals, scale=scale, part=part, at=_text_field(path, where, data, "at", required=False),
                         expression=expression, expression_value=expression_value, reason=_text_field(path, where, data, "reason", required=False),
+                        note=_text_field(path, where, data, "note", required=False),
                         unreadable=unreadable, tolerance=tolerance, symbols=dict(symbols))
 
 
@@ -425,6 +467,34 @@ def _parse_row(path: Path, index: int, data: Any, default_convention: str) -> Ta
                     notes=_text_field(path, where, data, "notes", required=False))
 
 
+def _parse_formula(path: Path, index: int, data: Any, default_convention: str) -> PrintedFormula:
+    where = f"formulas[{index}]"
+    if not isinstance(data, Mapping):
+        _fail(path, where, "must be a table")
+    _check_keys(path, where, data, FORMULA_KEYS)
+    fields = {key: _text_field(path, where, data, key) for key in ("name", "text", "expression", "quantity", "unit", "layer")}
+    if fields["quantity"] not in QUANTITIES:
+        _fail(path, f"{where}.quantity", f"unknown quantity {fields['quantity']!r}; known: {', '.join(sorted(QUANTITIES))}")
+    if fields["unit"] not in UNITS:
+        _fail(path, f"{where}.unit", f"unknown unit {fields['unit']!r}; known: {', '.join(sorted(UNITS))}")
+    if fields["layer"] not in FORMULA_LAYERS:
+        _fail(path, f"{where}.layer", f"unknown layer {fields['layer']!r}; known: {', '.join(sorted(FORMULA_LAYERS))}")
+    convention = data.get("convention", default_convention)
+    if convention not in CONVENTIONS:
+        _fail(path, f"{where}.convention", f"unknown convention {convention!r}; known: {', '.join(sorted(CONVENTIONS))}")
+    rounding = data.get("rounding", "none")
+    if rounding not in ROUNDINGS:
+        _fail(path, f"{where}.rounding", f"unknown rounding {rounding!r}; known: {', '.join(sorted(ROUNDINGS))}")
+    formula = PrintedFormula(**fields, convention=convention, rounding=rounding,
+                             at=_text_field(path, where, data, "at", required=False),
+                             notes=_text_field(path, where, data, "notes", required=False))
+    try:  # the expression must be arithmetic in its variables
+        formula.evaluate(**{name: 7 for name in formula.variables})
+    except (ValueError, ZeroDivisionError) as exc:
+        _fail(path, f"{where}.expression", str(exc))
+    return formula
+
+
 def _row_key(row: TableRow) -> tuple:
     return (row.model or row.label, row.input_size, tuple(sorted((k, repr(v)) for k, v in row.set.items())), row.setting)
 
@@ -463,12 +533,19 @@ def parse_table(path: Path) -> PaperTable:
                 _fail(path, f"rows[{i}]", f"row {row.label!r} repeats {value.quantity!r} of row {seen[key]!r} "
                       "(same model, input size and set); give one of them an 'at' or a different 'set'")
             seen[key] = row.label
+    formulas = data.get("formulas", [])
+    if not isinstance(formulas, list):
+        _fail(path, "formulas", "must be a list of [[formulas]]")
+    parsed_formulas = tuple(_parse_formula(path, i, f, convention) for i, f in enumerate(formulas))
+    names = [f.name for f in parsed_formulas]
+    if len(set(names)) != len(names):
+        _fail(path, "formulas", f"repeated formula name {next(n for n in names if names.count(n) > 1)!r}")
     baseline = _text_field(path, "", data, "baseline", required=False)
     if baseline and baseline not in {row.label for row in rows}:
         _fail(path, "baseline", f"{baseline!r} is not the label of a row")
     return PaperTable(id=table_id, title=_text_field(path, "", data, "title"),
                       source=_text_field(path, "", data, "source"), lines=tuple(lines), rows=rows,
-                      convention=convention, baseline=baseline,
+                      convention=convention, baseline=baseline, formulas=parsed_formulas,
                       notes=_text_field(path, "", data, "notes", required=False), path=path)
 
 
