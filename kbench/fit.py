@@ -253,37 +253,46 @@ def seed_param_count(model, *, bn: bool) -> int:
 # --------------------------------------------------------------------------------------------
 # Fitting a registered model
 # --------------------------------------------------------------------------------------------
-def measure(name: str, sizes, *, counter: str = "profile", seed_terms: bool | None = None,
-            **variant_kwargs) -> list[dict[str, Any]]:
-    """MACs of ``name`` at each ``(h, w)``: kbench's MACs and, for saliency models, the seed terms.
+COUNTERS = ("profile", "analytic")
 
-    ``counter="profile"`` uses the TF profiler (``kbench.profile``), ``"analytic"`` the
-    independent counter ``kbench.macs.count_macs`` (no tracing; faster).
+
+def resolve_sizes(name: str, sizes, num_classes: int | None = None, variant=None) -> list:
+    """One ``registry.ModelRequest`` per input size: ``sizes`` is ``"224,256x320,288"`` or a list
+    of N / (h, w); bad names, sizes, classes or options raise ``UsageError`` before anything is
+    built."""
+    from kbench import registry
+
+    spec = registry.get_spec(name)
+    if not isinstance(sizes, str):
+        sizes = ",".join(f"{s}x{s}" if isinstance(s, int) else f"{s[0]}x{s[1]}" for s in sizes)
+    return [registry.resolve(name, (h, w), num_classes, variant) for h, w in parse_sizes(sizes, spec.min_input_size)]
+
+
+def measure(requests, *, counter: str = "profile", seed_terms: bool | None = None) -> list[dict[str, Any]]:
+    """MACs of each resolved request (one model at one size): kbench's MACs and, for saliency
+    models, the seed terms.
+
+    ``counter="profile"`` uses the TF profiler (``kbench.profiling.profile_model``),
+    ``"analytic"`` the independent counter ``kbench.macs.count_macs`` (no tracing; faster).
     """
     import keras
 
-    from kbench import registry
+    from kbench.layer_walk import count_params
     from kbench.macs import count_macs
     from kbench.profiling import profile_model
 
-    if counter not in ("profile", "analytic"):
-        raise UsageError(f"unknown counter {counter!r}; allowed: profile, analytic")
-    spec = registry.get_spec(name)
-    info = SALIENCY_MODELS.get(name)
-    if seed_terms is None:
-        seed_terms = info is not None
     rows = []
-    for h, w in sizes:
-        shape = registry.normalize_input_shape(spec, (int(h), int(w)))
-        model = registry.build(name, input_shape=shape, **variant_kwargs)
+    for request in requests:
+        info = SALIENCY_MODELS.get(request.name)
+        with_seed_terms = info is not None if seed_terms is None else seed_terms
+        h, w, _ = request.input_shape
+        model = request.build()
         if counter == "profile":
-            record = profile_model(model, shape)
-            macs = record["macs"]
+            macs = profile_model(model, request.input_shape)["macs"]
         else:
             macs = count_macs(model)["macs"]
-        row = {"h": int(h), "w": int(w), "macs": int(macs), "params_trainable": int(
-            sum(_prod(v.shape) for v in model.trainable_weights))}
-        if seed_terms:
+        row = {"h": int(h), "w": int(w), "macs": int(macs), "params_trainable": count_params(model)["params_trainable"]}
+        if with_seed_terms:
             bn = info["bn"] if info else True
             extra = seed_convention_ops(model, bn=bn)
             row["seed_terms"] = extra["total"]
@@ -294,24 +303,25 @@ def measure(name: str, sizes, *, counter: str = "profile", seed_terms: bool | No
     return rows
 
 
-def fit_model(name: str, sizes, *, counter: str = "profile", **variant_kwargs) -> dict[str, Any]:
-    """Profile ``name`` at ``sizes`` and fit ``a*h*w + b*(h+w) + c``.
+def fit_model(name: str, sizes, *, counter: str = "profile", num_classes: int | None = None,
+              **variant) -> dict[str, Any]:
+    """Profile ``name`` at ``sizes`` and fit ``a*h*w + b*(h+w) + c`` (the Python API: resolves
+    its arguments once with ``resolve_sizes``, then ``fit_requests``)."""
+    return fit_requests(resolve_sizes(name, sizes, num_classes, variant), counter=counter)
+
+
+def fit_requests(requests, *, counter: str = "profile") -> dict[str, Any]:
+    """Measure one model at several sizes (resolved requests) and fit ``a*h*w + b*(h+w) + c``.
 
     Returns the per-size measurements, the fit of kbench's MACs (``fit``) and, for the
     saliency models, the fit in the notes' convention (``fit_seed_convention``: MACs + the
     terms of ``seed_convention_ops``, also split by kind in ``seed_terms_fit``) next to the
     notes' stated and the audit's corrected coefficients (``reference``).
     """
-    from kbench import registry
-
-    spec = registry.get_spec(name)
-    if isinstance(sizes, str):
-        sizes = parse_sizes(sizes, spec.min_input_size)
-    else:
-        sizes = [(s, s) if isinstance(s, int) else tuple(s) for s in sizes]
-        text = ",".join(f"{h}x{w}" for h, w in sizes)
-        sizes = parse_sizes(text, spec.min_input_size)
-    rows = measure(name, sizes, counter=counter, **variant_kwargs)
+    if counter not in COUNTERS:
+        raise UsageError(f"unknown counter {counter!r}; allowed: {', '.join(COUNTERS)}")
+    name = requests[0].name
+    rows = measure(requests, counter=counter)
     a, b, c = fit_macs(((r["h"], r["w"]), r["macs"]) for r in rows)
     result: dict[str, Any] = {
         "model": name, "counter": counter, "sizes": [[r["h"], r["w"]] for r in rows], "measurements": rows,

@@ -307,23 +307,28 @@ def _per_layer_rows(model, layer_flops, layer_macs, layer_memory):
     return rows
 
 
-def profile(name: str, input_shape=None, per_layer: bool = False, num_classes: int | None = None,
-            **variant_kwargs) -> dict[str, Any]:
-    """Build the registered model ``name`` and profile it. See ``profile_model``."""
+def require_tensorflow_backend():
+    """Profiling traces a TF graph: refuse other backends with a usage error (exit 2)."""
     import keras
-
-    from kbench import registry
 
     if keras.backend.backend() != "tensorflow":
         raise UsageError(
             f"profiling needs the TensorFlow backend (KERAS_BACKEND={keras.backend.backend()!r}); "
             "FLOPs are device-independent, run 'kbench profile' with KERAS_BACKEND=tensorflow")
-    spec = registry.get_spec(name)
-    shape = registry.normalize_input_shape(spec, input_shape)
-    model = registry.build(name, input_shape=shape, num_classes=num_classes, **variant_kwargs)
-    record = profile_model(model, shape, per_layer=per_layer)
-    record["model"] = name
-    record["family"] = spec.family
-    record["variant"] = dict(variant_kwargs)
+
+
+def profile(request, per_layer: bool = False) -> dict[str, Any]:
+    """Build the model of a resolved ``registry.ModelRequest`` and profile it (see ``profile_model``).
+
+    The request was validated where it was made (``registry.resolve``); nothing is re-checked here.
+    """
+    import keras
+
+    require_tensorflow_backend()
+    model = request.build()
+    record = profile_model(model, request.input_shape, per_layer=per_layer)
+    record["model"] = request.name
+    record["family"] = request.family
+    record["variant"] = dict(request.variant)
     keras.backend.clear_session()
     return record

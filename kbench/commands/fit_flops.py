@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-from kbench import registry
 from kbench.commands._common import emit, parse_set
 
 NAME = "fit-flops"
@@ -31,12 +30,11 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from kbench.fit import fit_model, format_table, parse_sizes
+    from kbench.fit import fit_requests, format_table, resolve_sizes
 
-    spec = registry.get_spec(args.model)
-    sizes = parse_sizes(args.sizes, spec.min_input_size)  # UsageError before anything is built
-    variant = parse_set(getattr(args, "set", None))
-    result = fit_model(args.model, sizes, counter=args.counter, **variant)
+    # Every size resolved (and validated) before anything is built.
+    requests = resolve_sizes(args.model, args.sizes, variant=parse_set(getattr(args, "set", None)))
+    result = fit_requests(requests, counter=args.counter)
     if args.format == "json":
         text = json.dumps(result, indent=2, default=float) + "\n"
     else:

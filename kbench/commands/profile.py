@@ -32,13 +32,12 @@ def add_arguments(parser):
     add_format_arguments(parser)
 
 
-def _flat_row(record, spec, run_id, environment, seconds):
+def _flat_row(record, request, run_id, environment, seconds):
     h, w, c = record["input_shape"]
-    reported = spec.reported[0] if spec.reported else None
+    reported = request.spec.primary_reported
     return {
-        "run_id": run_id, "timestamp": env.timestamp(), "model": record["model"], "family": spec.family,
-        "input_h": h, "input_w": w, "input_c": c,
-        "variant": json.dumps(record.get("variant") or {}, sort_keys=True) if record.get("variant") else "",
+        "run_id": run_id, "timestamp": env.timestamp(), "model": request.name, "family": request.family,
+        "input_h": h, "input_w": w, "input_c": c, "variant": request.variant_text,
         "status": "ok", "error": "",
         "params_total": record["params_total"], "params_trainable": record["params_trainable"],
         "params_non_trainable": record["params_non_trainable"], "macs": record["macs"],
@@ -53,20 +52,26 @@ def _flat_row(record, spec, run_id, environment, seconds):
     }
 
 
+def _error_row(request, exc, run_id, environment):
+    h, w, c = request.input_shape
+    return {"run_id": run_id, "timestamp": env.timestamp(), "model": request.name, "family": request.family,
+            "input_h": h, "input_w": w, "input_c": c, "status": "error",
+            "error": " ".join(f"{type(exc).__name__}: {exc}".split())[:500], **environment}
+
+
 def run(args) -> int:
     import time
 
-    from kbench.profiling import profile
+    from kbench.profiling import profile, require_tensorflow_backend
 
+    # Resolve (and so validate) every request before measuring anything: bad input costs nothing.
     names = registry.resolve_models(args.model)
     size = parse_input_size(args.input_size)
     variant = parse_set(args.set)
+    requests = [registry.resolve(name, size, args.num_classes, variant) for name in names]
+    require_tensorflow_backend()
     environment = env.environment()
     run_id = env.new_run_id()
-    # Validate every request before measuring anything, so bad input costs nothing.
-    for name in names:
-        spec = registry.get_spec(name)
-        registry.normalize_input_shape(spec, size)
     writer = None
     if args.out and args.format == "csv":
         existing = read_rows(args.out)  # validates an existing file before anything is measured
@@ -74,26 +79,22 @@ def run(args) -> int:
             raise UsageError(f"{args.out} exists; pass --resume to append to it, or choose another --out")
         writer = RowWriter(args.out, PROFILE_COLUMNS)
         done = {_row_key(r) for r in existing}
-        names = [n for n in names if _row_key(_request_key(n, size, variant)) not in done]
+        requests = [r for r in requests if _request_key(r) not in done]
     elif args.resume:
         raise UsageError("--resume needs --format csv and --out FILE")
     records, rows, failures = [], [], 0
-    for name in names:
-        spec = registry.get_spec(name)
+    for request in requests:
         started = time.perf_counter()
         try:
-            record = profile(name, input_shape=size, per_layer=args.per_layer, num_classes=args.num_classes, **variant)
+            record = profile(request, per_layer=args.per_layer)
         except UsageError:
             raise
         except Exception as exc:  # one failing model is a row with its status, not a dead run
             failures += 1
-            shape = registry.normalize_input_shape(spec, size)
-            row = {"run_id": run_id, "timestamp": env.timestamp(), "model": name, "family": spec.family,
-                   "input_h": shape[0], "input_w": shape[1], "input_c": shape[2], "status": "error",
-                   "error": " ".join(f"{type(exc).__name__}: {exc}".split())[:500], **environment}
-            print(f"kbench: {name}: {row['error']}", file=sys.stderr)
+            row = _error_row(request, exc, run_id, environment)
+            print(f"kbench: {request.name}: {row['error']}", file=sys.stderr)
         else:
-            row = _flat_row(record, spec, run_id, environment, time.perf_counter() - started)
+            row = _flat_row(record, request, run_id, environment, time.perf_counter() - started)
             records.append(record)
         rows.append(row)
         if writer:
@@ -103,10 +104,10 @@ def run(args) -> int:
     return 1 if failures else 0
 
 
-def _request_key(name, size, variant):
-    shape = registry.normalize_input_shape(registry.get_spec(name), size)
-    return {"model": name, "input_h": shape[0], "input_w": shape[1],
-            "variant": json.dumps(variant, sort_keys=True) if variant else ""}
+def _request_key(request):
+    """The CSV resume key of a request: the same fields ``_row_key`` reads from a written row."""
+    h, w, _ = request.input_shape
+    return (request.name, str(h), str(w), request.variant_text)
 
 
 def _row_key(row):
