@@ -191,14 +191,17 @@ class PrintedValue:
     def resolution(self) -> float | None:
         return ParsedText(self.value, self.decimals, self.scale).resolution
 
-    def evaluate(self, **symbols: float) -> float | int | tuple[int, ...] | None:
-        """The number; for a symbolic text ("613314 + 1080 · b") evaluated at ``symbols``
-        (default: the value's own ``symbols`` field)."""
+    def evaluate(self, input_size: tuple[int, int] | None = None, **symbols: float) -> float | int | tuple[int, ...] | None:
+        """The number; a symbolic text ("612234*h*w") is evaluated with h, w = ``input_size`` and the
+        value's own ``symbols`` (b, n, k), which ``symbols`` override. None when unreadable."""
         if self.value is not None:
             return self.value
         if self.unreadable:
             return None
-        names = {**self.symbols, **symbols}
+        names = dict(self.symbols)
+        if input_size is not None:
+            names.update(h=input_size[0], w=input_size[1])
+        names.update(symbols)
         return _evaluate(_normalise_formula(self.text), names, where=self.text)
 
 
