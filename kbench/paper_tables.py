@@ -1,37 +1,54 @@
 """The seed documents' tables, as data: one TOML file per printed table in ``kbench/tables/``.
 
-Each file transcribes one table or worked figure exactly as printed (typos included) so that
-``kbench reproduce`` can put every printed number beside kbench's measurement, one output row
-per printed number. The schema (every file follows it; ``load_table`` checks it)::
+Each file transcribes one table or worked figure exactly as printed (typos included: a correction
+goes into ``reason``, never into the number) so that ``kbench reproduce`` can put every printed
+number beside kbench's measurement, one output row per printed number. The schema (every file
+follows it; ``parse_table`` checks it and raises ``UsageError`` naming the file and the field)::
 
     id = "dsnet_imagenet"                  # the file name without .toml
     title = "ImageNet1K"                   # the table title as printed
     source = "003_2d8097aa859fb83d.txt"    # seed file in shared/seeds/
-    lines = [23, 30]                       # first and last line of the table in that file
+    lines = [20, 28]                       # first and last line of the table in that file
     convention = "mmengine"                # optional: default convention of the values below
-    baseline = "ResNet50"                  # optional: label of the row speed ratios refer to
-    notes = "..."                          # optional: what the table is, where it comes from
+    baseline = "ResNet50"                  # optional: the row that speed ratios refer to
+    notes = "..."                          # optional: what the table is, what is not transcribed
 
     [[rows]]
     label = "ResNet50"                     # the row as printed
-    model = "resnet50"                     # registered kbench model ... or, instead:
+    model = "resnet50"                     # a registered kbench model ... or, instead:
     # missing_model = "why kbench has no model for this row"
     input_size = [224, 224]                # (height, width) the numbers were counted at
-    set = { alpha = 0.5 }                  # optional preset overrides (--set)
-    build = { ... }                        # optional: what to build when there is no model
+    set = { alpha = 0.5 }                  # optional preset overrides (as ``--set``)
+    setting = "trained on a 3090"          # optional: what else tells two rows of one model apart
+    group = "~40 MFLOPs"                   # optional: a block of rows compared among themselves
+    build = { layer = "Conv2D", ... }      # optional: the single layer to build when no model exists
     values = [
       { quantity = "params", text = "25.557M", unit = "params", convention = "torchvision" },
-      { quantity = "macs", text = "4.109G", unit = "macs", reason = "..." },
+      { quantity = "macs", text = "4.109G", unit = "macs", part = "backbone", reason = "..." },
     ]
 
-A value's number is derived from its ``text`` ("4.109G" -> 4109000000, "1,234" -> 1234,
-"71.7%" -> 71.7, "1.8 × 10^9" -> 1.8e9, "28 × 28 × 6" -> the shape (28, 28, 6), "16 × 133 + 133"
--> 2261); the printed precision is derived from the same text. ``value`` is stored only where
-the text is not a plain number (a garbled digit): then ``unreadable`` says why. Optional value
-fields: ``at`` (where in the row: a layer, a stage, a resolution), ``expression`` (the printed
-arithmetic that leads to the number), ``reason`` (a known reason for a difference, citing the
-spec that found it), ``tolerance`` (relative, for a paper's rounding of an approximate count),
-``symbols`` (values for the letters of a symbolic text such as "613314 + 1080 · b").
+    [[formulas]]                           # optional: printed rules to check on real layers
+    name = "conv_params"
+    text = '$$k^2 * C_{in} * C_{out}$$'    # as printed
+    expression = "k**2 * c_in * c_out"     # the same rule in plain arithmetic
+    quantity = "params"
+    unit = "params"
+    layer = "Conv2D"
+    rounding = "floor"                     # optional, for size formulas (floor / ceil)
+
+A value's number is derived from its ``text``, never stored twice: "4.109G" -> 4109000000,
+"1,234" -> 1234, "71.7%" -> 71.7, "64.89*" -> 64.89 (footnote marks dropped), "$1.8 \\times 10^9$"
+-> 1.8e9, "16 × 133 + 133" -> 2261; with unit "shape", "28 × 28 × 6" -> (28, 28, 6); a text with
+letters ("612234*h*w", "613314 + 1080 · b") is a formula evaluated at the row's input size and the
+value's ``symbols``. The printed precision (``decimals``, ``scale``, ``resolution``) comes from
+the same text. ``column_scale`` applies a column header's scale ("Million Mult-Adds": 1000000).
+``value`` is stored only for a text that is not a number (then ``unreadable`` says why); where
+both exist they must agree. Other value fields: ``at`` (where in the row: a layer, a stage, a
+device), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the head),
+``expression`` (the printed arithmetic leading to the number), ``tolerance`` (relative, for a
+paper's rounding of an approximate count), ``reason`` (a known explanation of a difference, citing
+the spec that found it) and ``note`` (other evidence, e.g. an independent count, that explains
+nothing by itself).
 """
 
 from __future__ import annotations
@@ -62,15 +79,12 @@ QUANTITIES: dict[str, str] = {
     "macs": "count",                # multiply-accumulates ("Mult-Adds", "MAdds", "FLOPs" of papers that define them as MACs)
     "flops": "count",               # floating-point operations, 2 per multiply-add
     "activations": "count",         # output elements of conv/matmul layers (fvcore, timm "macts")
-    "macs_per_hw": "count",         # MACs per input pixel (saliency notes: cost = coefficient·h·w + constant)
-    "macs_constant": "count",       # the part of the MACs that does not scale with h·w
     "weight_layers": "count",       # "11 weight layers" (VGG)
     "channels": "count",            # output channels of a layer or stage
     "max_channels": "count",        # largest channel count at a resolution (MobileNet V2 memory table)
     "memory": "count",              # activation memory to materialise at a resolution (MobileNet V2 memory table)
     "peak_memory": "count",         # the largest of those ("max" row)
     "blocks": "count",              # repeats of a block in a stage ("× 6", "Repeat 3")
-    "kernel_size": "count",         # kernel size printed in an architecture table
     "stride": "count",              # stride printed in an architecture table
     "padding": "count",             # padding printed beside a layer
     "expansion": "count",           # MobileNet V2 t
@@ -126,7 +140,7 @@ CONVENTIONS: dict[str, str] = {
     "unknown": "nobody here knows which convention produced the number",
 }
 
-# (unit, multiplier) for the suffixes printed after numbers.
+# Suffix printed after a number -> its multiplier (B: billion).
 _SUFFIX_SCALE = {"": 1, "K": 10**3, "k": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}
 _NUMBER = re.compile(r"^(?P<sign>-?)(?P<digits>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?P<suffix>[KkMGBT]?)(?P<tail>\s*(?:%|MB|Kb|ms|×)?)(?P<footnote>\**)$")
 _POWER = re.compile(r"^(?P<mantissa>\d+(?:\.\d+)?)\s*[×x*]\s*10\s*\^\s*\{?(?P<exp>\d+)\}?$")
