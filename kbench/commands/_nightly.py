@@ -1,0 +1,89 @@
+"""Output helpers shared by ``kbench compare``, ``history`` and ``report`` (formats, flags)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from kbench.commands._common import emit, format_table
+from kbench.csvio import to_csv_text
+from kbench.errors import UsageError
+from kbench.humanize import display_value
+
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def parse_fraction(text: str, what: str) -> float:
+    """``"5%"`` or ``"0.05"`` -> 0.05; a bare number >= 1 is refused as ambiguous."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise UsageError(f"{what} {text!r} must be a percentage like 5% or a fraction like 0.05") from None
+    if not raw.endswith("%") and value >= 1:
+        raise UsageError(f"{what} {text!r} is ambiguous: write {raw}% or {value / 100:g}")
+    if not 0 < value < 1:
+        raise UsageError(f"{what} {text!r} must be between 0% and 100% (exclusive)")
+    return value
+
+
+def add_output_arguments(parser, default: str = "table"):
+    parser.add_argument("--format", choices=FORMATS, default=default, help="output format (default: %(default)s)")
+    parser.add_argument("--out", help="write the output to this file instead of standard output")
+
+
+def refuse_input_as_output(out: str | None, inputs: Iterable[str | Path]):
+    """Input files are never modified: an --out naming one of them is bad usage."""
+    if not out:
+        return
+    target = Path(out).resolve()
+    for path in inputs:
+        if Path(path).resolve() == target:
+            raise UsageError(f"--out {out!r} is one of the input files; choose another file")
+
+
+def render(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: str, summary: str = "",
+           extra_json: Mapping[str, Any] | None = None) -> str:
+    """Rows in one of FORMATS; table and markdown end with the summary line."""
+    if fmt == "json":
+        document = dict(extra_json or {})
+        document["summary"] = summary
+        document["rows"] = [{c: _json_value(row.get(c)) for c in columns} for row in rows]
+        return json.dumps(document, indent=2) + "\n"
+    if fmt == "csv":
+        return to_csv_text(columns, [{c: _csv_value(row.get(c)) for c in columns} for row in rows])
+    shown = [{c: display_value(c, row.get(c)) for c in columns} for row in rows]
+    if fmt == "markdown":
+        text = markdown_table(columns, shown)
+    else:
+        text = format_table(columns, shown)
+    return text + (f"\n{summary}\n" if summary else "")
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> str:
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _json_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _csv_value(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+def write(text: str, out: str | None):
+    emit(text, out)

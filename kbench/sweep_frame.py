@@ -1,0 +1,122 @@
+"""Sweep CSVs as pandas DataFrames, for the analysis commands (compare, history, report).
+
+``read_sweep`` validates a file once, at the edge (a malformed or foreign CSV is a one-line
+``UsageError``: exit 2), and adds parsed columns beside the CSV's text columns:
+
+* ``key``: the configuration key (``kbench.sweep.KEY_COLUMNS`` + ``device_kind``), a tuple;
+* ``throughput``: ``samples_per_s`` as a float (NaN unless the row's status is ``ok``);
+* ``round_values``: the per-round samples/s (``samples_per_s_rounds``; [] in older CSVs);
+* ``step_cv``: the per-step coefficient of variation ``cv`` (NaN when absent).
+
+Input files are only ever read.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+
+from kbench.errors import UsageError
+from kbench.stats import parse_rounds
+from kbench.sweep import KEY_COLUMNS, STATUSES
+
+CONFIG_KEY = KEY_COLUMNS + ("device_kind",)
+# Columns that describe the environment of a row beyond the key: two rows that differ here
+# measured different software or machines, so a change between them is not a kbench change.
+ENVIRONMENT_COLUMNS = ("host", "tf_version", "keras_version", "backend_version", "python_version")
+REQUIRED = CONFIG_KEY + ("status", "samples_per_s")
+ROUND_COLUMNS = ("samples_per_s_iqr", "rounds", "samples_per_s_rounds")
+NIGHTLY_NAME = re.compile(r"^(?P<tag>[a-z][a-z0-9-]*?)-(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def read_sweep(path: str | Path):
+    """A sweep CSV as a DataFrame of strings plus the parsed columns (see the module docstring)."""
+    import pandas as pd
+
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise UsageError(f"{name!r} is not a file (expected a kbench sweep CSV)")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {name!r}: {exc}") from exc
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # a row cut by a killed sweep: kbench ignores it
+    if not text.strip():
+        raise UsageError(f"{name!r} is empty (expected a kbench sweep CSV with a header)")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, on_bad_lines="error")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise UsageError(f"malformed CSV {name!r}: {' '.join(str(exc).split())}") from exc
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise UsageError(f"{name!r} is not a kbench sweep CSV: missing columns {', '.join(missing)}")
+    for column in ENVIRONMENT_COLUMNS + ROUND_COLUMNS + ("cv", "git_commit", "timestamp"):
+        if column not in frame.columns:
+            frame[column] = ""
+    bad_status = frame.loc[~frame["status"].isin(STATUSES), "status"]
+    if len(bad_status):
+        line = int(bad_status.index[0]) + 2
+        raise UsageError(f"malformed sweep CSV {name!r}: line {line} has status {bad_status.iloc[0]!r} "
+                         f"(allowed: {', '.join(STATUSES)})")
+    frame["key"] = list(zip(*(frame[c] for c in CONFIG_KEY))) if len(frame) else []
+    duplicated = frame["key"].duplicated()
+    if duplicated.any():
+        line = int(duplicated.idxmax()) + 2
+        raise UsageError(f"malformed sweep CSV {name!r}: line {line} repeats configuration "
+                         f"{describe_key(frame.at[duplicated.idxmax(), 'key'])}")
+    ok = frame["status"] == "ok"
+    throughput, round_values = [], []
+    for index, row in frame.iterrows():
+        line = int(index) + 2
+        value = _number(row["samples_per_s"]) if ok[index] else math.nan
+        if ok[index] and not (value > 0 and math.isfinite(value)):
+            raise UsageError(f"malformed sweep CSV {name!r}: line {line} has status ok and samples_per_s "
+                             f"{row['samples_per_s']!r} (expected a positive number)")
+        try:
+            rounds = parse_rounds(row["samples_per_s_rounds"]) if ok[index] else []
+        except ValueError:
+            raise UsageError(f"malformed sweep CSV {name!r}: line {line} has samples_per_s_rounds "
+                             f"{row['samples_per_s_rounds']!r} (expected positive numbers joined by ';')") from None
+        throughput.append(value)
+        round_values.append(rounds)
+    frame["throughput"] = throughput
+    frame["round_values"] = round_values
+    frame["step_cv"] = [_number(v) for v in frame["cv"]]
+    return frame
+
+
+def describe_key(key: tuple) -> str:
+    """``resnet18 32x32 b8 train tensorflow float32`` (+ variant, jit, device kind when set)."""
+    fields = dict(zip(CONFIG_KEY, key))
+    text = f"{fields['model']} {fields['input_h']}x{fields['input_w']}"
+    if fields["variant"]:
+        text += f" [{fields['variant']}]"
+    text += f" b{fields['batch_size']} {fields['mode']} {fields['backend']} {fields['precision']}"
+    if fields["jit"] == "true":
+        text += " jit"
+    return text
+
+
+def nightly_files(directory: str | Path, tag: str = "sweep") -> list[tuple[str, Path]]:
+    """``(date, path)`` of every ``<tag>-YYYY-MM-DD.csv`` in ``directory`` (as run_all.sh names
+    them), oldest first. ``tag`` 'sweep' does not pick up 'sweep-full-...' or other tags."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UsageError(f"{str(directory)!r} is not a directory (expected run_all.sh's results directory)")
+    found = []
+    for path in directory.iterdir():
+        match = NIGHTLY_NAME.match(path.name)
+        if match and match["tag"] == tag and path.is_file():
+            found.append((match["date"], path))
+    return sorted(found)

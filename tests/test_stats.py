@@ -1,0 +1,174 @@
+"""kbench.stats on synthetic numbers: rounds summary, pair verdicts, change points."""
+
+import math
+
+import numpy as np
+import pytest
+
+from kbench import stats
+
+
+def test_summarize_rounds_median_iqr_and_text():
+    summary = stats.summarize_rounds([100.0, 103.0, 99.0, 98.0, 101.0])
+    assert summary["samples_per_s"] == 100.0
+    assert summary["samples_per_s_iqr"] == pytest.approx(101.0 - 99.0)
+    assert summary["rounds"] == 5
+    assert summary["samples_per_s_rounds"] == "100;103;99;98;101"  # measurement order kept
+    assert stats.parse_rounds(summary["samples_per_s_rounds"]) == [100.0, 103.0, 99.0, 98.0, 101.0]
+    assert "latency_ms_p50" not in summary
+
+
+def test_summarize_rounds_median_ignores_one_disturbed_round():
+    assert stats.summarize_rounds([100.0, 101.0, 20.0, 99.0, 100.5])["samples_per_s"] == 100.0
+
+
+def test_summarize_rounds_with_step_times_adds_latency_over_all_steps():
+    steps = [0.010] * 9 + [0.020]
+    summary = stats.summarize_rounds([50.0, 60.0], steps)
+    assert summary["latency_ms_p50"] == pytest.approx(10.0)
+    assert summary["latency_ms_min"] == pytest.approx(10.0)
+    assert summary["latency_ms_mean"] == pytest.approx(11.0)
+    assert summary["cv"] == pytest.approx(np.std(steps, ddof=1) / np.mean(steps))
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, 0.0], [1.0, -2.0], [math.nan]])
+def test_summarize_rounds_rejects_non_positive(bad):
+    with pytest.raises(ValueError):
+        stats.summarize_rounds(bad)
+
+
+def test_format_rounds_is_compact():
+    assert stats.format_rounds([1234.56789, 0.5]) == "1234.57;0.5"
+
+
+@pytest.mark.parametrize("text", ["1;x", "1;;2", "1;-3", "0"])
+def test_parse_rounds_rejects_garbage(text):
+    with pytest.raises(ValueError):
+        stats.parse_rounds(text)
+
+
+def test_five_rounds_can_reach_the_default_alpha():
+    assert stats.min_two_sided_p(5, 5) == pytest.approx(2 / 252)
+    assert stats.min_two_sided_p(5, 5) <= stats.DEFAULT_ALPHA
+    assert stats.min_two_sided_p(4, 4) > stats.DEFAULT_ALPHA
+
+
+BASE = [100.0, 101.0, 99.0, 98.0, 102.0]
+
+
+def test_clear_slowdown_is_slower():
+    result = stats.compare_samples(BASE, [v / 1.3 for v in BASE])
+    assert result.verdict == stats.SLOWER
+    assert result.method == stats.METHOD_RANK_TEST
+    assert result.change == pytest.approx(1 / 1.3 - 1)
+    assert result.p_value == pytest.approx(2 / 252)
+
+
+def test_clear_speedup_is_faster():
+    assert stats.compare_samples(BASE, [v * 1.2 for v in BASE]).verdict == stats.FASTER
+
+
+def test_ties_within_a_side_keep_the_exact_test():
+    assert stats.compare_samples(BASE, [70.0, 70.0, 71.0, 69.0, 70.0]).verdict == stats.SLOWER
+
+
+def test_significant_but_small_change_is_same():
+    tight = [100.0, 100.5, 99.5, 100.2, 99.8]
+    shifted = stats.compare_samples(tight, [v * 0.97 for v in tight])  # -3%, rounds fully separated
+    assert shifted.p_value <= stats.DEFAULT_ALPHA
+    assert shifted.verdict == stats.SAME
+    assert "within" in shifted.note
+
+
+def test_large_but_noisy_change_is_same():
+    # the medians differ by 20%, but the rounds interleave: not significant
+    base = [100.0, 60.0, 140.0, 90.0, 110.0]
+    new = [80.0, 130.0, 50.0, 75.0, 95.0]
+    result = stats.compare_samples(base, new)
+    assert abs(result.change) >= 0.05
+    assert result.verdict == stats.SAME
+    assert "not significant" in result.note
+
+
+def test_identical_rounds_are_same():
+    assert stats.compare_samples(BASE, BASE).verdict == stats.SAME
+
+
+def test_few_rounds_fall_back_to_non_overlapping_ranges():
+    separated = stats.compare_samples([100.0, 101.0, 99.0], [80.0, 79.0, 81.0])
+    assert (separated.verdict, separated.method, separated.p_value) == (stats.SLOWER, stats.METHOD_RANGES, None)
+    overlapping = stats.compare_samples([100.0, 101.0, 70.0], [80.0, 79.0, 81.0])
+    assert overlapping.verdict == stats.SAME
+
+
+def test_without_rounds_the_change_must_beat_threshold_and_cv():
+    assert stats.compare_without_rounds(100.0, 70.0, 0.05, 0.06).verdict == stats.SLOWER
+    noisy = stats.compare_without_rounds(100.0, 80.0, 0.30, 0.10)
+    assert noisy.verdict == stats.SAME and "cv" in noisy.note
+    assert stats.compare_without_rounds(100.0, 97.0, None, None).verdict == stats.SAME
+    assert stats.compare_without_rounds(100.0, 130.0, None, math.nan).verdict == stats.FASTER
+    assert stats.compare_without_rounds(100.0, 70.0, 0.0, 0.0).method == stats.METHOD_CV_FALLBACK
+
+
+# ----------------------------------------------------------------------------- change points
+
+def _noisy(level, n, sigma, seed):
+    return list(level * np.exp(np.random.default_rng(seed).normal(0.0, sigma, n)))
+
+
+def test_flat_series_has_no_step():
+    assert stats.detect_steps([100.0] * 20) == []
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_noisy_flat_series_has_no_step(seed):
+    assert stats.detect_steps(_noisy(100.0, 40, 0.04, seed)) == []
+
+
+def test_one_step_is_found_where_it_starts():
+    series = _noisy(100.0, 12, 0.01, 1) + _noisy(77.0, 10, 0.01, 2)
+    (step,) = stats.detect_steps(series)
+    assert step.index == 12
+    assert step.change == pytest.approx(77.0 / 100.0 - 1, abs=0.02)
+    assert (step.points_before, step.points_after) == (12, 10)
+    assert step.noise_multiple > stats.DEFAULT_NOISE_FACTOR
+    assert step.p_value < 1e-4
+
+
+def test_two_steps_are_both_found():
+    series = _noisy(100.0, 8, 0.01, 3) + _noisy(80.0, 8, 0.01, 4) + _noisy(120.0, 8, 0.01, 5)
+    assert [s.index for s in stats.detect_steps(series)] == [8, 16]
+
+
+def test_step_below_min_change_is_ignored():
+    series = _noisy(100.0, 10, 0.002, 6) + _noisy(97.0, 10, 0.002, 7)  # 3% < 5%
+    assert stats.detect_steps(series) == []
+    assert len(stats.detect_steps(series, min_change=0.02)) == 1
+
+
+def test_step_within_the_noise_is_ignored():
+    series = _noisy(100.0, 10, 0.08, 8) + _noisy(92.0, 10, 0.08, 9)  # 8% step, 8% noise
+    assert stats.detect_steps(series) == []
+
+
+def test_too_few_points_after_a_step():
+    series = [100.0] * 10 + [70.0, 70.0]
+    assert stats.detect_steps(series) == []
+    assert len(stats.detect_steps(series + [70.0])) == 1
+
+
+def test_a_single_outlier_night_is_not_a_step():
+    series = _noisy(100.0, 20, 0.01, 10)
+    series[9] = 50.0
+    assert stats.detect_steps(series) == []
+
+
+def test_robust_noise_ignores_the_step_and_has_a_floor():
+    series = np.log(np.array(_noisy(100.0, 20, 0.02, 11) + _noisy(50.0, 20, 0.02, 12)))
+    assert stats.robust_noise(series) == pytest.approx(0.02, rel=0.5)
+    assert stats.robust_noise(np.zeros(10)) == stats.NOISE_FLOOR
+
+
+def test_detect_steps_rejects_non_positive_values():
+    with pytest.raises(ValueError):
+        stats.detect_steps([1.0, 0.0, 2.0])
