@@ -288,7 +288,11 @@ class PaperTable:
 # ---------------------------------------------------------------- parsing printed texts
 
 def _normalise_formula(text: str) -> str:
-    formula = _TIMES.sub("*", text.replace("−", "-"))
+    """LaTeX-ish printed arithmetic -> Python arithmetic: × \\times \\cdot · -> *, ^ -> **; the
+    annotations and layout of a LaTeX formula ("(\\text{偏置})", aligned, &, line breaks) dropped."""
+    formula = re.sub(r"\(?\s*\\text\{[^}]*\}\s*\)?", "", text)
+    formula = re.sub(r"\\(?:begin|end)\{aligned\}|&|\\\\", " ", formula)
+    formula = _TIMES.sub("*", formula.replace("−", "-"))
     return formula.replace("$", "").replace("^", "**").replace("{", "(").replace("}", ")").strip()
 
 

@@ -54,6 +54,23 @@ def test_sources_and_line_ranges_point_into_the_seeds(tables):
         assert table.lines[1] <= n_lines, f"{table.id}: lines {table.lines} beyond {n_lines}"
 
 
+def test_every_printed_text_occurs_in_its_source_lines(tables):
+    """Transcribed as printed: each text is in the seed's line range (bold tags and spacing aside)."""
+    if not SEEDS_DIR.is_dir():
+        pytest.skip(f"seed documents not found at {SEEDS_DIR}")
+
+    def plain(text):
+        return re.sub(r"\s+", "", re.sub(r"</?b>", "", text))
+
+    for table in tables:
+        lines = (SEEDS_DIR / table.source).read_text(encoding="utf-8").split("\n")
+        printed = plain("\n".join(lines[table.lines[0] - 1:table.lines[1]]))
+        for row, value in table.printed_values():
+            assert plain(value.text) in printed, f"{table.id}/{row.label}: {value.text!r} not in lines {table.lines}"
+        for formula in table.formulas:
+            assert plain(formula.text) in printed, f"{table.id}: formula {formula.name} not in lines {table.lines}"
+
+
 def test_every_model_is_registered_or_the_row_says_why(tables):
     for table in tables:
         for row in table.rows:
