@@ -584,3 +584,47 @@ def load_table(table_id: str, directory: Path = TABLES_DIR) -> PaperTable:
 def load_tables(directory: Path = TABLES_DIR) -> list[PaperTable]:
     """Every table file, sorted by id."""
     return [parse_table(Path(directory) / f"{table_id}.toml") for table_id in table_ids(directory)]
+
+
+# ---------------------------------------------------------------- the rows of a reproduction report
+
+# One output row of ``kbench reproduce`` per printed number, in this column order.
+REPORT_COLUMNS = ("table", "source", "row", "quantity", "reported", "reported_text", "measured", "unit",
+                  "convention", "ratio", "verdict", "reason")
+
+
+def verdict_without_measuring(row: TableRow, value: PrintedValue) -> str | None:
+    """The verdict a printed value gets before anything is measured, or None if it needs a measurement.
+
+    Accuracy on a data set kbench does not have can never be measured; a row without a kbench
+    model (and no single layer to ``build``) cannot be measured yet.
+    """
+    if value.kind == "not_measurable":
+        return "not_measurable"
+    if row.model is None and not row.build:
+        return "missing_model"
+    return None
+
+
+def report_skeleton(tables=None) -> list[dict[str, Any]]:
+    """Every printed number as a report row, with ``measured``/``ratio`` empty and the verdicts that
+    need no measurement filled in (see ``verdict_without_measuring``)."""
+    rows = []
+    for table in load_tables() if tables is None else tables:
+        for row, value in table.printed_values():
+            reported = value.evaluate(row.input_size)
+            rows.append({
+                "table": table.id,
+                "source": f"{table.source}:{table.lines[0]}-{table.lines[1]}",
+                "row": f"{row.label} [{value.at}]" if value.at else row.label,
+                "quantity": value.quantity,
+                "reported": "x".join(map(str, reported)) if isinstance(reported, tuple) else reported,
+                "reported_text": value.text,
+                "measured": None,
+                "unit": value.unit,
+                "convention": value.convention,
+                "ratio": None,
+                "verdict": verdict_without_measuring(row, value),
+                "reason": value.reason or (row.missing_model if not row.build else ""),
+            })
+    return rows

@@ -299,3 +299,17 @@ def test_unknown_table_id_is_a_usage_error(tmp_path):
 def test_table_files_are_package_data():
     # setup.cfg ships kbench/tables/*.toml; the loader finds them next to the module
     assert paper_tables.TABLES_DIR.name == "tables" and any(paper_tables.TABLES_DIR.glob("*.toml"))
+
+
+def test_report_skeleton_has_one_row_per_printed_number(tables):
+    rows = paper_tables.report_skeleton(tables)
+    assert len(rows) == sum(len(table.printed_values()) for table in tables)
+    assert all(tuple(row) == paper_tables.REPORT_COLUMNS for row in rows)
+    by_key = {(row["table"], row["row"], row["quantity"]): row for row in rows}
+    resnet = by_key[("dsnet_imagenet", "ResNet50", "macs")]
+    assert resnet["reported"] == 4_109_000_000 and resnet["reported_text"] == "4.109G" and resnet["verdict"] is None
+    assert by_key[("dsnet_imagenet", "ResNet50", "top1")]["verdict"] == "not_measurable"
+    assert by_key[("dsnet_coco", "ResNet50", "params")]["verdict"] == "missing_model"
+    # a worked example without a registered model is measured on the layer its row describes
+    assert by_key[("conv_vs_separable", "worked example: 5×5 input, 3×3 kernel, stride 1, no padding [row 1, column 1]",
+                   "output_value")]["verdict"] is None
