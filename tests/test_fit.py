@@ -1,12 +1,10 @@
-"""MACs(h, w) = a*h*w + b*(h+w) + c: the fit, the size parser and the fit-flops command."""
-
-import json
+"""MACs(h, w) = a*h*w + b*(h+w) + c: the fit, the size parser, the reference values and fit_model
+(the fit-flops command's tests are in tests/test_cli.py)."""
 
 import keras
 import pytest
 
 import kbench
-from kbench.cli import main
 from kbench.fit import evaluate, fit_macs, fit_model, parse_sizes, reference_for
 
 
@@ -75,35 +73,17 @@ def test_fit_model_on_a_plain_cnn_gives_no_border_or_constant_beyond_the_head():
     assert "reference" not in result and "fit_seed_convention" not in result
 
 
-def test_cli_fit_flops_json(capsys):
-    code = main(["fit-flops", "pagrn_v2", "--sizes", "32,48,32x64", "--counter", "analytic", "--format", "json"])
-    keras.backend.clear_session()
-    assert code == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["reference"]["corrected"]["a"] == 410530
-    assert abs(result["relative_difference_a"]) < 0.03
-    assert [tuple(s) for s in result["sizes"]] == [(32, 32), (32, 64), (48, 48)]
+def test_fit_model_resolves_every_size_before_measuring(monkeypatch):
+    from kbench import fit
 
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("measured before the request was validated")
 
-def test_cli_fit_flops_table_has_blank_reference_for_other_models(capsys):
-    code = main(["fit-flops", "resnet18", "--sizes", "32,64,96", "--counter", "analytic"])
-    keras.backend.clear_session()
-    assert code == 0
-    out = capsys.readouterr().out
-    assert "fit (kbench MACs)" in out and "audit, corrected" in out
-    corrected_line = next(line for line in out.splitlines() if line.startswith("audit, corrected"))
-    assert corrected_line.strip() == "audit, corrected"
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["fit-flops", "ucf", "--sizes", "64,abc,96"], "cannot parse input size 'abc'"),
-    (["fit-flops", "ucf", "--sizes", "64,64,96"], "at least 3 distinct"),
-    (["fit-flops", "ucf", "--sizes", "16,64,96"], "too small"),
-    (["fit-flops", "no_such_model", "--sizes", "64,96,128"], "unknown model"),
-    (["fit-flops", "ucf"], "--sizes"),
-])
-def test_cli_fit_flops_bad_input_exits_2(argv, message, capsys):
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    monkeypatch.setattr(fit, "measure", must_not_run)
+    with pytest.raises(kbench.UsageError, match="unknown option 'widht' for lenet5"):
+        fit_model("lenet5", "32,40,48", counter="analytic", widht=2)
+    with pytest.raises(kbench.UsageError, match="num_classes must be a positive integer"):
+        fit_model("lenet5", [32, 40, (40, 48)], num_classes=-1)
+    requests = fit.resolve_sizes("lenet5", [32, 40, (40, 48)], num_classes=3)
+    assert [r.input_shape for r in requests] == [(32, 32, 1), (40, 40, 1), (40, 48, 1)]
+    assert {r.num_classes for r in requests} == {3}

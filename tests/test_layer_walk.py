@@ -1,0 +1,118 @@
+"""kbench.layer_walk: the one walk under the analytic counters, on tiny hand-computed models."""
+
+import keras
+import pytest
+
+from kbench.fit import seed_convention_ops
+from kbench.layer_walk import RuleTable, analyze, count_params, flat_layers
+from kbench.macs import MAC_RULES, count_macs
+from kbench.memory_cost import memory_access_cost
+
+
+def _chain():
+    """8x8x3 -> conv 3x3 (4 filters, same) -> BN -> ReLU -> flatten -> dense 10."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="fc")(x))
+
+
+CONV_MACS = 8 * 8 * 4 * 3 * 3 * 3  # outputs x k*k x Cin = 6912
+FC_MACS = 8 * 8 * 4 * 10           # 2560
+
+
+def _nested():
+    """A backbone (conv 3x3 3->4, grouped conv 3x3 4->4 in 2 groups) called twice, then Add and a
+    1x1 head conv 4->2, all on 8x8 maps."""
+    backbone_in = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1")(backbone_in)
+    x = keras.layers.Conv2D(4, 3, padding="same", groups=2, name="conv2")(x)
+    backbone = keras.Model(backbone_in, x, name="backbone")
+    inputs = keras.Input((8, 8, 3))
+    y = keras.layers.Add(name="add")([backbone(inputs), backbone(inputs)])
+    return keras.Model(inputs, keras.layers.Conv2D(2, 1, name="head")(y))
+
+
+def test_chain_macs_per_layer_by_hand():
+    counted = count_macs(_chain())
+    # BN has a 0 rule (listed); ReLU and Flatten have no rule and no weights (not listed).
+    assert counted["per_layer"] == {"conv": CONV_MACS, "bn": 0, "fc": FC_MACS}
+    assert counted["macs"] == CONV_MACS + FC_MACS == 9472
+    assert counted["unknown_layers"] == []
+
+
+def test_nested_model_is_walked_into_with_qualified_names():
+    model = _nested()
+    conv1 = 8 * 8 * 4 * 3 * 3 * 3       # 6912 per call
+    conv2 = 8 * 8 * 4 * 3 * 3 * (4 // 2)  # 4608 per call (groups=2)
+    head = 8 * 8 * 2 * 4                 # 512
+    counted = count_macs(model)
+    assert counted["per_layer"] == {"backbone/conv1": 2 * conv1, "backbone/conv2": 2 * conv2, "head": head}
+    assert counted["macs"] == 2 * (conv1 + conv2) + head == 23_552
+    # Memory access: every call reads its input, writes its output and reads its kernel.
+    memory = memory_access_cost(model)["per_layer"]
+    assert memory["backbone/conv1"] == 2 * (8 * 8 * 3 + 8 * 8 * 4 + 3 * 3 * 3 * 4)
+    assert memory["add"] == 3 * 8 * 8 * 4
+    # The seed convention charges the Add one op per output per extra operand.
+    assert seed_convention_ops(model) == {"total": 256.0, "by_kind": {"element-wise": 256}, "per_layer": {"add": 256}}
+
+
+def test_flat_layers_lists_nested_layers_without_their_inputs():
+    model = _nested()
+    layers = list(flat_layers(model))
+    assert layers[0] == (model.layers[0].name, model.layers[0])  # the outer input layer stays
+    assert [name for name, _ in layers[1:]] == ["backbone/conv1", "backbone/conv2", "add", "head"]
+
+
+def test_rule_kinds_default_and_skip_zero():
+    rules = RuleTable()
+
+    @rules.register(keras.layers.Conv2D)
+    def _conv(layer, input_shapes, output_shapes):
+        return 1, "conv"
+
+    @rules.register(keras.layers.Dense)
+    def _dense(layer, input_shapes, output_shapes):
+        return 0, "dense"
+
+    def _default(layer, input_shapes, output_shapes):
+        return 2, "other"
+
+    counted = analyze(_chain(), rules, default=_default)
+    assert counted.per_layer == {"conv": 1, "bn": 2, "relu": 2, "flat": 2, "fc": 0}
+    assert counted.by_kind == {"conv": 1, "other": 6, "dense": 0}
+    assert counted.total == 7 and counted.uncovered == []
+    assert analyze(_chain(), rules, default=_default, skip_zero=True).per_layer == {"conv": 1, "bn": 2, "relu": 2, "flat": 2}
+
+
+def test_layers_without_a_rule_are_uncovered_only_when_weighted():
+    rules = RuleTable()
+    rules.register(keras.layers.Conv2D)(lambda layer, i, o: 5)
+    counted = analyze(_chain(), rules)
+    assert counted.per_layer == {"conv": 5}
+    assert counted.uncovered == ["bn (BatchNormalization)", "fc (Dense)"]
+
+
+def test_rules_follow_the_class_hierarchy():
+    class WideConv(keras.layers.Conv2D):
+        pass
+
+    inputs = keras.Input((6, 6, 2))
+    model = keras.Model(inputs, WideConv(3, 3, name="wide")(inputs))
+    assert MAC_RULES.lookup(model.get_layer("wide")) is MAC_RULES[keras.layers.Conv2D]
+    assert count_macs(model)["per_layer"] == {"wide": 4 * 4 * 3 * 3 * 3 * 2}
+
+
+def test_count_params_splits_trainable_and_statistics():
+    counts = count_params(_chain())
+    conv, bn, fc = 3 * 3 * 3 * 4 + 4, 4 * 4, 256 * 10 + 10
+    assert counts == {"params_total": conv + bn + fc, "params_trainable": conv + 2 * 4 + fc,
+                      "params_non_trainable": 2 * 4}
+
+
+@pytest.mark.parametrize("builder", [_chain, _nested])
+def test_memory_access_cost_total_is_the_sum_of_its_layers(builder):
+    cost = memory_access_cost(builder())
+    assert cost["total"] == sum(cost["per_layer"].values()) > 0

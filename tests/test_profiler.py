@@ -1,0 +1,121 @@
+"""The TF-profiler counts and the analytic counter: grouped convolutions, unresolved calls, unknown
+dimensions, uncounted ops, dilation padding, per-layer rows (nested models included)."""
+
+import json
+
+import keras
+import pytest
+
+import kbench
+from kbench.cli import main
+from kbench.macs import count_macs
+from kbench.profiling import profile_model
+
+
+def _grouped_model(groups):
+    inputs = keras.Input((14, 14, 32))
+    x = keras.layers.Conv2D(64, 3, padding="same", groups=groups, use_bias=False, name="gconv")(inputs)
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4, 32])
+def test_grouped_convolution_is_counted_exactly(groups):
+    record = profile_model(_grouped_model(groups), (14, 14, 32))
+    expected_macs = 14 * 14 * 64 * 3 * 3 * 32 // groups
+    assert record["macs"] == expected_macs
+    assert record["flops_by_op"]["Conv2D"] == 2 * expected_macs
+    assert "StatefulPartitionedCall" not in record["uncounted_ops"]
+
+
+def test_unresolved_function_call_is_reported(monkeypatch):
+    from kbench import profiling as profile_module
+
+    monkeypatch.setattr(profile_module._GraphCounter, "_resolve", lambda self, fname, node: None)
+    record = profile_model(_grouped_model(4), (14, 14, 32))
+    assert record["uncounted_ops"].get("StatefulPartitionedCall") == 1
+    assert record["macs"] == 0
+
+
+def test_unknown_dimension_is_an_error_not_zero():
+    with pytest.raises(RuntimeError, match="could not count"):
+        profile_model(_grouped_model(1), (None, None, 32))
+
+
+def test_activations_without_a_rule_are_listed():
+    record = kbench.profile("lenet5")
+    assert record["uncounted_ops"] == {"Tanh": 4}
+
+
+def test_analytic_counter_flags_unknown_weighted_layers():
+    class Mystery(keras.layers.Layer):
+        def build(self, shape):
+            self.w = self.add_weight(shape=(shape[-1], 4))
+
+        def call(self, x):
+            return keras.ops.matmul(x, self.w)
+
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, Mystery(name="mystery")(inputs))
+    assert count_macs(model)["unknown_layers"] == ["mystery (Mystery)"]
+
+
+def test_dilated_convolution_padding_is_not_counted_as_macs():
+    # Rate 3 does not divide 8: TF pads the map through SpaceToBatchND and convolves the padding.
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(6, 3, padding="same", dilation_rate=3, use_bias=False, name="atrous")(inputs)
+    record = profile_model(keras.Model(inputs, x), (8, 8, 4))
+    assert record["macs"] == 8 * 8 * 6 * 3 * 3 * 4
+    assert record["flops_tf"] > 2 * record["macs"]  # the profiler's count includes the padding
+    # ... and the padding's share is reported apart: 2 x (padded outputs - real outputs) x k*k*Cin*Cout.
+    padded_outputs = 9 * 3 * 3  # SpaceToBatchND: 3x3 = 9 phases, each producing a 3x3 (= ceil(8/3)) output
+    assert record["flops_tf_dilation_padding"] == 2 * (padded_outputs - 8 * 8) * 6 * 3 * 3 * 4
+
+
+def test_per_layer_table_sums_to_totals(capsys):
+    assert main(["profile", "resnet18", "--input-size", "64", "--per-layer", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert sum(r["macs"] for r in record["per_layer"]) == record["macs"]
+    assert sum(r["flops_tf"] for r in record["per_layer"]) == record["flops_tf"]
+    assert sum(r["params"] for r in record["per_layer"]) == record["params_total"]
+
+
+def _assert_rows_match_totals_and_analytic_counts(model, record):
+    rows = record["per_layer"]
+    for column, total in (("macs", "macs"), ("flops_tf", "flops_tf"), ("params", "params_total"),
+                          ("mem_access", "mem_access")):
+        assert sum(r[column] for r in rows) == record[total], column
+    by_layer = {r["name"]: r["macs"] for r in rows}
+    for layer_name, macs in count_macs(model)["per_layer"].items():
+        assert by_layer[layer_name] == macs, layer_name
+
+
+def test_nested_model_rows_are_its_layers():
+    # A backbone (conv 3x3 3->4, grouped conv 3x3 4->4 in 2 groups) called twice, Add, 1x1 head 4->2.
+    backbone_in = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1")(backbone_in)
+    x = keras.layers.Conv2D(4, 3, padding="same", groups=2, name="conv2")(x)
+    backbone = keras.Model(backbone_in, x, name="backbone")
+    inputs = keras.Input((8, 8, 3))
+    y = keras.layers.Add(name="add")([backbone(inputs), backbone(inputs)])
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1, name="head")(y))
+
+    record = profile_model(model, (8, 8, 3), per_layer=True)
+    rows = {r["name"]: r for r in record["per_layer"]}
+    assert list(rows)[1:] == ["backbone/conv1", "backbone/conv2", "add", "head"]
+    assert rows["backbone/conv1"]["macs"] == 2 * 8 * 8 * 4 * 3 * 3 * 3  # two calls
+    assert rows["backbone/conv2"]["macs"] == 2 * 8 * 8 * 4 * 3 * 3 * 2  # grouped: Cin/groups = 2
+    assert rows["backbone/conv1"]["params"] == 3 * 3 * 3 * 4 + 4
+    assert record["macs"] == 23_552
+    _assert_rows_match_totals_and_analytic_counts(model, record)
+
+
+def test_registered_model_with_a_nested_extractor_lists_its_layers():
+    # MDF applies one extractor network (a nested Functional model) to three regions.
+    model = kbench.build("mdf", input_shape=(64, 64))
+    record = profile_model(model, (64, 64, 9), per_layer=True)
+    names = [r["name"] for r in record["per_layer"]]
+    assert "mdf_extractor" not in names
+    extractor_rows = [n for n in names if n.startswith("mdf_extractor/")]
+    assert len(extractor_rows) == len(model.get_layer("mdf_extractor").layers) - 1  # its input layer left out
+    assert all(r["macs"] for r in record["per_layer"] if r["type"] == "Conv2D")
+    _assert_rows_match_totals_and_analytic_counts(model, record)
