@@ -45,8 +45,9 @@ class Reported:
       trainable unless ``params_total``; MACs as ``kbench.macs.count_macs`` counts them);
     * ``"rounded"``: a figure of this build printed at lower precision (``25.0e6``, ``4.23e9``);
       it must agree to its last printed (non-zero) digit;
-    * ``"derived"``: kept for provenance, not comparable as is: another layout or counting
-      convention, a figure computed from other figures, or one the notes show to conflict.
+    * ``"derived"``: not comparable to the unit: another layout or counting convention, a
+      figure computed from other figures, or one the notes show to conflict; kept for
+      provenance, and checked within ``tolerance`` when one is given.
 
     ``primary`` marks the one figure a spec reports as its reference (``ModelSpec.primary_reported``);
     a spec with figures has exactly one.
@@ -61,6 +62,11 @@ class Reported:
     primary: bool = False
     # True when ``params`` counts BN moving statistics too (Keras' count_params, kbench's params_total).
     params_total: bool = False
+    # Builder options the figure is for, when not the registered preset (e.g. {"decoder": False}).
+    variant: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # For a ``derived`` figure of this very build that misses it for a reason the notes give (a
+    # paper's arithmetic, an unstated detail): the relative gap allowed, checked like the others.
+    tolerance: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

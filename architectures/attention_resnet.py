@@ -140,7 +140,9 @@ register_model(
                  source="dsnet_fcanet_spec.md §7.1 exact recount for after_conv1 (the position built here)",
                  convention=SPEC_CONVENTION, input_size=(224, 224)),
         Reported(exactness="derived", macs=4.3567e9, source="dsnet_fcanet_spec.md §7.1 exact recount for after_conv2",
-                 convention=SPEC_CONVENTION + "; DSM after conv2 instead of conv1", input_size=(224, 224)),
+                 convention=SPEC_CONVENTION + "; DSM after conv2 instead of conv1", input_size=(224, 224),
+                 variant=_preset({"type": "dsm", "stages": ALL_STAGES, "position": "after_conv2", "ratio": 16,
+                                  "bias": False})),
     ),
     notes=(
         "DSM in every block of all 4 stages after conv1 (C=64/128/256/512 at the block's input resolution), "

@@ -120,8 +120,9 @@ register_model(
                  "recomputed (true 5x5 branches, biases, no BN, no aux heads)", input_size=(224, 224)),
         Reported(exactness="derived", params=6.8e6, macs=1.5e9, source="paper Table 1 column sums (params 6,797.7K; ops 1,502M) and text "
                  "('1.5 billion multiply-adds')", convention="rounded; see notes for the gap"),
-        Reported(exactness="derived", params=6_624_904, macs=1.498e9, source="torchvision GoogLeNet_Weights (num_params, _ops); "
-                 "build with torchvision_layout=True", convention="BN, no conv bias, 3x3 in the '5x5' branch"),
+        Reported(exactness="rounded", params=6_624_904, macs=1.498e9, source="torchvision GoogLeNet_Weights (num_params, _ops); "
+                 "build with torchvision_layout=True", convention="BN, no conv bias, 3x3 in the '5x5' branch",
+                 variant={"torchvision_layout": True}),
     ),
     notes=(
         "Inference network by default: aux_logits=False, so the two auxiliary classifiers (training-only heads) "

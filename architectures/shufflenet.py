@@ -169,8 +169,12 @@ for _g, _paper_macs, _calc_macs, _calc_params in _V1:
         paper=PAPER_V1,
         min_input_size=(32, 32),
         reported=(
-            Reported(exactness="rounded", primary=True, macs=_paper_macs, source="paper Table 1 complexity (MFLOPs = multiply-adds), 1x"),
-            Reported(exactness="exact", params=_calc_params, macs=_calc_macs, source="reference_numbers.md §1.11 [calc] (megvii layout)",
+            # The paper's complexities are within 1% of this layout's MACs but not at their printed
+            # precision (134.3 M for g=4's 133 M): checked within 3%.
+            Reported(exactness="derived", primary=True, macs=_paper_macs, tolerance=0.03,
+                     source="paper Table 1 complexity (MFLOPs = multiply-adds), 1x"),
+            Reported(exactness="rounded", params=_calc_params, macs=_calc_macs,
+                     source="reference_numbers.md §1.11 [calc] (megvii layout; MACs to 0.01 M)",
                      convention="calculated; the paper publishes no parameter counts"),
         ),
         notes=(
@@ -201,7 +205,10 @@ for _suffix, _scale, _paper_macs, _paper_params, _tv_params, _tv_macs in _V2:
         min_input_size=(32, 32),
         reported=(
             Reported(exactness="rounded", primary=True, params=_tv_params, macs=_tv_macs, source="torchvision ShuffleNet_V2_Weights meta (num_params, _ops)"),
-            Reported(exactness="derived", params=_paper_params, macs=_paper_macs, source="paper Table 5 (FLOPs = multiply-adds, # of weights)"),
+            Reported(exactness="rounded", params=_paper_params, source="paper Table 5 (# of weights)"),
+            # 1-1.4% above this layout's MACs (see notes): checked within 2%.
+            Reported(exactness="derived", macs=_paper_macs, tolerance=0.02,
+                     source="paper Table 5 (FLOPs = multiply-adds)"),
         ),
         notes=("The paper's FLOPs run 1-1.4% above the conv+FC MACs of this (torchvision) layout; the reason is "
                "not stated (reference_numbers.md §1.12).",),

@@ -1,7 +1,8 @@
 """Attention plugins (SE, FcaNet MSCA, DSNet DSM/DAM) and the ResNet-50 models built from them.
 
 Reference figures come from shared/specs/dsnet_fcanet_spec.md (an exact recount of the DSNet
-README) and are typed in here, never measured. The plugin layers are checked against plain NumPy
+README); they are the specs' Reported figures in that convention (mmengine rules), read from the
+registry and compared with this build's counts converted to it. The plugin layers are checked against plain NumPy
 re-implementations written from the spec's NCHW description, so the NHWC port (transposed
 matmuls, reshapes, softmax axes) is verified numerically, not only by shape.
 """
@@ -23,38 +24,33 @@ from architectures.layers.attention import (
     MultiSpectralChannelAttention,
     SqueezeExcitation,
 )
+from architectures.attention_resnet import SPEC_CONVENTION
 from architectures.layers.plugins import PLUGIN_TYPES
 from kbench.macs import count_macs
 
 ATTENTION_MODELS = ["se_resnet50", "fcanet50", "dsnet50_a", "dsnet50_b", "dsnet50_c"]
 
-# Trainable parameters to the unit (1000 classes).
-EXPECTED_PARAMS = {
-    "se_resnet50": 28_088_024,  # 25,557,032 + sum_blocks(C^2/8 + C/16 + C): SE fc layers with bias
-    "fcanet50": 28_071_976,     # FcaNet paper 28.07M (README 30,120,976 minus the unused 2,049,000 fc)
-    "dsnet50_a": 29_105_963,    # spec §6: 25,557,032 + 3 x 1,182,977
-    "dsnet50_b": 27_369_368,    # spec §6: 25,557,032 + 1,812,336
-    "dsnet50_c": 30_885_425,    # spec §6 table (our chosen ratio 2 / bias True)
-}
 
-# The spec's MAC figures at 224x224 (mmengine rules: no fc head, BN 2/elem, LN 5/elem).
-SPEC_MACS_224 = {
-    # SE has no spec figure: its two fc layers cost what MSCA's do (2,514,944 MACs), and the spec's
-    # FcaNet figure is exactly ResNet-50 + 2,514,944. (mmengine would also count SE's global average
-    # pool as C*H*W per block; kbench, like the profiler, counts no pooling.)
-    "se_resnet50": 4.1119e9,
-    "fcanet50": 4.1119e9,
-    "dsnet50_a": 4.2075e9,
-    "dsnet50_b": 4.4951e9,  # DSM after conv1, the position built (after conv2 would be 4.3567e9)
-    "dsnet50_c": 4.402e9,
-}
+
+def _spec_figures(name, any_variant=False):
+    """The spec-convention recounts of ``name`` (the dsnet_fcanet_spec.md figures in its Reported),
+    of the registered build unless ``any_variant``."""
+    spec = kbench.get_spec(name)
+    return [r for r in spec.reported if r.convention.startswith(SPEC_CONVENTION) and (any_variant or not r.variant)]
+
+
+def _exact_params(name):
+    """Trainable parameters to the unit (1000 classes): the model's exact figure."""
+    spec = kbench.get_spec(name)
+    return next(r.params for r in spec.reported
+                if r.params is not None and (r.exactness == "exact" or r.convention.startswith(SPEC_CONVENTION)))
+
+
+# SE has no spec figure: its two fc layers cost what MSCA's do (2,514,944 MACs), and the spec's
+# FcaNet figure is exactly ResNet-50 + 2,514,944. (mmengine would also count SE's global average
+# pool as C*H*W per block; kbench, like the profiler, counts no pooling.)
+MACS_FIGURE_OF = {"se_resnet50": "fcanet50"}
 RESNET50_SPEC_MACS_224 = 4_109_364_224  # spec §1.1, exact
-
-
-@pytest.fixture(autouse=True)
-def _fresh_session():
-    yield
-    keras.backend.clear_session()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,26 +278,6 @@ def test_plugin_keeps_shape_and_trains_end_to_end(kind):
     assert frozen in ([], [f"{plugin.name}/conv_q_right/bias"]), frozen
 
 
-def test_all_plugins_save_and_load(tmp_path):
-    inputs = keras.Input((10, 12, 32))
-    x = inputs
-    for kind in ("se", "msca", "dsm", "dam"):
-        x = PLUGIN_FACTORIES[kind]()(x)
-    model = keras.Model(inputs, x)
-    for layer in model.layers[1:]:
-        _randomize(layer, seed=3)
-    data = np.random.default_rng(2).normal(size=(2, 10, 12, 32)).astype("float32")
-    expected = keras.ops.convert_to_numpy(model(data, training=False))
-    path = tmp_path / "plugins.keras"
-    model.save(path)
-    keras.backend.clear_session()
-    loaded = keras.saving.load_model(path)
-    assert [type(l).__name__ for l in loaded.layers[1:]] == [
-        "SqueezeExcitation", "MultiSpectralChannelAttention", "DecoupledSelfAttention", "DecoupledAttention"]
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(data, training=False)), expected)
-    assert loaded.get_layer(index=2).get_config()["freq_sel_method"] == "top16"
-
-
 # ----------------------------------------------------------------------------------------------
 # Registered models
 # ----------------------------------------------------------------------------------------------
@@ -327,35 +303,37 @@ def _mmengine_macs(model, kbench_macs, num_classes=1000):
 
 def test_mmengine_conversion_reproduces_resnet50_exactly():
     model = kbench.build("resnet50", input_shape=(224, 224, 3))
-    assert _trainable(model) == 25_557_032
+    assert _trainable(model) == kbench.get_spec("resnet50").primary_reported.params
     assert _mmengine_macs(model, count_macs(model)["macs"]) == RESNET50_SPEC_MACS_224
 
 
 @pytest.mark.parametrize("name", ATTENTION_MODELS)
 def test_params_to_the_unit_and_macs_at_224_match_spec(name):
-    # Parameters do not depend on the input size (the DCT filter is not a weight).
     model = kbench.build(name, input_shape=(224, 224, 3))
-    assert _trainable(model) == EXPECTED_PARAMS[name]
-    # count_macs equals the profiler's MACs to the unit (tests/test_zoo.py at 64 px; the slow
-    # test below profiles dsnet50_a at 224).
+    assert _trainable(model) == _exact_params(name)
+    # count_macs equals the profiler's MACs to the unit (tests/models/test_registry.py at 64 px;
+    # the slow test below profiles dsnet50_a at 224).
     converted = _mmengine_macs(model, count_macs(model)["macs"])
-    assert converted == pytest.approx(SPEC_MACS_224[name], rel=0.01)
+    (figure,) = _spec_figures(MACS_FIGURE_OF.get(name, name))
+    assert figure.input_size == (224, 224)
+    assert converted == pytest.approx(figure.macs, rel=0.01)
     # In fact they agree to the spec's printed digits.
-    assert converted == pytest.approx(SPEC_MACS_224[name], abs=0.00051e9)
+    assert converted == pytest.approx(figure.macs, abs=0.00051e9)
 
 
 def test_readme_fcanet_figure_is_ours_plus_an_unused_classifier():
     # spec §4 / §7.1: MSCA adds sum(C^2/8) = 2,514,944; the README's 30.121M adds a 2048 -> 1000 fc.
-    assert EXPECTED_PARAMS["fcanet50"] - 25_557_032 == 2_514_944
-    assert EXPECTED_PARAMS["fcanet50"] + 2048 * 1000 + 1000 == 30_120_976
+    assert _exact_params("fcanet50") - kbench.get_spec("resnet50").primary_reported.params == 2_514_944
+    assert _exact_params("fcanet50") + 2048 * 1000 + 1000 == 30_120_976
 
 
 def test_dsnet50_b_position_matters_for_macs_not_params():
-    conv2 = [{"type": "dsm", "stages": [1, 1, 1, 1], "position": "after_conv2", "ratio": 16, "bias": False}]
-    model = kbench.build("dsnet50_b", input_shape=(224, 224, 3), plugins=conv2)
-    assert _trainable(model) == EXPECTED_PARAMS["dsnet50_b"]
+    (figure,) = [r for r in _spec_figures("dsnet50_b", any_variant=True) if r.variant]  # DSM after conv2
+    assert figure.variant["plugins"][0]["position"] == "after_conv2"
+    model = kbench.build("dsnet50_b", input_shape=figure.input_size, **figure.variant)
+    assert _trainable(model) == _exact_params("dsnet50_b")
     # The README's ImageNet 4.357G matches this after_conv2 build (spec §7.1: 4.3567G).
-    assert _mmengine_macs(model, count_macs(model)["macs"]) == pytest.approx(4.3567e9, abs=0.00051e9)
+    assert _mmengine_macs(model, count_macs(model)["macs"]) == pytest.approx(figure.macs, abs=0.00051e9)
 
 
 def test_plugins_from_cli_style_json_lists():
@@ -367,7 +345,7 @@ def test_plugins_from_cli_style_json_lists():
         kwargs = {"plugins": json.loads(text)}
     assert isinstance(kwargs["plugins"][0]["stages"], list)
     model = kbench.build("resnet50", input_shape=(64, 64, 3), **kwargs)
-    assert _trainable(model) == EXPECTED_PARAMS["se_resnet50"]
+    assert _trainable(model) == _exact_params("se_resnet50")
     assert sum(isinstance(layer, SqueezeExcitation) for layer in model.layers) == 16
 
 
@@ -387,20 +365,9 @@ def test_metadata_records_readme_numbers_and_explanations():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ATTENTION_MODELS)
-def test_registered_model_saves_and_loads(tmp_path, name):
-    model = kbench.build(name, input_shape=(64, 64, 3), num_classes=10)
-    data = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
-    expected = keras.ops.convert_to_numpy(model(data, training=False))
-    model.save(tmp_path / f"{name}.keras")
-    keras.backend.clear_session()
-    loaded = keras.saving.load_model(tmp_path / f"{name}.keras")
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(data, training=False)), expected)
-
-
-@pytest.mark.slow
 def test_profiler_at_224_for_dsnet50_a():
     record = kbench.profile("dsnet50_a", input_shape=(224, 224))
     model = kbench.build("dsnet50_a", input_shape=(224, 224, 3))
     assert record["macs"] == count_macs(model)["macs"]
-    assert _mmengine_macs(model, record["macs"]) == pytest.approx(4.2075e9, abs=0.00051e9)
+    (figure,) = _spec_figures("dsnet50_a")
+    assert _mmengine_macs(model, record["macs"]) == pytest.approx(figure.macs, abs=0.00051e9)

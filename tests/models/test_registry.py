@@ -1,14 +1,18 @@
-"""Shared checks run on every registered model (parameterised over the registry).
+"""Checks run on every registered model (parameterised over the registry).
 
-A new model is covered by registering it: it is built at its test input size, run forward
-once, profiled, and its profiler MACs are cross-checked against the analytic counter.
+A new model is covered by registering it. The per-model contract (keras-hub's
+``run_backbone_test`` idea), at the model's tiny ``test_input_size`` and built once: a forward
+pass with the expected output shape, finite outputs and profiler MACs equal to the analytic
+counter's; a save/load round trip through a ``.keras`` file with identical outputs; and a
+backward pass in which every trainable weight gets a finite gradient.
 """
 
-import keras
-import numpy as np
+import dataclasses
+
 import pytest
 
 import kbench
+from architectures import MODEL_SPECS
 from kbench.macs import count_macs
 from kbench.profiling import profile_model
 
@@ -21,12 +25,6 @@ def _test_shape(spec):
     return (*spec.test_input_size, spec.default_input_shape[2])
 
 
-@pytest.fixture(autouse=True)
-def _fresh_session():
-    yield
-    keras.backend.clear_session()
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_metadata_is_complete(name):
     spec = kbench.get_spec(name)
@@ -34,37 +32,19 @@ def test_metadata_is_complete(name):
     assert len(spec.default_input_shape) == 3
     assert spec.min_input_size[0] <= spec.default_input_shape[0]
     assert spec.reported, "every model records its paper's (or a reference's) numbers"
+    assert spec.primary_reported is not None and spec.primary_reported.source
+    # The default and the test sizes obey the spec's own input rules.
+    for size in (spec.default_input_shape[:2], _test_shape(spec)[:2]):
+        assert all(side % spec.input_multiple == 0 for side in size), size
+        assert size[0] >= spec.min_input_size[0] and size[1] >= spec.min_input_size[1], size
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_forward_profile_and_mac_cross_check(name):
+def test_model_contract(name, check_model_contract):
+    """Forward + MAC cross-check, save/load round trip, backward pass: one build per model."""
     spec = kbench.get_spec(name)
     shape = _test_shape(spec)
-    model = kbench.build(name, input_shape=shape, num_classes=10)
-    out = model(np.random.default_rng(0).normal(size=(2, *shape)).astype("float32"), training=False)
-    out = out[0] if isinstance(out, (list, tuple)) else out
-    assert out.shape[0] == 2
-    assert np.all(np.isfinite(keras.ops.convert_to_numpy(out)))
-
-    record = profile_model(model, shape, per_layer=True)
-    analytic = count_macs(model)
-    assert not analytic["unknown_layers"], analytic["unknown_layers"]
-    # Two independent counts of the same convention must agree to the unit.
-    assert record["macs"] == analytic["macs"]
-    assert record["macs"] > 0
-    # The profiler counts 2 per MAC plus bias/BN/pool/element-wise terms on top (and, for dilated
-    # convolutions whose rate does not divide the map, the padding TF convolves: set apart).
-    ratio = (record["flops_tf"] - record["flops_tf_dilation_padding"]) / (2 * record["macs"])
-    assert 1.0 <= ratio <= 1.06, ratio
-    rows = record["per_layer"]
-    assert sum(r["flops_tf"] for r in rows) == record["flops_tf"]
-    assert sum(r["macs"] for r in rows) == record["macs"]
-    assert sum(r["params"] for r in rows) == record["params_total"]
-    assert sum(r["mem_access"] for r in rows) == record["mem_access"] > 0
-    # The per-layer MACs equal the analytic ones layer by layer.
-    by_layer = {r["name"]: r["macs"] for r in rows}
-    for layer_name, macs in analytic["per_layer"].items():
-        assert by_layer.get(layer_name, 0) == macs, layer_name
+    check_model_contract(kbench.build(name, input_shape=shape, num_classes=3), num_classes=3)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -75,10 +55,45 @@ def test_input_below_minimum_is_rejected(name):
         kbench.build(name, input_shape=(h - 1, w))
 
 
+@pytest.mark.parametrize("name", [n for n in MODELS if kbench.get_spec(n).input_multiple > 1])
+def test_input_multiple_is_checked_before_building(name):
+    spec = kbench.get_spec(name)
+    h, w = _test_shape(spec)[:2]
+    with pytest.raises(kbench.InputSizeError, match=f"multiples of {spec.input_multiple}$"):
+        kbench.registry.normalize_input_shape(spec, (h, w + spec.input_multiple // 2))
+
+
+@pytest.mark.parametrize("name, option, message", [
+    ("resnet18", dict(depth=19), "depth=19 is not allowed for resnet18: allowed depths 18, 34, 50, 101, 152"),
+    ("densenet121", dict(depth=100), "depth=100 is not allowed for densenet121: allowed depths"),
+    ("mobilenet_v2", dict(alpha="wide"), "alpha=wide is not allowed for mobilenet_v2"),
+    ("shufflenet_v2_x1_0", dict(scale=3), "scale=3 is not allowed for shufflenet_v2_x1_0: allowed scales"),
+    ("rfcn", dict(passes=0), "passes=0 is not allowed for rfcn"),
+    ("capsnet", dict(routings=0), "routings=0 is not allowed for capsnet"),
+])
+def test_bad_option_value_is_a_usage_error_naming_it(name, option, message):
+    with pytest.raises(kbench.UsageError, match=message) as error:
+        kbench.build(name, **option)
+    assert not isinstance(error.value, kbench.InputSizeError)
+
+
+def test_a_builder_bug_is_not_reported_as_bad_input(monkeypatch):
+    """Only ConfigError/InputShapeError mean bad input; anything else propagates (no exit 2)."""
+    spec = kbench.get_spec("lenet5")
+
+    def broken_builder(input_shape, num_classes, **kwargs):
+        raise ValueError("a bug in the builder")
+
+    monkeypatch.setitem(MODEL_SPECS, "lenet5", dataclasses.replace(spec, builder=broken_builder))
+    with pytest.raises(ValueError, match="a bug in the builder") as error:
+        kbench.build("lenet5")
+    assert not isinstance(error.value, kbench.UsageError)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_full_size_profile_ratio_and_cross_check(name):
-    """The same checks at the model's default (paper) input size."""
+    """The same MAC checks at the model's default (paper) input size."""
     spec = kbench.get_spec(name)
     model = kbench.build(name)
     record = profile_model(model, spec.default_input_shape)

@@ -50,12 +50,6 @@ def _nldf_expected(h, w):
     return symbolic + (gh - 10) * (gw - 10) * 128
 
 
-@pytest.fixture(autouse=True)
-def _fresh_session():
-    yield
-    keras.backend.clear_session()
-
-
 def _seed_total(model, name):
     return count_macs(model)["macs"] + seed_convention_ops(model, bn=SALIENCY_MODELS[name]["bn"])["total"]
 
@@ -208,5 +202,22 @@ def test_rfcn_recurrent_passes_share_weights_and_multiply_macs():
     record = profile_model(three, (64, 64, 4), per_layer=True)
     assert record["macs"] == 3 * count_macs(one)["macs"]
     assert sum(r["flops_tf"] for r in record["per_layer"]) == record["flops_tf"]
-    with pytest.raises(kbench.InputSizeError, match="passes"):
+    # A bad option value is bad usage (exit 2), not an input size problem.
+    with pytest.raises(kbench.UsageError, match="passes=0 is not allowed for rfcn"):
         kbench.build("rfcn", input_shape=(64, 64, 4), passes=0)
+
+
+@pytest.mark.parametrize("name", SALIENCY)
+def test_reported_figures_are_the_reference_file_at_their_input_size(name):
+    """Each spec's figures come from architectures/saliency/reference.json (the file kbench.fit
+    reads), evaluated at the figure's own input size: 352x352 for NLDF, 224x224 for the others."""
+    spec = kbench.get_spec(name)
+    corrected, stated = spec.reported
+    assert corrected is spec.primary_reported and corrected.exactness == stated.exactness == "derived"
+    size = corrected.input_size
+    assert size == stated.input_size == tuple(spec.default_input_shape[:2])
+    ref = reference_for(name, *size)
+    for figure, which in ((corrected, "corrected"), (stated, "seed")):
+        assert figure.macs == ref[which]["a"] * size[0] * size[1] + ref[which]["c"]
+        assert figure.params == ref[which]["params"]
+    assert "architectures/saliency/reference.json" in corrected.source

@@ -1,4 +1,6 @@
-"""The paper's channel shuffle as a Keras layer (GitHub issue 5, part 1)."""
+"""ShuffleNet V1/V2: the channel shuffle and split layers, the networks, and the memory access
+cost behind ShuffleNet V2's guidelines. Published figures: tests/models/test_reported.py.
+"""
 
 import os
 import subprocess
@@ -9,8 +11,17 @@ import keras
 import numpy as np
 import pytest
 
+import kbench
 from architectures.layers import ChannelShuffle, ChannelSplit, channel_shuffle, shuffle_permutation
+from architectures.shufflenet import shufflenet_v1, shufflenet_v2
+from kbench.layer_walk import count_params
 from kbench.macs import count_macs
+from kbench.memory_cost import g1_lower_bound, memory_access_cost
+
+M = 1_000_000
+
+
+# ---- channel shuffle and split layers ----------------------------------------------------------
 
 METHODS = ("reshape", "gather")
 
@@ -125,3 +136,151 @@ def test_backend_agnostic_numpy_backend():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+# ---- the networks ------------------------------------------------------------------------------
+
+def test_profiler_resolves_grouped_convs_of_shufflenet_v1_at_224():
+    record = kbench.profile("shufflenet_v1_g3", input_shape=(224, 224, 3))
+    exact = next(r for r in kbench.get_spec("shufflenet_v1_g3").reported if r.exactness == "exact")
+    assert record["macs"] == exact.macs
+    assert 1.0 <= record["flops_tf"] / (2 * record["macs"]) <= 1.06
+
+
+@pytest.mark.parametrize("groups,scale,calc_params,calc_mmacs,paper_mmacs", [
+    (3, 0.5, 717_324, 37.59, 38),     # Table 8 / megvii 0.5x g=3
+    pytest.param(3, 1.5, 3_441_168, 292.44, 292, marks=pytest.mark.slow),
+    pytest.param(3, 2.0, 5_449_776, 524.05, 524, marks=pytest.mark.slow),
+    (8, 0.5, 1_010_448, 40.47, 40),   # megvii README 40 M
+])
+def test_shufflenet_v1_scale_factors(groups, scale, calc_params, calc_mmacs, paper_mmacs):
+    model = shufflenet_v1(groups=groups, scale=scale)
+    assert count_params(model)["params_trainable"] == calc_params
+    macs = count_macs(model)["macs"]
+    assert round(macs / M, 2) == calc_mmacs
+    assert abs(macs / (paper_mmacs * M) - 1) <= 0.03
+
+
+def test_shufflenet_v1_first_pointwise_of_stage2_is_not_grouped():
+    model = shufflenet_v1(input_shape=(32, 32, 3), groups=8)
+    assert model.get_layer("stage2_unit1_gconv1_conv").groups == 1
+    assert model.get_layer("stage2_unit2_gconv1_conv").groups == 8
+    assert model.get_layer("stage3_unit1_gconv1_conv").groups == 8
+    assert model.get_layer("stage2_unit1_gconv2_conv").groups == 8
+
+
+@pytest.mark.parametrize("builder", [pytest.param(shufflenet_v1, marks=pytest.mark.slow), shufflenet_v2])
+def test_shuffle_methods_give_identical_networks(builder):
+    a = builder(input_shape=(32, 32, 3), num_classes=7, shuffle_method="reshape")
+    b = builder(input_shape=(32, 32, 3), num_classes=7, shuffle_method="gather")
+    b.set_weights(a.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(a(x)), keras.ops.convert_to_numpy(b(x)), rtol=0, atol=0)
+
+
+# ---- memory access cost (ShuffleNet V2 guidelines) ---------------------------------------------
+
+def _single(layer, shape):
+    inputs = keras.Input(shape)
+    return keras.Model(inputs, layer(inputs))
+
+
+def test_mac_of_1x1_conv_is_hw_c1_plus_c2_plus_c1c2():
+    h, w, c1, c2 = 14, 10, 24, 40
+    for use_bias in (False, True):
+        model = _single(keras.layers.Conv2D(c2, 1, use_bias=use_bias, name="pw"), (h, w, c1))
+        cost = memory_access_cost(model)
+        assert cost["per_layer"]["pw"] == h * w * (c1 + c2) + c1 * c2
+        assert cost["total"] == cost["per_layer"]["pw"]
+
+
+def test_mac_of_kxk_grouped_depthwise_and_dense():
+    conv = _single(keras.layers.Conv2D(32, 3, strides=2, padding="same", groups=4, name="c"), (16, 16, 8))
+    assert memory_access_cost(conv)["total"] == 16 * 16 * 8 + 8 * 8 * 32 + 3 * 3 * 8 * 32 // 4
+    dw = _single(keras.layers.DepthwiseConv2D(5, depth_multiplier=2, padding="valid", name="d"), (9, 9, 6))
+    assert memory_access_cost(dw)["total"] == 9 * 9 * 6 + 5 * 5 * 12 + 5 * 5 * 6 * 2
+    dense = _single(keras.layers.Dense(10, name="fc"), (64,))
+    assert memory_access_cost(dense)["total"] == 64 + 10 + 640
+
+
+def test_mac_of_elementwise_concat_shuffle_and_identity_layers():
+    from architectures.layers import ChannelShuffle
+
+    inputs = keras.Input((4, 4, 6))
+    bn = keras.layers.BatchNormalization(name="bn")(inputs)
+    act = keras.layers.ReLU(name="relu")(bn)
+    add = keras.layers.Add(name="add")([inputs, act])
+    cat = keras.layers.Concatenate(name="cat")([add, act])
+    shuf = ChannelShuffle(3, name="shuffle")(cat)
+    drop = keras.layers.Dropout(0.5, name="drop")(shuf)
+    cost = memory_access_cost(keras.Model(inputs, drop))
+    n = 4 * 4 * 6
+    assert cost["per_layer"] == {"bn": 2 * n, "relu": 2 * n, "add": 3 * n, "cat": 4 * n, "shuffle": 4 * n, "drop": 0}
+    assert cost["total"] == 15 * n
+
+
+def _pointwise_stack(c1, c2, hw_side=28, blocks=5):
+    """The ShuffleNet V2 paper's G1 benchmark: blocks of two 1x1 convs c1 -> c2 -> c1."""
+    inputs = keras.Input((hw_side, hw_side, c1))
+    x = inputs
+    for i in range(blocks):
+        x = keras.layers.Conv2D(c2, 1, use_bias=False, name=f"b{i}_a")(x)
+        x = keras.layers.Conv2D(c1, 1, use_bias=False, name=f"b{i}_b")(x)
+    return keras.Model(inputs, x)
+
+
+def test_guideline1_equal_widths_minimise_mac_at_fixed_flops():
+    hw = 28 * 28
+    ratios = {"1:1": (128, 128), "1:2": (90, 180), "1:4": (64, 256), "1:16": (32, 512), "16:1": (512, 32)}
+    flops, mac = {}, {}
+    for label, (c1, c2) in ratios.items():
+        model = _pointwise_stack(c1, c2)
+        flops[label] = count_macs(model)["macs"]
+        mac[label] = memory_access_cost(model)["total"]
+        # Per conv, the bound MAC >= 2 sqrt(hw B) + B / hw holds, with equality iff c1 == c2.
+        bound = g1_lower_bound(hw, hw * c1 * c2)
+        per_conv = memory_access_cost(model)["per_layer"]["b0_a"]
+        assert per_conv >= bound - 1e-6
+        assert (per_conv == pytest.approx(bound, rel=1e-12)) == (c1 == c2)
+    # Same FLOPs (up to 90*180 = 16200 vs 128^2 = 16384: 1% below), yet the most MAC at 1:1 is the least.
+    assert max(flops.values()) == flops["1:1"]
+    assert min(mac, key=mac.get) == "1:1"
+    assert mac["1:1"] < mac["1:2"] < mac["1:4"] < mac["1:16"]
+
+
+def test_guideline2_more_groups_more_mac_at_fixed_flops():
+    hw_side, c = 28, 64
+    mac = []
+    for g in (1, 2, 4, 8):
+        width = c * int(math.isqrt(g))
+        if width * width != c * c * g:
+            continue  # only g = 1, 4 keep B fixed with integer widths
+        # B = hw * c1 * c2 / g fixed: widen both sides by sqrt(g).
+        model = _single(keras.layers.Conv2D(width, 1, groups=g, use_bias=False, name="g"), (hw_side, hw_side, width))
+        assert count_macs(model)["macs"] == hw_side * hw_side * c * c
+        mac.append(memory_access_cost(model)["total"])
+    assert mac[0] < mac[1]
+
+
+def test_shufflenet_v2_units_meet_the_guideline1_bound():
+    """ShuffleNet V2 keeps c1 == c2 on every 1x1 conv of its stride-1 units: MAC equals the G1 minimum."""
+    model = shufflenet_v2(input_shape=(224, 224, 3), scale=1.0)
+    cost = memory_access_cost(model)
+    assert cost["total"] == sum(cost["per_layer"].values())
+    checked = 0
+    for layer in model.layers:
+        if not (isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (1, 1) and "unit" in layer.name):
+            continue
+        _, h, w, c1 = layer.input.shape
+        c2 = layer.filters
+        if "_unit1_" in layer.name:
+            continue  # stride-2 units (no channel split) widen from the previous stage
+        assert c1 == c2, layer.name
+        bound = g1_lower_bound(h * w, h * w * c1 * c2)
+        assert cost["per_layer"][layer.name] == pytest.approx(bound, rel=1e-12)
+        checked += 1
+    assert checked == 2 * (3 + 7 + 3)  # two 1x1 convs per stride-1 unit
+    # ShuffleNet V1 (bottleneck units, grouped 1x1 convs) does not: its 1x1 convs change width by 4x.
+    v1 = shufflenet_v1(input_shape=(224, 224, 3), groups=3)
+    conv = v1.get_layer("stage3_unit2_gconv1_conv")
+    assert conv.input.shape[-1] == 4 * conv.filters

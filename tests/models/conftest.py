@@ -1,0 +1,86 @@
+"""The per-model contract shared by the registry-wide test and the family tests' variants.
+
+keras-hub's ``run_backbone_test`` idea: whatever the model, the same checks. A family test
+that builds a variant the registry does not list (GoogLeNet with its aux heads, RFCN unrolled)
+runs the same contract on it with the ``check_model_contract`` fixture.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kbench.macs import count_macs
+from kbench.profiling import profile_model
+
+
+def _outputs(result):
+    return list(result) if isinstance(result, (list, tuple)) else [result]
+
+
+def check_forward_and_profile(model, shape, num_classes, x):
+    outputs = _outputs(model(x, training=False))
+    for out in outputs:
+        assert out.shape[0] == len(x)
+        assert np.all(np.isfinite(keras.ops.convert_to_numpy(out)))
+    # Output shape: the symbolic one, and num_classes maps/logits on the last axis of the first.
+    assert [tuple(o.shape[1:]) for o in outputs] == [tuple(o.shape[1:]) for o in _outputs(model.output)]
+    assert outputs[0].shape[-1] == num_classes
+
+    record = profile_model(model, shape, per_layer=True)
+    analytic = count_macs(model)
+    assert not analytic["unknown_layers"], analytic["unknown_layers"]
+    # Two independent counts of the same convention must agree to the unit.
+    assert record["macs"] == analytic["macs"]
+    assert record["macs"] > 0
+    # The profiler counts 2 per MAC plus bias/BN/pool/element-wise terms on top (and, for dilated
+    # convolutions whose rate does not divide the map, the padding TF convolves: set apart).
+    ratio = (record["flops_tf"] - record["flops_tf_dilation_padding"]) / (2 * record["macs"])
+    assert 1.0 <= ratio <= 1.06, ratio
+    rows = record["per_layer"]
+    assert sum(r["flops_tf"] for r in rows) == record["flops_tf"]
+    assert sum(r["macs"] for r in rows) == record["macs"]
+    assert sum(r["params"] for r in rows) == record["params_total"]
+    assert sum(r["mem_access"] for r in rows) == record["mem_access"] > 0
+    # The per-layer MACs equal the analytic ones layer by layer.
+    by_layer = {r["name"]: r["macs"] for r in rows}
+    for layer_name, macs in analytic["per_layer"].items():
+        assert by_layer.get(layer_name, 0) == macs, layer_name
+    return outputs
+
+
+def check_save_load(model, x, before, path):
+    model.save(path)
+    restored = keras.models.load_model(path)
+    after = _outputs(restored(x, training=False))
+    assert len(after) == len(before)
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(b), keras.ops.convert_to_numpy(a))
+
+
+def check_backward(model, x):
+    """Every trainable weight gets a non-None, finite gradient from a loss over all outputs."""
+    with tf.GradientTape() as tape:
+        outputs = _outputs(model(x, training=True))
+        # Squares, so that no output's gradient is a constant that a BN layer could cancel.
+        loss = sum(tf.reduce_mean(tf.square(tf.cast(o, "float32"))) for o in outputs)
+    grads = tape.gradient(loss, model.trainable_variables)
+    missing = [v.path for v, g in zip(model.trainable_variables, grads) if g is None]
+    assert not missing, missing
+    not_finite = [v.path for v, g in zip(model.trainable_variables, grads)
+                  if not np.all(np.isfinite(keras.ops.convert_to_numpy(g)))]
+    assert not not_finite, not_finite
+
+
+@pytest.fixture
+def check_model_contract(tmp_path):
+    """``check(model, num_classes)``: forward + MAC cross-check, save/load, backward on one build."""
+
+    def check(model, num_classes):
+        shape = tuple(model.input_shape[1:])
+        x = np.random.default_rng(0).normal(size=(2, *shape)).astype("float32")
+        outputs = check_forward_and_profile(model, shape, num_classes, x)
+        check_save_load(model, x, outputs, tmp_path / f"{model.name}.keras")
+        check_backward(model, x)
+
+    return check
