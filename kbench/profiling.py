@@ -24,6 +24,11 @@ call's input shapes and the captured variables' shapes, and count its ops with t
 rules; the FLOPs land in the calling layer. A call that cannot be resolved is listed in
 ``uncounted_ops``.
 
+Per-layer rows (``per_layer=True``) follow each graph node's TF name scope to its Keras layer. A
+nested Functional model is replaced by its own layers, named by their path (``backbone/conv1``,
+as in ``kbench.layer_walk``); a nested model called several times accumulates every call on
+those rows. The rows sum to the totals.
+
 Profiling always runs on the TensorFlow backend: FLOPs describe the graph, not a device.
 """
 
@@ -291,7 +296,7 @@ def _per_layer_rows(model, layer_flops, layer_macs, layer_memory):
             "name": name,
             "type": type(layer).__name__,
             "output_shape": output_shape,
-            "params": int(layer.count_params()) if layer.built else 0,
+            "params": count_params(layer)["params_total"] if layer.built else 0,
             "macs": int(layer_macs.get(name, 0)),
             "flops_tf": int(layer_flops.get(name, 0)),
             "mem_access": int(layer_memory.get(name, 0)),
