@@ -31,12 +31,38 @@ def silenced_stderr_fd():
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def _interrupts_not_swallowed():
+    """A Ctrl-C that lands in a garbage-collection callback during an import (JAX registers one)
+    is "unraisable" and silently dropped, with stderr silenced on top: re-raise it afterwards."""
+    swallowed = []
+    previous = sys.unraisablehook
+
+    def hook(info):
+        if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt):
+            swallowed.append(info.exc_value)
+            return
+        previous(info)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        if sys.unraisablehook is hook:
+            sys.unraisablehook = previous
+    if swallowed:
+        raise swallowed[0]
+
+
 def quiet_import(name: str):
     if name in sys.modules:
         return sys.modules[name]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with silenced_stderr_fd():
+    from kbench import interrupts
+
+    with _interrupts_not_swallowed(), silenced_stderr_fd():
         module = importlib.import_module(name)
+    interrupts.checkpoint()
     if name in ("tensorflow", "keras") and "tensorflow" in sys.modules:
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
     return module

@@ -16,11 +16,20 @@ worker subprocesses (``kbench.worker``), and everything backend-specific in ``kb
   ``oom`` at batch B every larger batch of the same (model, input, variant, backend, precision,
   jit, mode) is written as ``skipped`` without being tried.
 * **No lost data.** Every finished configuration is appended to the CSV at once (one atomic
-  write + fsync per row, ``kbench.csvio.RowWriter``). ``--resume`` reads the file, keys rows by
+  write + fsync per row, ``kbench.csvio.CsvLog``). ``--resume`` reads the file, keys rows by
   (model, input_h, input_w, variant, batch_size, mode, backend, precision, jit) and skips keys
-  already written, whatever their status, so a key never appears twice in a file. Failed
-  configurations (``error``, ``timeout``, ``oom``) are not retried: delete those rows, or write
-  a new file, to try again.
+  already written, whatever their status, so a key never appears twice in a file. With
+  ``retry_failed`` (``--retry-failed``) the ``error`` and ``timeout`` rows of earlier runs are
+  measured again, each new row replacing the old one (the file is rewritten atomically), so
+  there is still one row per key; ``oom`` and ``skipped`` rows stay.
+* **Concurrent sweeps on one file.** Each configuration is decided and written under an
+  exclusive lock on the CSV (``flock``): the rows are read again, a key someone else wrote
+  meanwhile is skipped, and the configuration is measured and appended before the lock is
+  released. N sweeps on one file write one header and each key once (and never measure at the
+  same time, which would distort each other's numbers).
+* **Workers that die.** A worker killed from outside (SIGKILL without the kernel's OOM
+  evidence, see ``kbench.worker``) is not an ``oom``: the configuration is retried once in a
+  fresh worker; a second SIGKILL there is recorded as ``oom``. Workers die with the sweep.
 * **Time budget.** ``--time-budget`` bounds the whole sweep: when it runs out the configuration
   in flight is stopped and it and all remaining configurations are simply *not run* (no row), so
   that ``--resume`` with a new budget picks them up; the end-of-sweep message counts them.
@@ -44,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -51,12 +61,13 @@ from typing import Any, Callable, Iterable
 
 from kbench import devices, env
 from kbench.backends import BACKENDS
-from kbench.csvio import RowWriter, read_header, read_rows
+from kbench.csvio import CsvLog
 from kbench.errors import UsageError
 from kbench.profile_cache import FIELDS as PROFILE_FIELDS
 from kbench.profile_cache import ProfileCache
 from kbench.registry import ModelRequest
 from kbench.timing import MODES, PRECISIONS
+from kbench.validate import check_variant
 from kbench.worker import PROFILE, READY, RESULT, START, Worker
 
 REQUIRED_COLUMNS = (
@@ -150,6 +161,7 @@ class SweepSpec:
     profile_cache: str | None = None  # None: PROFILE_CACHE_DIRNAME beside ``out``
     progress: bool | None = None  # None: only when stderr is a terminal
     profile_only: bool = False  # fill the profile cache, measure nothing
+    retry_failed: bool = False  # with resume: measure error/timeout rows again (one row per key)
 
     @property
     def profile_cache_dir(self) -> Path:
@@ -176,12 +188,20 @@ def validate(spec: SweepSpec) -> list[ModelRequest]:
                 raise UsageError(f"{what}: unknown value {v!r}; allowed: {', '.join(allowed)}")
     if not spec.batch_sizes or any((not isinstance(b, int)) or b <= 0 for b in spec.batch_sizes):
         raise UsageError(f"batch sizes must be positive integers, got {spec.batch_sizes!r}")
+    for what, value in (("--warmup", spec.warmup), ("--iters", spec.iters)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{what} {value!r} must be an integer")
     if spec.warmup < 0 or spec.iters <= 0:
         raise UsageError(f"--warmup must be >= 0 and --iters > 0 (got {spec.warmup}, {spec.iters})")
-    if spec.timeout_s <= 0 or (spec.time_budget_s is not None and spec.time_budget_s <= 0):
-        raise UsageError("--timeout and --time-budget must be positive seconds")
-    if spec.peak_tflops is not None and spec.peak_tflops <= 0:
-        raise UsageError(f"--peak-tflops must be positive, got {spec.peak_tflops}")
+    for what, value in (("--timeout", spec.timeout_s), ("--time-budget", spec.time_budget_s),
+                        ("--peak-tflops", spec.peak_tflops)):
+        if value is None and what != "--timeout":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            unit = "TFLOP/s" if what == "--peak-tflops" else "seconds"
+            raise UsageError(f"{what} {value!r} must be a finite positive number of {unit}")
+    if spec.retry_failed and not spec.resume:
+        raise UsageError("--retry-failed needs --resume (it re-measures the failed rows of an existing --out)")
     if spec.jit not in ("auto", "on", "off", "both"):
         raise UsageError(f"jit must be auto, on, off or both, got {spec.jit!r}")
     if spec.profile_only and not BACKENDS["tensorflow"].available():
@@ -192,7 +212,19 @@ def validate(spec: SweepSpec) -> list[ModelRequest]:
             raise UsageError(f"backend {b!r} is not installed in this environment ({BACKENDS[b].install_hint()})")
     if not spec.models:
         raise UsageError("no models selected")
-    return [registry.resolve(name, spec.input_size, spec.num_classes, spec.variant) for name in spec.models]
+    if spec.profile_cache_dir.exists() and not spec.profile_cache_dir.is_dir():
+        raise UsageError(f"--profile-cache {str(spec.profile_cache_dir)!r} is not a directory")
+    if not spec.profile_only:
+        from kbench import outputs
+
+        out = Path(spec.out)
+        empty = out.is_file() and out.stat().st_size == 0
+        outputs.check_output(spec.out, "--out", append=spec.resume or empty,
+                             hint="pass --resume to continue it or choose another --out")
+    requests = [registry.resolve(name, spec.input_size, spec.num_classes, spec.variant) for name in spec.models]
+    for request in requests:
+        check_variant(request)
+    return requests
 
 
 def plan(spec: SweepSpec, requests: Iterable[ModelRequest]) -> list[Config]:
@@ -209,22 +241,29 @@ def plan(spec: SweepSpec, requests: Iterable[ModelRequest]) -> list[Config]:
     return configs
 
 
-def read_existing(path: Path) -> list[dict[str, str]]:
-    """Rows of an existing sweep CSV for --resume; a malformed file is a UsageError."""
-    header = read_header(path)
-    if header is None:
-        return []
-    if header != list(SWEEP_COLUMNS):
-        missing = [c for c in SWEEP_COLUMNS if c not in header]
-        detail = f"missing columns {', '.join(missing[:5])}" if missing else "its columns are in a different order"
-        raise UsageError(f"cannot resume {str(path)!r}: not a kbench sweep CSV of this version ({detail})")
-    rows = read_rows(path)
+def check_rows(rows: list[dict[str, str]], path) -> list[dict[str, str]]:
+    """The rows of a sweep CSV, each with a known status and an integer batch size."""
     for number, row in enumerate(rows, start=2):
         if row["status"] not in STATUSES:
-            raise UsageError(f"malformed sweep CSV {str(path)!r}: line {number} has status {row['status']!r}")
+            raise UsageError(f"malformed sweep CSV {str(path)!r}: row {number - 1} has status {row['status']!r}")
         if not row["batch_size"].isdigit():
-            raise UsageError(f"malformed sweep CSV {str(path)!r}: line {number} has batch_size {row['batch_size']!r}")
+            raise UsageError(f"malformed sweep CSV {str(path)!r}: row {number - 1} has batch_size {row['batch_size']!r}")
     return rows
+
+
+def read_existing(path: Path) -> list[dict[str, str]]:
+    """Rows of an existing sweep CSV for --resume; a malformed file is a UsageError."""
+    from kbench.csvio import parse, read_rows
+
+    data = Path(path).read_bytes() if Path(path).exists() else b""
+    if not data:
+        return []
+    from kbench.csvio import decode
+
+    header, _ = parse(decode(data, path), path, SWEEP_COLUMNS)
+    if header is not None and header != list(SWEEP_COLUMNS):
+        raise UsageError(_mismatch_message(str(path))(header))
+    return check_rows(read_rows(path), path)
 
 
 def row_key(row: dict[str, str]) -> tuple[str, ...]:
@@ -263,7 +302,10 @@ class Profiler:
             if result:
                 self.computed += 1
                 if self.cache:
-                    self.cache.store(payload, result)
+                    try:
+                        self.cache.store(payload, result)
+                    except UsageError as exc:  # a cache that cannot be written only costs time
+                        print(f"kbench: warning: profile cache not written: {exc}", file=sys.stderr)
         self.memo[ident] = result
         return result
 
@@ -409,45 +451,173 @@ def fill_profile_cache(spec: SweepSpec, requests: list[ModelRequest]) -> Profile
     return ProfileOnlyResult(spec.profile_cache_dir, len(requests) - len(failed), profiler.computed, failed)
 
 
-def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> SweepResult:
-    requests = validate(spec)
-    out = Path(spec.out)
-    existing: list[dict] = []
-    if out.exists() and out.stat().st_size > 0:
-        if not spec.resume:
-            raise UsageError(f"{str(out)!r} already exists; pass --resume to continue it or choose another --out")
-        existing = read_existing(out)
-    configs = plan(spec, requests)
-    done = {row_key(r) for r in existing if r["status"] in DONE_STATUSES}
-    oom_at: dict[tuple, int] = {}
-    for r in existing:
-        if r["status"] == "oom":
-            g = group_key(row_key(r))
-            oom_at[g] = min(oom_at.get(g, 1 << 62), int(r["batch_size"]))
-    pending = [c for c in configs if c.key not in done]
-    skipped_existing = len(configs) - len(pending)
+class _ModelWorker:
+    """The measuring worker of one (model, backend): started when first needed, replaced after
+    a death, and retried once when it was killed from outside (see ``kbench.worker``)."""
 
-    writer = RowWriter(out, SWEEP_COLUMNS)  # repairs a torn last line left by a kill
+    NOT_RUN = object()  # the time budget ran out: no row
+
+    def __init__(self, backend: str, spec: SweepSpec, remaining: Callable[[], float], envs: "_EnvCache"):
+        self.backend = backend
+        self.spec = spec
+        self.remaining = remaining
+        self.envs = envs
+        self.worker: Worker | None = None
+        self.fresh_per_config = False
+        self.broken: str | None = None  # why a worker cannot start: every configuration fails alike
+
+    def start(self):
+        """None when a worker is ready; NOT_RUN; or the reason it cannot start."""
+        if self.worker is not None:
+            return None
+        if self.broken:
+            return self.broken
+        for attempt in (1, 2):
+            worker = Worker(self.backend)
+            tag, info = worker.receive(min(max(STARTUP_TIMEOUT_S, self.spec.timeout_s), self.remaining()))
+            if tag == READY:
+                self.worker = worker
+                self.envs.device[self.backend] = {"device": info.get("device", ""),
+                                                  "device_kind": info.get("device_kind", "")}
+                self.fresh_per_config = bool(info.get("fresh_worker_per_config"))
+                return None
+            if tag is None:
+                worker.kill()
+                worker.stop()
+                if self.remaining() <= 0:
+                    return self.NOT_RUN  # the budget ran out while starting: not run
+                self.broken = "worker did not start in time"
+                return self.broken
+            death = worker.death()
+            worker.stop()
+            if death.killed_from_outside and attempt == 1:
+                continue  # killed during start-up by someone else: one more try
+            self.broken = death.message
+            return self.broken
+        return self.broken
+
+    def measure(self, cfg: Config):
+        """The worker's result dict for ``cfg`` (a row's status and fields), or NOT_RUN."""
+        first_death = None
+        for attempt in (1, 2):
+            problem = self.start()
+            if problem is self.NOT_RUN:
+                return self.NOT_RUN
+            if problem:
+                return {"status": "error", "error": f"{self.backend} worker failed to start: {problem}"}
+            worker = self.worker
+            tag, result = (worker.receive(min(60.0, self.remaining())) if worker.send(cfg.worker_payload())
+                           else ("EOF", {}))
+            if tag == START:
+                tag, result = worker.receive(min(self.spec.timeout_s, self.remaining()))
+            if tag == RESULT:
+                if self.fresh_per_config:  # see Backend.fresh_worker_per_config
+                    self.stop()
+                if first_death is not None and result.get("status") != "ok":
+                    result["error"] = f"{result.get('error', '')} (second attempt; the first worker was killed by SIGKILL)"
+                return result
+            if tag is None:  # timeout (or the budget ran out)
+                self.kill()
+                if self.remaining() <= 0:
+                    return self.NOT_RUN  # --resume runs it
+                return {"status": "timeout", "error": f"no result within --timeout {self.spec.timeout_s:g} s; worker killed"}
+            death = worker.death()  # EOF: the worker died during this configuration
+            self.stop()
+            if death.killed_from_outside:
+                if attempt == 1:
+                    first_death = death
+                    continue  # once more, in a fresh worker
+                return {"status": "oom", "error": "worker killed by SIGKILL twice at this configuration, the second "
+                        "time in a fresh worker: likely the kernel's out-of-memory killer"}
+            return {"status": death.status, "error": death.message}
+        raise AssertionError("unreachable")
+
+    def kill(self):
+        if self.worker is not None:
+            self.worker.kill()
+            self.worker.stop()
+            self.worker = None
+
+    def stop(self):
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+
+def _mismatch_message(path: str):
+    def message(header: list[str]) -> str:
+        missing = [c for c in SWEEP_COLUMNS if c not in header]
+        detail = f"missing columns {', '.join(missing[:5])}" if missing else "its columns are in a different order"
+        return f"cannot resume {path!r}: not a kbench sweep CSV of this version ({detail})"
+    return message
+
+
+def open_log(spec: SweepSpec) -> CsvLog:
+    """The sweep's CSV, created (header) or checked (columns, rows) -- after ``validate``."""
+    log = CsvLog(spec.out, SWEEP_COLUMNS, exists_hint=None if spec.resume else
+                 "pass --resume to continue it or choose another --out", mismatch=_mismatch_message(spec.out))
+    with log.locked():
+        check_rows(log.rows(), spec.out)
+    return log
+
+
+RETRIED_STATUSES = ("error", "timeout")
+
+
+def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> SweepResult:
+    """Measure every configuration of ``spec`` not yet in ``spec.out`` (see the module docstring).
+
+    Concurrency: each configuration is decided and written under the CSV's lock (``CsvLog``):
+    the rows are read again, a key already there is skipped (or, with ``retry_failed``, an
+    ``error``/``timeout`` row from an earlier run is measured again and replaced), then the
+    configuration is measured and its row appended before the lock is released. Sweeps sharing
+    one file thus write each key once, and measure one at a time.
+    """
+    from kbench import interrupts
+
+    requests = validate(spec)
+    configs = plan(spec, requests)
+    log = open_log(spec)  # creates the file (header) only now, with every argument valid
     run_id = env.new_run_id()
     envs = _EnvCache()
     profiler = Profiler(spec.profile_cache_dir)
     started = time.monotonic()
     budget = spec.time_budget_s
     written: list[dict] = []
+    with log.locked():
+        existing = check_rows(log.rows(), spec.out)
+    initial_keys = {row_key(r): r["status"] for r in existing}
+    pending = [c for c in configs if c.key not in initial_keys
+               or (spec.retry_failed and initial_keys[c.key] in RETRIED_STATUSES)]
+    skipped_existing = len(configs) - len(pending)
     show = spec.progress if spec.progress is not None else sys.stderr.isatty()
     progress = _Progress(len(pending), show)
 
     def remaining() -> float:
         return float("inf") if budget is None else budget - (time.monotonic() - started)
 
-    def emit_row(cfg: Config, result: dict, profile: dict):
+    def decide(cfg: Config, rows: list[dict]):
+        """Under the lock: 'done' (someone wrote the key), ('replace', old rows) or 'run'."""
+        same = [r for r in rows if row_key(r) == cfg.key]
+        if not same:
+            return "run", []
+        if spec.retry_failed and all(r["status"] in RETRIED_STATUSES and r["run_id"] != run_id for r in same):
+            return "run", same
+        return "done", same
+
+    def oom_limit(cfg: Config, rows: list[dict]) -> int | None:
+        sizes = [int(r["batch_size"]) for r in rows if r["status"] == "oom" and group_key(row_key(r)) == cfg.group]
+        return min(sizes) if sizes else None
+
+    def emit_row(cfg: Config, result: dict, profile: dict, rows: list[dict], old: list[dict]):
         row = make_row(cfg, result, profile, run_id, envs.get(cfg.backend), spec.peak_tflops)
-        writer.write(row)
+        if old:  # --retry-failed: the new row replaces the failed one, one row per key
+            log.replace([r for r in rows if all(r is not o for o in old)] + [row])
+        else:
+            log.append(row)
         written.append(row)
         if on_row:
             on_row(row)
-        if row["status"] == "oom":
-            oom_at[cfg.group] = min(oom_at.get(cfg.group, 1 << 62), cfg.batch_size)
         progress.advance()
 
     not_run = 0
@@ -460,80 +630,49 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
                 not_run += len(todo)
                 continue
             profile = profiler.get(todo[0].request, min(spec.timeout_s, remaining()))
-            worker: Worker | None = None
-            fresh_per_config = False
+            runner = _ModelWorker(backend, spec, remaining, envs)
             try:
-                while todo:
-                    cfg = todo[0]
+                for cfg in todo:
+                    interrupts.checkpoint()
                     if remaining() <= 0:
-                        not_run += len(todo)
-                        break
+                        not_run += 1
+                        continue
                     progress.describe(cfg.describe())
-                    if cfg.group in oom_at and cfg.batch_size > oom_at[cfg.group]:
-                        emit_row(cfg, {"status": "skipped", "error": f"larger than batch {oom_at[cfg.group]}, which ran out of memory"}, profile)
-                        todo.pop(0)
+                    jit_unsupported = cfg.jit and not BACKENDS[cfg.backend].supports_jit
+                    if not jit_unsupported and runner.start() is _ModelWorker.NOT_RUN:
+                        not_run += 1  # started outside the lock: other sweeps' workers start meanwhile
                         continue
-                    if cfg.jit and not BACKENDS[cfg.backend].supports_jit:
-                        emit_row(cfg, {"status": "skipped", "error": BACKENDS[cfg.backend].jit_unsupported_reason}, profile)
-                        todo.pop(0)
-                        continue
-                    if worker is None:
-                        worker = Worker(backend)
-                        tag, info = worker.receive(min(max(STARTUP_TIMEOUT_S, spec.timeout_s), remaining()))
-                        if tag != READY:
-                            if tag is None:
-                                worker.kill()
-                                worker = None
-                                if remaining() <= 0:
-                                    continue  # the budget ran out while starting: not run
-                                status, message = "error", "worker did not start in time"
-                            else:
-                                status, message = worker.death_reason()
-                                status = "error"
-                            for c in todo:  # a worker that cannot start fails every configuration alike
-                                emit_row(c, {"status": status, "error": f"{backend} worker failed to start: {message}"}, profile)
-                            todo.clear()
-                            if worker is not None:
-                                worker.stop()
-                            worker = None
-                            break
-                        envs.device[backend] = {"device": info.get("device", ""), "device_kind": info.get("device_kind", "")}
-                        fresh_per_config = bool(info.get("fresh_worker_per_config"))
-                    worker.send(cfg.worker_payload())
-                    tag, _ = worker.receive(min(60.0, remaining()))
-                    if tag == START:
-                        tag, result = worker.receive(min(spec.timeout_s, remaining()))
-                    else:
-                        result = {}
-                    if tag == RESULT:
-                        emit_row(cfg, result, profile)
-                        if fresh_per_config:  # see Backend.fresh_worker_per_config
-                            worker.stop()
-                            worker = None
-                    elif tag is None:  # timeout (or the budget ran out)
-                        worker.kill()
-                        worker = None
-                        if remaining() <= 0:
-                            continue  # not run; --resume retries it
-                        emit_row(cfg, {"status": "timeout", "error": f"no result within --timeout {spec.timeout_s:g} s; worker killed"}, profile)
-                    else:  # EOF: the worker died during this configuration
-                        status, message = worker.death_reason()
-                        worker.stop()
-                        worker = None
-                        emit_row(cfg, {"status": status, "error": message}, profile)
-                    todo.pop(0)
-            except BaseException:  # Ctrl-C or a bug: do not leave a worker measuring on its own
-                if worker is not None:
-                    worker.kill()
-                    worker = None
+                    with log.locked(remaining() if budget is not None else None) as held:
+                        if not held:
+                            not_run += 1
+                            continue
+                        rows = check_rows(log.rows(), spec.out)
+                        action, old = decide(cfg, rows)
+                        if action == "done":
+                            skipped_existing += 1
+                            progress.advance()
+                            continue
+                        limit = oom_limit(cfg, rows)
+                        if limit is not None and cfg.batch_size > limit:
+                            result = {"status": "skipped", "error": f"larger than batch {limit}, which ran out of memory"}
+                        elif jit_unsupported:
+                            result = {"status": "skipped", "error": BACKENDS[cfg.backend].jit_unsupported_reason}
+                        else:
+                            result = runner.measure(cfg)
+                            if result is _ModelWorker.NOT_RUN:
+                                not_run += 1
+                                continue
+                        emit_row(cfg, result, profile, rows, old)
+            except BaseException:  # Ctrl-C, SIGTERM or a bug: do not leave a worker measuring on its own
+                runner.kill()
                 raise
             finally:
-                if worker is not None:
-                    worker.stop()
+                runner.stop()
     finally:
         progress.close()
         profiler.close()
-    return SweepResult(out, written, not_run, skipped_existing)
+        log.close()
+    return SweepResult(Path(spec.out), written, not_run, skipped_existing)
 
 
 def summary_rows(rows: Iterable[dict]) -> list[dict]:

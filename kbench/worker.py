@@ -12,12 +12,29 @@ stdout), so stray output can never be mistaken for a message.
 Testing hook: ``KBENCH_FAULT_INJECT="model:batch:mode=kind[;...]"`` makes the worker fail the
 matching configuration on purpose after it has started it; ``kind`` is ``oom`` (a simulated
 out-of-memory exception), ``error`` (a RuntimeError), ``crash`` (the process exits at once,
-as a segfault would) or ``hang`` (sleeps forever, for the sweep's timeout). ``*`` matches
-any batch or mode. It exists for the tests; never set it in a real run.
+as a segfault would), ``kill`` (the worker sends itself SIGKILL, as ``kill -9`` or the kernel's
+OOM killer would) or ``hang`` (prints "simulated hang" on its stderr, then sleeps forever, for
+the sweep's timeout). ``*`` matches any batch or mode. It exists for the tests; never set it in
+a real run.
+
+**A worker dies with its parent.** The parent is a sweep that may be killed by anything
+(``kill -9`` included), and a worker runs in its own session (so a terminal's Ctrl-C reaches
+only the parent, which stops it cleanly). On Linux the worker asks the kernel for SIGKILL when
+its parent dies (``prctl(PR_SET_PDEATHSIG)``), and everywhere a watchdog thread exits the
+process once its parent is gone (the parent's pid is passed in ``KBENCH_PARENT_PID``); EOF on
+stdin ends it between configurations.
+
+**Death of a worker.** ``Worker.death()`` says why a worker's stream ended: its exit code or
+signal, and whether the kernel's OOM killer acted (``oom_kill`` in the cgroup's
+``memory.events``/``memory.oom_control`` went up while it ran). A SIGKILL without that evidence
+is *not* called ``oom``: the sweep retries the configuration once in a fresh worker, and only a
+second SIGKILL at the same configuration is taken as running out of memory.
 """
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import json
 import os
 import queue
@@ -32,7 +49,9 @@ READY, START, RESULT, PROFILE = "READY", "START", "RESULT", "PROFILE"
 TAGS = (READY, START, RESULT, PROFILE)
 COMMANDS = ("worker", "profile")
 FAULT_ENV = "KBENCH_FAULT_INJECT"
-FAULT_KINDS = ("oom", "error", "crash", "hang")
+FAULT_KINDS = ("oom", "error", "crash", "hang", "kill")
+PARENT_ENV = "KBENCH_PARENT_PID"
+PR_SET_PDEATHSIG = 1
 
 
 # ----------------------------------------------------------------------------- fault injection
@@ -72,7 +91,11 @@ def inject_fault(cfg: dict, faults) -> None:
         sys.stderr.write(f"kbench: simulated crash ({FAULT_ENV})\n")
         sys.stderr.flush()
         os._exit(134)
+    if kind == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
     if kind == "hang":
+        sys.stderr.write(f"kbench: simulated hang ({FAULT_ENV})\n")
+        sys.stderr.flush()
         while True:
             time.sleep(3600)
     if kind == "oom":
@@ -109,8 +132,10 @@ class Worker:
         child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
         child_env["PYTHONUNBUFFERED"] = "1"
+        child_env[PARENT_ENV] = str(os.getpid())
         self.stderr_file = tempfile.TemporaryFile(mode="w+")
         self.killed_by_us = False
+        self.oom_kills_before = oom_kill_count()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kbench.worker", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.stderr_file, env=child_env, text=True, bufsize=1, start_new_session=True)
@@ -122,48 +147,59 @@ class Worker:
             self.lines.put(line)
         self.lines.put(None)
 
-    def send(self, payload: dict):
-        self.proc.stdin.write(json.dumps(payload) + "\n")
-        self.proc.stdin.flush()
+    def send(self, payload: dict) -> bool:
+        """Send one configuration; False when the worker is already gone (a broken pipe)."""
+        try:
+            self.proc.stdin.write(json.dumps(payload) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
 
     def receive(self, timeout_s: float) -> tuple[str | None, dict]:
-        """Next protocol message; (None, {}) on timeout, ("EOF", {}) when the worker died."""
+        """Next protocol message; (None, {}) on timeout, ("EOF", {}) when the worker died.
+        A signal the parent received meanwhile is raised here (``interrupts.checkpoint``)."""
+        from kbench import interrupts
+
         deadline = time.monotonic() + max(0.0, timeout_s)
         while True:
+            interrupts.checkpoint()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None, {}
             try:
-                line = self.lines.get(timeout=remaining)
+                line = self.lines.get(timeout=min(remaining, 0.5))
             except queue.Empty:
-                return None, {}
+                continue
             if line is None:
                 return "EOF", {}
             message = parse_message(line)
             if message is not None:
                 return message
 
-    def death_reason(self) -> tuple[str, str]:
-        """(status, message) for a worker whose stream ended unexpectedly."""
+    def stderr_tail(self) -> str:
+        try:
+            self.stderr_file.seek(0)
+            lines = [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
+            return lines[-1][:300] if lines else ""
+        except (OSError, ValueError):
+            return ""
+
+    def death(self) -> "Death":
+        """Why the worker's stream ended (see the module docstring)."""
         try:
             rc = self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.kill()
             rc = self.proc.returncode
-        tail = ""
-        try:
-            self.stderr_file.seek(0)
-            lines = [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
-            tail = lines[-1][:300] if lines else ""
-        except OSError:
-            pass
-        suffix = f": {tail}" if tail else ""
-        if rc is not None and rc < 0:
-            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
-            if -rc == signal.SIGKILL and not self.killed_by_us:
-                return "oom", f"worker killed by SIGKILL (likely the kernel's out-of-memory killer){suffix}"
-            return "error", f"worker crashed with signal {name}{suffix}"
-        return "error", f"worker exited with code {rc}{suffix}"
+        after = oom_kill_count()
+        oom_evidence = (self.oom_kills_before is not None and after is not None and after > self.oom_kills_before)
+        return Death(rc, self.killed_by_us, oom_evidence, self.stderr_tail())
+
+    def death_reason(self) -> tuple[str, str]:
+        """(status, message) for a worker whose stream ended unexpectedly."""
+        death = self.death()
+        return death.status, death.message
 
     def kill(self):
         self.killed_by_us = True
@@ -188,7 +224,94 @@ class Worker:
         self.stderr_file.close()
 
 
+def oom_kill_count() -> int | None:
+    """How many processes the kernel's OOM killer has killed in this process's memory cgroup
+    (cgroup v2 ``memory.events`` or v1 ``memory.oom_control``); None where unreadable."""
+    candidates = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                parts = line.strip().split(":", 2)
+                if len(parts) == 3 and parts[0] == "0":
+                    candidates.append(f"/sys/fs/cgroup{parts[2].rstrip('/')}/memory.events")
+                elif len(parts) == 3 and "memory" in parts[1].split(","):
+                    candidates.append(f"/sys/fs/cgroup/memory{parts[2].rstrip('/')}/memory.oom_control")
+    except OSError:
+        pass
+    candidates += ["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"]
+    for path in candidates:
+        try:
+            with open(path) as f:
+                for line in f:
+                    name, _, value = line.partition(" ")
+                    if name == "oom_kill" and value.strip().isdigit():
+                        return int(value)
+        except OSError:
+            continue
+    return None
+
+
+@dataclasses.dataclass
+class Death:
+    """How a worker ended: ``returncode`` (negative: a signal), whether we killed it, whether
+    the kernel's OOM killer did, and the last line of its stderr."""
+
+    returncode: int | None
+    killed_by_us: bool
+    oom_evidence: bool
+    tail: str = ""
+
+    @property
+    def signal_name(self) -> str | None:
+        rc = self.returncode
+        if rc is None or rc >= 0:
+            return None
+        return signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+
+    @property
+    def killed_from_outside(self) -> bool:
+        """SIGKILL that we did not send and the OOM killer is not known to have sent."""
+        return self.returncode == -signal.SIGKILL and not self.killed_by_us and not self.oom_evidence
+
+    @property
+    def status(self) -> str:
+        return "oom" if self.oom_evidence else "error"
+
+    @property
+    def message(self) -> str:
+        suffix = f": {self.tail}" if self.tail else ""
+        if self.oom_evidence:
+            return f"worker killed by the kernel's out-of-memory killer (cgroup oom_kill count rose){suffix}"
+        if self.signal_name == "SIGKILL" and not self.killed_by_us:
+            return f"worker killed by SIGKILL from outside (no out-of-memory evidence){suffix}"
+        if self.signal_name:
+            return f"worker crashed with signal {self.signal_name}{suffix}"
+        return f"worker exited with code {self.returncode}{suffix}"
+
+
 # ----------------------------------------------------------------------------- worker side
+
+def die_with_parent() -> None:
+    """End this worker when its parent dies, even by SIGKILL (see the module docstring)."""
+    text = os.environ.get(PARENT_ENV, "")
+    parent = int(text) if text.isdigit() else os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the request above took effect
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(0.25)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="kbench-parent-watchdog", daemon=True).start()
+
 
 def _protocol_stream():
     """Keep a private copy of stdout for the protocol; route fd 1 to stderr for everyone else."""
@@ -211,6 +334,7 @@ def _requests(stream):
 
 def worker_main() -> int:
     """Measure configurations (``kbench.timing.measure``) until stdin closes."""
+    die_with_parent()
     proto = _protocol_stream()
     faults = parse_faults(os.environ.get(FAULT_ENV))
     from kbench._quiet import quiet_import
@@ -237,6 +361,7 @@ PROFILE_FIELDS = ("params_trainable", "macs", "flops_tf")
 
 def profile_main() -> int:
     """Read ``ModelRequest.to_payload()`` lines; answer one ``PROFILE`` per line (TensorFlow)."""
+    die_with_parent()
     proto = _protocol_stream()
     from kbench.profiling import profile
     from kbench.registry import ModelRequest

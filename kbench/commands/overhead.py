@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from kbench.commands._common import parse_input_size, parse_set
+from kbench import validate as check
 from kbench.errors import UsageError
 from kbench.timing import MODES, PRECISIONS
 
@@ -20,16 +20,17 @@ HELP = "harness-overhead check: the sweep's timed loop vs a minimal loop over th
 
 
 def add_arguments(parser):
+    parser.allow_abbrev = False
     parser.add_argument("--model", default="resnet18", help="registered model (default: %(default)s)")
     parser.add_argument("--input-size", default="64", help="H or H,W (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=8, help="(default: %(default)s)")
+    parser.add_argument("--batch-size", default=8, help="(default: %(default)s)")
     parser.add_argument("--mode", choices=MODES, default="infer")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
                         help="compile with XLA / jax.jit (default: Keras' default for the backend)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default: %(default)s)")
-    parser.add_argument("--iters", type=int, default=30, help="steps per loop (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved pairs of loops (default: %(default)s)")
+    parser.add_argument("--warmup", default=5, help="untimed steps first (default: %(default)s)")
+    parser.add_argument("--iters", default=30, help="steps per loop (default: %(default)s)")
+    parser.add_argument("--repeats", default=7, help="interleaved pairs of loops (default: %(default)s)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
 
 
@@ -38,18 +39,18 @@ def run(args) -> int:
     from kbench._quiet import quiet_import
     from kbench.timing import overhead_check
 
-    for what, value, lowest in (("--batch-size", args.batch_size, 1), ("--iters", args.iters, 1),
-                                ("--repeats", args.repeats, 1), ("--warmup", args.warmup, 0)):
-        if value < lowest:
-            raise UsageError(f"{what} must be an integer >= {lowest}, got {value}")
-    request = registry.resolve(args.model, parse_input_size(args.input_size), variant=parse_set(args.set))
+    batch_size, iters, repeats, warmup = (check.integer(value, what, minimum=lowest) for what, value, lowest in (
+        ("--batch-size", args.batch_size, 1), ("--iters", args.iters, 1), ("--repeats", args.repeats, 1),
+        ("--warmup", args.warmup, 0)))
+    request = registry.resolve(args.model, check.input_size(args.input_size), variant=check.parse_set(args.set))
+    check.check_variant(request)
     quiet_import("keras")
     backend = backends.active()
     jit = args.jit if args.jit is not None else backend.default_jit()
     if jit and not backend.supports_jit:
         raise UsageError(f"--jit on the {backend.name} backend: {backend.jit_unsupported_reason}")
-    cfg = {"request": request.to_payload(), "batch_size": args.batch_size, "mode": args.mode,
-           "precision": args.precision, "jit": jit, "warmup": args.warmup, "iters": args.iters}
-    result = overhead_check(cfg, repeats=args.repeats)
+    cfg = {"request": request.to_payload(), "batch_size": batch_size, "mode": args.mode,
+           "precision": args.precision, "jit": jit, "warmup": warmup, "iters": iters}
+    result = overhead_check(cfg, repeats=repeats)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0

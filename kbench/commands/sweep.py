@@ -7,7 +7,9 @@ See ``kbench/sweep.py`` for the rules (resume keys, OOM/skip, timeout, time budg
 Defaults can come from a TOML file (``--config sweeps/nightly.toml``); flags given on the
 command line win over the file. Keys: models (list or selector string), family, batch_sizes,
 modes, precision, backend, jit (auto|on|off|both), warmup, iters, timeout, time_budget,
-input_size, num_classes, peak_tflops, set (a table of builder options).
+input_size, num_classes, peak_tflops, set (a table of builder options), each with its type
+checked (``kbench.validate``). SIGINT, SIGTERM and SIGHUP stop a sweep cleanly: one line on
+stderr, every written row complete, exit code 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 from pathlib import Path
 
-from kbench.commands._common import format_table, parse_input_size, parse_int_list, parse_set
+from kbench import validate as check
+from kbench.commands._common import format_table
 from kbench.errors import UsageError
 
 NAME = "sweep"
@@ -29,11 +32,16 @@ HELP = "measure throughput and latency over models x batch sizes x modes x preci
 
 DEFAULTS = {"batch_sizes": "1,8,32", "modes": "infer,train", "precision": "float32", "backend": "tensorflow",
             "jit": "auto", "warmup": 10, "iters": 50, "timeout": 600.0}
-CONFIG_KEYS = {"models", "family", "batch_sizes", "modes", "precision", "backend", "jit", "warmup", "iters",
-               "timeout", "time_budget", "input_size", "num_classes", "peak_tflops", "set"}
+CONFIG_TYPES = {"models": (str, list), "family": (str,), "batch_sizes": (str, int, list), "modes": (str, list),
+                "precision": (str, list), "backend": (str, list), "jit": (str, bool), "warmup": (int,),
+                "iters": (int,), "timeout": (int, float), "time_budget": (int, float), "input_size": (str, int, list),
+                "num_classes": (int,), "peak_tflops": (int, float), "set": (dict,)}
+CONFIG_KEYS = set(CONFIG_TYPES)
+JIT_CHOICES = ("auto", "on", "off", "both")
 
 
 def add_arguments(parser):
+    parser.allow_abbrev = False  # --batch-size must not silently mean --batch-sizes
     parser.add_argument("selector", nargs="?", metavar="MODELS",
                         help="same as --models (e.g. 'all', 'resnet18,resnet50', 'family:resnet')")
     which = parser.add_mutually_exclusive_group()
@@ -52,15 +60,17 @@ def add_arguments(parser):
                         "default jit: Keras' 'auto' (jax: on; tensorflow: on only with a GPU; torch: off)")
     parser.add_argument("--input-size", help="H or H,W for every model (default: each model's own)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option for every model (repeatable)")
-    parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
-    parser.add_argument("--warmup", type=int, help="untimed steps after the first (compiling) call (default: 10)")
-    parser.add_argument("--iters", type=int, help="timed steps (default: 50)")
-    parser.add_argument("--timeout", type=float, help="seconds per configuration before it is killed (default: 600)")
-    parser.add_argument("--time-budget", type=float, help="seconds for the whole sweep; configurations left "
+    parser.add_argument("--num-classes", help="classifier outputs (default: the model's)")
+    parser.add_argument("--warmup", help="untimed steps after the first (compiling) call (default: 10)")
+    parser.add_argument("--iters", help="timed steps (default: 50)")
+    parser.add_argument("--timeout", help="seconds per configuration before it is killed (default: 600)")
+    parser.add_argument("--time-budget", help="seconds for the whole sweep; configurations left "
                         "when it runs out are not run (no row) and --resume picks them up")
-    parser.add_argument("--peak-tflops", type=float, help="device peak TFLOP/s for mfu (default: kbench.devices table; none on CPU)")
+    parser.add_argument("--peak-tflops", help="device peak TFLOP/s for mfu (default: kbench.devices table; none on CPU)")
     parser.add_argument("--out", help="CSV to write (default: results/sweep-<UTC time>.csv)")
     parser.add_argument("--resume", action="store_true", help="continue --out: skip configurations already recorded")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="with --resume: measure the error and timeout rows again (each new row replaces the old)")
     parser.add_argument("--profile-cache", help="directory of cached TF profiles (default: .profile-cache/ beside --out)")
     parser.add_argument("--profile-only", action="store_true",
                         help="only fill the profile cache (needs TensorFlow) and measure nothing: run this on a "
@@ -74,15 +84,22 @@ def _load_config(path: str | None) -> dict:
     if not path:
         return {}
     try:
-        data = tomllib.loads(Path(path).read_text())
+        data = tomllib.loads(Path(path).read_bytes().decode("utf-8"))
     except OSError as exc:
         raise UsageError(f"cannot read --config {path!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"malformed TOML in --config {path!r}: not UTF-8 text (offset {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"malformed TOML in --config {path!r}: {exc}") from None
-    data = data.get("sweep", data)
+    if "sweep" in data:
+        if not isinstance(data["sweep"], dict):
+            raise UsageError(f"'sweep' in --config {path!r} must be a table ([sweep]), "
+                             f"got {type(data['sweep']).__name__} {data['sweep']!r}")
+        data = data["sweep"]
     unknown = sorted(set(data) - CONFIG_KEYS)
     if unknown:
         raise UsageError(f"unknown key {unknown[0]!r} in {path!r}; allowed: {', '.join(sorted(CONFIG_KEYS))}")
+    check.check_types(data, CONFIG_TYPES, f"--config {path!r}")
     return data
 
 
@@ -92,24 +109,23 @@ def _as_text(value) -> str:
     return str(value)
 
 
-def _list(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
-
-
 def build_spec(args):
     from kbench import registry
     from kbench.sweep import SweepSpec
 
     cfg = _load_config(args.config)
+    source = f"--config {args.config!r}"
 
     def pick(name, key=None):
+        """(value, what): the flag if given, else the config's key, else the default."""
         value = getattr(args, name)
+        flag = "--" + name.replace("_", "-")
         if value is not None:
-            return value
+            return value, flag
         key = key or name
         if key in cfg:
-            return cfg[key]
-        return DEFAULTS.get(key)
+            return cfg[key], f"{key} in {source}"
+        return DEFAULTS.get(key), flag
 
     if args.selector and (args.models or args.family):
         raise UsageError("name the models once: a positional MODELS or --models/--family, not both")
@@ -118,49 +134,83 @@ def build_spec(args):
     elif args.family:
         selector = f"family:{args.family}"
     elif "models" in cfg:
-        selector = _as_text(cfg["models"])
+        selector = ",".join(check.word_list(cfg["models"], f"models in {source}"))
     elif "family" in cfg:
         selector = f"family:{cfg['family']}"
     else:
         raise UsageError("name the models: --models M1,M2 | --models all | --family F (or 'models' in --config)")
     models = registry.resolve_models(selector)
 
-    jit = pick("jit")
+    jit, jit_what = pick("jit")
     if isinstance(jit, bool):
         jit = "on" if jit else "off"
-    variant = parse_set(args.set) if args.set else dict(cfg.get("set", {}))
+    check.one_of(jit, f"jit in {source}" if jit_what != "--jit" else "--jit", JIT_CHOICES)
+    if args.set:
+        variant = check.parse_set(args.set)
+    else:
+        variant = check.variant_from_config(cfg.get("set", {}), source)
     input_size = args.input_size if args.input_size is not None else cfg.get("input_size")
-    time_budget = pick("time_budget")
-    try:
-        warmup, iters, timeout = int(pick("warmup")), int(pick("iters")), float(pick("timeout"))
-        time_budget = float(time_budget) if time_budget is not None else None
-        peak = pick("peak_tflops")
-        peak = float(peak) if peak is not None else None
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"bad numeric setting: {exc}") from None
+    input_what = "--input-size" if args.input_size is not None else f"input_size in {source}"
+    warmup, what = pick("warmup")
+    warmup = check.integer(warmup, what, minimum=0)
+    iters, what = pick("iters")
+    iters = check.integer(iters, what, minimum=1)
+    timeout, what = pick("timeout")
+    timeout = check.finite_float(timeout, what, positive=True)
+    time_budget, what = pick("time_budget")
+    time_budget = check.finite_float(time_budget, what, positive=True) if time_budget is not None else None
+    peak, what = pick("peak_tflops")
+    peak = check.finite_float(peak, what, positive=True) if peak is not None else None
+    num_classes, what = pick("num_classes")
+    num_classes = check.integer(num_classes, what, minimum=1) if num_classes is not None else None
+    batch_sizes, what = pick("batch_sizes")
+    modes, modes_what = pick("modes")
+    precision, precision_what = pick("precision")
+    backend, backend_what = pick("backend")
+    if args.retry_failed and not args.resume:
+        raise UsageError("--retry-failed needs --resume (it re-measures the failed rows of an existing --out)")
     out = args.out or f"results/sweep-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.csv"
     return SweepSpec(
         models=models,
-        batch_sizes=parse_int_list(_as_text(pick("batch_sizes")), "--batch-sizes"),
-        modes=_list(_as_text(pick("modes"))),
-        precisions=_list(_as_text(pick("precision"))),
-        backends=_list(_as_text(pick("backend"))),
+        batch_sizes=check.int_list(batch_sizes, "--batch-sizes" if what == "--batch-sizes" else what),
+        modes=check.word_list(modes, modes_what),
+        precisions=check.word_list(precision, precision_what),
+        backends=check.word_list(backend, backend_what),
         jit=str(jit),
-        input_size=parse_input_size(_as_text(input_size)) if input_size is not None else None,
+        input_size=check.input_size(input_size, input_what),
         variant=variant,
-        num_classes=pick("num_classes"),
+        num_classes=num_classes,
         warmup=warmup, iters=iters, timeout_s=timeout, time_budget_s=time_budget, peak_tflops=peak,
         out=out, resume=args.resume,
         profile_cache=args.profile_cache,
         progress=args.progress,
         profile_only=args.profile_only,
+        retry_failed=args.retry_failed,
     )
 
 
 def run(args) -> int:
+    """The sweep, with SIGINT/SIGTERM/SIGHUP turned into a clean stop (exit 128 + n)."""
+    from kbench import interrupts
+
+    installed = interrupts.install()
+    try:
+        return _run(args)
+    except KeyboardInterrupt as exc:
+        print(f"kbench: {interrupts.describe(exc)}; every row written is complete "
+              "(rerun with --resume to continue)", file=sys.stderr)
+        return interrupts.exit_code(exc)
+    finally:
+        if installed:
+            interrupts.restore()
+
+
+def _run(args) -> int:
+    from kbench import interrupts
     from kbench.sweep import fill_profile_cache, run_sweep, summary_rows, validate
 
     spec = build_spec(args)
+    interrupts.checkpoint()
     if spec.profile_only:
         filled = fill_profile_cache(spec, validate(spec))
         print(f"kbench: {filled.profiled} profiles in {filled.cache_dir} ({filled.computed} computed now)"
