@@ -86,6 +86,15 @@ def _line_label(row) -> str:
     return f"{label} ({', '.join(extras)})"
 
 
+def _batch_axis(ax, batches):
+    ax.set_xscale("log", base=2)
+    ticks = sorted({int(b) for b in batches})
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
 def _save(fig, path: Path):
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
@@ -113,7 +122,7 @@ def plot_throughput(ok, mode: str, path: Path) -> bool:
             low.append(row["throughput"] - quartiles[0])
             high.append(quartiles[1] - row["throughput"])
         ax.errorbar(group["batch"], group["throughput"], yerr=[low, high], marker="o", capsize=3, label=label)
-    ax.set_xscale("log", base=2)
+    _batch_axis(ax, rows["batch_size"])
     ax.set_yscale("log")
     ax.set_xlabel("batch size")
     ax.set_ylabel("samples/s (median over rounds; bars: IQR)")
@@ -156,9 +165,13 @@ def plot_latency(ok, path: Path) -> bool:
     return True
 
 
+_COLORS = [f"C{i}" for i in range(10)] * 10
+
+
 def plot_macs_vs_latency(ok, path: Path) -> bool:
-    """Latency per image against MACs per image for inference rows: a model above the dashed
-    line (the median ms-per-MAC of all points) is slower than its MACs suggest."""
+    """Latency per image against MACs per image for inference rows: a model above its batch
+    size's dashed line (the median ms per MAC at that batch size) is slower than its MACs
+    suggest."""
     rows = ok[(ok["mode"] == "infer") & ok["macs"].map(lambda v: _as_float(v) > 0)] if "macs" in ok.columns else ok[:0]
     if rows.empty:
         return False
@@ -167,15 +180,17 @@ def plot_macs_vs_latency(ok, path: Path) -> bool:
     macs = rows["macs"].map(_as_float).to_numpy()
     ms_per_image = 1000.0 / rows["throughput"].to_numpy()
     batches = rows["batch_size"].astype(int).to_numpy()
-    for batch in sorted(set(batches)):
+    for color, batch in zip(_COLORS, sorted(set(batches))):
         chosen = batches == batch
-        ax.scatter(macs[chosen], ms_per_image[chosen], label=f"batch {batch}", s=30)
+        ax.scatter(macs[chosen], ms_per_image[chosen], label=f"batch {batch}", s=30, color=color)
     for (_, row), x, y in zip(rows.iterrows(), macs, ms_per_image):
         ax.annotate(f"{row['model']} b{row['batch_size']}", (x, y), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
-    slope = float(np.median(ms_per_image / macs))
     line = np.geomspace(macs.min(), macs.max(), 20) if macs.max() > macs.min() else np.array([macs.min()])
-    ax.plot(line, slope * line, "--", color="grey", label="median ms per MAC")
+    for color, batch in zip(_COLORS, sorted(set(batches))):
+        chosen = batches == batch
+        slope = float(np.median(ms_per_image[chosen] / macs[chosen]))
+        ax.plot(line, slope * line, "--", color=color, lw=1, label=f"batch {batch}: median ms per MAC")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("MACs per image")
@@ -200,7 +215,7 @@ def plot_memory(ok, path: Path) -> bool:
     for label, group in rows.groupby(labels, sort=True):
         group = group.assign(batch=group["batch_size"].astype(int)).sort_values("batch")
         ax.plot(group["batch"], group["peak_mem_mb"].map(_as_float), marker="o", label=label)
-    ax.set_xscale("log", base=2)
+    _batch_axis(ax, rows["batch_size"])
     ax.set_xlabel("batch size")
     ax.set_ylabel("peak memory, MB (peak_mem_source: " + ", ".join(sorted(set(rows.get("peak_mem_source", []))))
                   + ")")
@@ -368,7 +383,7 @@ def build_report(directory: str | Path, out: str | Path, tag: str = "sweep", for
     sections.append("<h2>Latency percentiles</h2>")
     sections.append(image("latency.png", plot_latency(ok, out / "latency.png")))
     sections.append("<h2>Latency vs MACs</h2>\n<p>Inference latency per image against MACs per image; "
-                    "models above the dashed line (the median ms per MAC) run slower than their MACs suggest "
+                    "models above the dashed line of their batch size (its median ms per MAC) run slower than their MACs suggest "
                     "(memory access, depthwise and shuffle ops, many small layers).</p>")
     sections.append(image("macs_vs_latency.png", plot_macs_vs_latency(ok, out / "macs_vs_latency.png")))
     sections.append("<h2>Peak memory vs batch size</h2>")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from kbench import stats
-from kbench.commands._nightly import add_output_arguments, parse_fraction, render, write
+from kbench.commands._nightly import add_output_arguments, parse_fraction, refuse_input_as_output, render, write
 from kbench.errors import UsageError
 from kbench.history import SERIES_COLUMNS, STEP_COLUMNS, load_history
+from kbench.sweep_frame import nightly_files
 
 NAME = "history"
 HELP = "time series of the nightly sweep CSVs in a directory, with the steps (change points) found in each"
@@ -34,6 +35,7 @@ def run(args) -> int:
     if not args.noise_factor > 0:
         raise UsageError(f"--noise-factor {args.noise_factor} must be positive")
     min_change = parse_fraction(args.min_change, "--min-change")
+    refuse_input_as_output(args.out, [path for _, path in nightly_files(args.directory, args.tag)])
     history = load_history(args.directory, args.tag, args.host, args.min_points, min_change, args.noise_factor)
     if args.series:
         columns, rows = SERIES_COLUMNS, history.series_rows()

@@ -9,11 +9,12 @@ runs one warm-up block, then R rounds of ``--iters`` timed steps with ``kbench.t
 round columns proposed for it (``kbench.stats.summarize_rounds``).
 
 ``--slow MODEL:BATCH:MODE`` injects a real slowdown into that configuration: after every step
-(warm-up included) it sleeps 30% of the median warm-up step time measured before the injection,
-so that configuration's steps really take ~1.3x as long (throughput ~ -23%).
+(compile and warm-up included) it sleeps 30% of that step's own duration, so that
+configuration's steps really take 1.3x as long (throughput -23%).
 
     KERAS_BACKEND=tensorflow .venv/bin/python tests/data/nightly/make_rounds_fixtures.py \
-        --out tests/data/nightly/rounds_a.csv [--date 2026-11-01 --commit abc123] [--slow resnet18:8:train]
+        --out tests/data/nightly/rounds_a.csv [--slow resnet18:8:train]
+    ... --out DIR --history-nights 8 --slow-from 5 --commits C1,...,C8 --slow resnet18:8:train
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
 import sys
 import time
 
@@ -39,21 +39,26 @@ ROUND_COLUMNS = ("samples_per_s_iqr", "rounds", "samples_per_s_rounds")
 SLOWDOWN = 0.30
 
 
+def slowed(step, sync):
+    """The same step, made really slower: after each call, a pause of SLOWDOWN x that call's own
+    duration, so every step takes 1.3x as long whatever the machine's load does meanwhile."""
+    def slow_step():
+        started = time.perf_counter()
+        out = step()
+        sync(out)
+        time.sleep(SLOWDOWN * (time.perf_counter() - started))
+        return out
+    return slow_step
+
+
 def measure_rounds(cfg: dict, rounds: int, slow: bool) -> dict:
     model, step, sync = timing.prepare(cfg)
+    if slow:
+        step = slowed(step, sync)
     started = time.perf_counter()
     sync(step())
     compile_s = time.perf_counter() - started
-    warm = timing.timed_loop(step, sync, cfg["warmup"])
-    if slow:
-        pause = SLOWDOWN * statistics.median(warm)
-        fast_step = step
-
-        def step():
-            out = fast_step()
-            sync(out)
-            time.sleep(pause)
-            return out
+    timing.timed_loop(step, sync, cfg["warmup"])
     per_round, all_steps = [], []
     for _ in range(rounds):
         times = timing.timed_loop(step, sync, cfg["iters"])
@@ -62,6 +67,31 @@ def measure_rounds(cfg: dict, rounds: int, slow: bool) -> dict:
     return {**summarize_rounds(per_round, all_steps), "compile_s": compile_s,
             "params_trainable": count_params(model)["params_trainable"], "macs": count_macs(model)["macs"],
             "peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
+def make_row(request, cfg, result, environment, run_id, stamp):
+    h, w, c = request.input_shape
+    mode, batch = cfg["mode"], cfg["batch_size"]
+    row = {"run_id": run_id, "timestamp": stamp, "model": request.name, "family": request.family,
+           "input_h": h, "input_w": w, "batch_size": batch, "mode": mode, "backend": "tensorflow",
+           "precision": "float32", "jit": "false", "status": "ok", "error": "",
+           **{k: environment[k] for k in env.ENV_COLUMNS}, "device": "cpu",
+           "input_c": c, "variant": request.variant_text, "num_classes": request.num_classes,
+           "n_iters": cfg["iters"], "warmup": cfg["warmup"], "flops_multiplier": 3 if mode == "train" else 1,
+           "peak_mem_source": "rss"}
+    for key, value in result.items():
+        row[key] = f"{value:.6g}" if isinstance(value, float) else value
+    return row
+
+
+def configurations(args):
+    for name in args.models.split(","):
+        request = registry.resolve(name, (args.input_size, args.input_size))
+        for mode in args.modes.split(","):
+            for batch in (int(b) for b in args.batch_sizes.split(",")):
+                cfg = {"request": request.to_payload(), "batch_size": batch, "mode": mode, "precision": "float32",
+                       "jit": False, "warmup": args.warmup, "iters": args.iters}
+                yield request, cfg, args.slow == f"{name}:{batch}:{mode}"
 
 
 def main(argv=None) -> int:
@@ -77,35 +107,58 @@ def main(argv=None) -> int:
     parser.add_argument("--slow", default="", help="MODEL:BATCH:MODE to slow down by 30%%")
     parser.add_argument("--date", help="YYYY-MM-DD recorded in timestamp (a fixture 'night')")
     parser.add_argument("--commit", help="recorded git_commit")
+    parser.add_argument("--history-nights", type=int, default=0,
+                        help="write that many nights into the directory --out instead (see write_history)")
+    parser.add_argument("--slow-from", type=int, default=0, help="with --history-nights: first slowed night (1-based)")
+    parser.add_argument("--commits", default="", help="with --history-nights: one commit per night, comma-separated")
+    parser.add_argument("--first-date", default="2026-11-01", help="with --history-nights: the first night's date")
     args = parser.parse_args(argv)
 
     environment = env.environment("cpu", None, env.package_version("tensorflow"))
+    columns = SWEEP_COLUMNS + ROUND_COLUMNS
+    if args.history_nights:
+        return write_history(args, environment, columns)
     if args.commit:
         environment["git_commit"] = args.commit
-    writer = RowWriter(args.out, SWEEP_COLUMNS + ROUND_COLUMNS)
+    writer = RowWriter(args.out, columns)
     run_id = env.new_run_id()
-    for name in args.models.split(","):
-        request = registry.resolve(name, (args.input_size, args.input_size))
-        h, w, c = request.input_shape
-        for mode in args.modes.split(","):
-            for batch in (int(b) for b in args.batch_sizes.split(",")):
-                cfg = {"request": request.to_payload(), "batch_size": batch, "mode": mode, "precision": "float32",
-                       "jit": False, "warmup": args.warmup, "iters": args.iters}
-                slow = args.slow == f"{name}:{batch}:{mode}"
-                result = measure_rounds(cfg, args.rounds, slow)
-                stamp = env.timestamp() if not args.date else f"{args.date}T02:00:00+00:00"
-                row = {"run_id": run_id, "timestamp": stamp, "model": name, "family": request.family,
-                       "input_h": h, "input_w": w, "batch_size": batch, "mode": mode, "backend": "tensorflow",
-                       "precision": "float32", "jit": "false", "status": "ok", "error": "",
-                       **{k: environment[k] for k in env.ENV_COLUMNS}, "device": "cpu",
-                       "input_c": c, "variant": request.variant_text, "num_classes": request.num_classes,
-                       "n_iters": args.iters, "warmup": args.warmup, "flops_multiplier": 3 if mode == "train" else 1,
-                       "peak_mem_source": "rss"}
-                for key, value in result.items():
-                    row[key] = f"{value:.6g}" if isinstance(value, float) else value
-                writer.write(row)
-                print(f"{name} b{batch} {mode}{' SLOWED' if slow else ''}: {row['samples_per_s']} samples/s "
-                      f"rounds {row['samples_per_s_rounds']}", file=sys.stderr)
+    for request, cfg, slow in configurations(args):
+        result = measure_rounds(cfg, args.rounds, slow)
+        stamp = env.timestamp() if not args.date else f"{args.date}T02:00:00+00:00"
+        row = make_row(request, cfg, result, environment, run_id, stamp)
+        writer.write(row)
+        print(f"{request.name} b{cfg['batch_size']} {cfg['mode']}{' SLOWED' if slow else ''}: "
+              f"{row['samples_per_s']} samples/s rounds {row['samples_per_s_rounds']}", file=sys.stderr)
+    return 0
+
+
+def write_history(args, environment, columns) -> int:
+    """Nights of a results directory, ``--out/sweep-YYYY-MM-DD.csv``. Configuration by
+    configuration, its nights are measured one after another, each with a freshly built model
+    and step (``kbench.timing.prepare``), so that the slow drift of a shared machine's load lands
+    on whole configurations rather than on some nights; ``--slow`` applies from night
+    ``--slow-from`` on."""
+    import datetime
+
+    commits = args.commits.split(",")
+    if len(commits) != args.history_nights:
+        raise SystemExit("--commits needs one commit per night")
+    first = datetime.date.fromisoformat(args.first_date)
+    dates = [(first + datetime.timedelta(days=n)).isoformat() for n in range(args.history_nights)]
+    rows_per_night = [[] for _ in dates]
+    for request, cfg, slow in configurations(args):
+        for night, date in enumerate(dates):
+            slow_tonight = slow and args.slow_from and night + 1 >= args.slow_from
+            result = measure_rounds(cfg, args.rounds, slow_tonight)
+            environment = {**environment, "git_commit": commits[night]}
+            rows_per_night[night].append(make_row(request, cfg, result, environment, f"night-{date}",
+                                                  f"{date}T02:00:00+00:00"))
+            print(f"{date} {request.name} b{cfg['batch_size']} {cfg['mode']}{' SLOWED' if slow_tonight else ''}: "
+                  f"{result['samples_per_s']:.4g} samples/s", file=sys.stderr)
+    for date, rows in zip(dates, rows_per_night):
+        writer = RowWriter(f"{args.out}/sweep-{date}.csv", columns)
+        for row in rows:
+            writer.write(row)
     return 0
 
 
