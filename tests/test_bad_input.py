@@ -1,0 +1,333 @@
+"""Every bad input is a clean exit 2: one line on stderr, no traceback, no file changed or created.
+
+A table of bad command lines over every command, run in-process through ``kbench.cli.main``
+(plus a few in a subprocess). Each case runs in its own directory (also the working directory,
+so a default output such as ``results/...`` would show up) holding files a case may name:
+their bytes, modes and kinds are compared before and after, and nothing new may appear.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kbench.cli import main
+from kbench.sweep import SWEEP_COLUMNS
+
+SWEEP = ["sweep", "--models", "lenet5", "--input-size", "32", "--batch-sizes", "1", "--modes", "infer", "--no-jit",
+         "--warmup", "0", "--iters", "1", "--no-progress", "--profile-cache", "{tmp}/pc", "--out", "{tmp}/new.csv"]
+
+
+def _sweep(*extra, out=None):
+    argv = list(SWEEP)
+    if out is not None:
+        argv[-1] = out
+    return argv + list(extra)
+
+
+def _row(**values):
+    row = {c: "" for c in SWEEP_COLUMNS}
+    row.update({"run_id": "r1", "model": "lenet5", "family": "lenet", "input_h": "32", "input_w": "32",
+                "batch_size": "1", "mode": "infer", "backend": "tensorflow", "precision": "float32", "jit": "false",
+                "status": "ok"})
+    row.update(values)
+    return ",".join(row[c] for c in SWEEP_COLUMNS)
+
+
+def _benchmark(**changes):
+    bench = {"name": "test_block", "group": "blocks",
+             "stats": {"mean": 0.01, "median": 0.01, "stddev": 0.001, "min": 0.009, "rounds": 3, "iterations": 1,
+                       "data": [0.009, 0.01, 0.011]},
+             "extra_info": {"batch_size": 8, "mode": "infer", "input_shape": [32, 32, 3]}}
+    top = {"machine_info": {"node": "h", "cpu": {"brand_raw": "x"}}, "commit_info": {"id": "abc"},
+           "datetime": "2026-11-22T10:00:00", "benchmarks": [bench]}
+    for path, value in changes.items():
+        target, *keys = path.split(".")
+        holder = top if target == "top" else bench
+        for key in keys[:-1]:
+            holder = holder[key]
+        if value is _DELETE:
+            del holder[keys[-1]]
+        else:
+            holder[keys[-1]] = value
+    return top
+
+
+_DELETE = object()
+
+HEADER = ",".join(SWEEP_COLUMNS)
+FILES = {
+    "existing.txt": b"keep me\n",
+    "sweep.csv": (HEADER + "\n" + _row() + "\n").encode(),
+    "latin1.csv": (HEADER + "\n" + _row(host="caf\xe9") + "\n").encode("latin-1"),
+    "short.csv": (HEADER + "\n" + _row() + "\n" + ",".join(["x"] * 10) + "\n").encode(),
+    "other.csv": b"model,batch\nlenet5,1\n",
+    "badstatus.csv": (HEADER + "\n" + _row(status="great") + "\n").encode(),
+    "latin1.toml": "[sweep]\nmodels = ['lenet5'] # caf\xe9\n".encode("latin-1"),
+    "set5.toml": b"[sweep]\nmodels = ['lenet5']\nset = 5\n",
+    "sweep3.toml": b"sweep = 3\n",
+    "ten.toml": b"[sweep]\nmodels = ['lenet5']\nnum_classes = 'ten'\n",
+    "warmup.toml": b"[sweep]\nmodels = ['lenet5']\nwarmup = 2.5\n",
+    "batches.toml": b"[sweep]\nmodels = ['lenet5']\nbatch_sizes = [1.5]\n",
+    "jit.toml": b"[sweep]\nmodels = ['lenet5']\njit = 'maybe'\n",
+    "models5.toml": b"[sweep]\nmodels = 5\n",
+    "unknown.toml": b"[sweep]\nmodels = ['lenet5']\nbogus = 1\n",
+    "broken.toml": b"[sweep\nmodels = \n",
+    "precision.toml": b"[sweep]\nmodels = ['lenet5']\nprecision = [1]\n",
+    "timeout.toml": b"[sweep]\nmodels = ['lenet5']\ntimeout = nan\n",
+    "size.toml": b"[sweep]\nmodels = ['lenet5']\ninput_size = [32, 'a']\n",
+    "setnan.toml": b"[sweep]\nmodels = ['resnet18']\ninput_size = 32\nset = {groups = nan}\n",
+    "setabc.toml": b"[sweep]\nmodels = ['resnet18']\ninput_size = 32\nset = {groups = 'abc'}\n",
+    "budget.toml": b"[sweep]\nmodels = ['lenet5']\ntime_budget = inf\n",
+    "bench.json": json.dumps(_benchmark()).encode(),
+    "notjson.json": b"{not json",
+    "latin1.json": '{"benchmarks": [], "datetime": "caf\xe9"}'.encode("latin-1"),
+    "data_strings.json": json.dumps(_benchmark(**{"b.stats.data": ["a", "b"]})).encode(),
+    "batch_string.json": json.dumps(_benchmark(**{"b.extra_info.batch_size": "8"})).encode(),
+    "shape_int.json": json.dumps(_benchmark(**{"b.extra_info.input_shape": 32})).encode(),
+    "extra_list.json": json.dumps(_benchmark(**{"b.extra_info": [1, 2]})).encode(),
+    "machine_string.json": json.dumps(_benchmark(**{"top.machine_info": "linux"})).encode(),
+    "no_mean.json": json.dumps(_benchmark(**{"b.stats.mean": _DELETE})).encode(),
+    "mean_nan.json": json.dumps(_benchmark(**{"b.stats.mean": float("nan")})).encode(),
+    "mean_string.json": json.dumps(_benchmark(**{"b.stats.mean": "fast"})).encode(),
+    "benchmarks_dict.json": json.dumps({"benchmarks": {"a": 1}}).encode(),
+    "commit_list.json": json.dumps(_benchmark(**{"top.commit_info": ["abc"]})).encode(),
+    "rounds_zero.json": json.dumps(_benchmark(**{"b.stats.rounds": 0})).encode(),
+    "top_list.json": b"[1, 2, 3]",
+    "data_dict.json": json.dumps(_benchmark(**{"b.stats.data": {"a": 1}})).encode(),
+    "name_list.json": json.dumps(_benchmark(**{"b.name": ["x"]})).encode(),
+}
+
+CASES = [
+    # ---- sweep: numbers
+    ("sweep-num-classes-0", _sweep("--num-classes", "0"), "num"),
+    ("sweep-num-classes-negative", _sweep("--num-classes", "-3"), "num"),
+    ("sweep-num-classes-word", _sweep("--num-classes", "ten"), "ten"),
+    ("sweep-num-classes-float", _sweep("--num-classes", "2.5"), "2.5"),
+    ("sweep-timeout-inf", _sweep("--timeout", "inf"), "--timeout"),
+    ("sweep-timeout-nan", _sweep("--timeout", "nan"), "--timeout"),
+    ("sweep-timeout-zero", _sweep("--timeout", "0"), "--timeout"),
+    ("sweep-timeout-negative", _sweep("--timeout", "-1"), "--timeout"),
+    ("sweep-timeout-word", _sweep("--timeout", "abc"), "--timeout"),
+    ("sweep-budget-nan", _sweep("--time-budget", "nan"), "--time-budget"),
+    ("sweep-budget-inf", _sweep("--time-budget", "inf"), "--time-budget"),
+    ("sweep-budget-zero", _sweep("--time-budget", "0"), "--time-budget"),
+    ("sweep-peak-nan", _sweep("--peak-tflops", "nan"), "--peak-tflops"),
+    ("sweep-peak-negative", _sweep("--peak-tflops", "-1"), "--peak-tflops"),
+    ("sweep-peak-inf", _sweep("--peak-tflops", "inf"), "--peak-tflops"),
+    ("sweep-warmup-negative", _sweep("--warmup", "-1"), "--warmup"),
+    ("sweep-warmup-float", _sweep("--warmup", "1.5"), "--warmup"),
+    ("sweep-iters-zero", _sweep("--iters", "0"), "--iters"),
+    ("sweep-iters-word", _sweep("--iters", "x"), "--iters"),
+    ("sweep-batch-zero", _sweep("--batch-sizes", "0"), "positive integers"),
+    ("sweep-batch-word", _sweep("--batch-sizes", "1,x"), "positive integers"),
+    ("sweep-batch-empty", _sweep("--batch-sizes", ""), "positive integers"),
+    ("sweep-batch-float", _sweep("--batch-sizes", "1.5"), "positive integers"),
+    # ---- sweep: --set
+    ("sweep-set-unclosed-list", _sweep("--set", "groups=[1,"), "cannot parse --set groups=[1,"),
+    ("sweep-set-bare-word-for-int", _sweep("--set", "groups=abc", "--models", "resnet18"), "groups"),
+    ("sweep-set-unclosed-dict", _sweep("--set", "plugins={"), "cannot parse --set plugins={"),
+    ("sweep-set-no-key", _sweep("--set", "=3"), "KEY=VALUE"),
+    ("sweep-set-no-equals", _sweep("--set", "noequals"), "KEY=VALUE"),
+    ("sweep-set-bad-key", _sweep("--set", "1x=2"), "KEY=VALUE"),
+    ("sweep-set-twice", _sweep("--set", "activation=relu", "--set", "activation=tanh"), "twice"),
+    ("sweep-set-dotted", _sweep("--set", "activation=1.2.3"), "cannot parse"),
+    ("sweep-set-unknown-key", _sweep("--set", "widht=2"), "widht"),
+    ("sweep-set-nan", _sweep("--set", "activation=NaN"), "nan"),
+    # ---- sweep: choices, models, sizes
+    ("sweep-abbrev-batch-size", _sweep("--batch-size", "1"), "--batch-size"),
+    ("sweep-abbrev-mode", _sweep("--mode", "infer"), "--mode"),
+    ("sweep-abbrev-prec", _sweep("--prec", "float32"), "--prec"),
+    ("sweep-precision", _sweep("--precision", "float64"), "float64"),
+    ("sweep-backend", _sweep("--backend", "mxnet"), "mxnet"),
+    ("sweep-mode", _sweep("--modes", "eval"), "eval"),
+    ("sweep-input-too-small", _sweep("--input-size", "8"), "too small"),
+    ("sweep-input-zero", _sweep("--input-size", "0"), "--input-size"),
+    ("sweep-input-three", _sweep("--input-size", "32,32,3"), "--input-size"),
+    ("sweep-input-word", _sweep("--input-size", "abc"), "--input-size"),
+    ("sweep-unknown-model", _sweep("--models", "no_such_net"), "unknown model"),
+    ("sweep-unknown-family", ["sweep", "--family", "nosuch", "--out", "{tmp}/new.csv"], "nosuch"),
+    ("sweep-models-twice", ["sweep", "lenet5", "--models", "lenet5", "--out", "{tmp}/new.csv"], "once"),
+    ("sweep-no-models", ["sweep", "--out", "{tmp}/new.csv"], "name the models"),
+    ("sweep-jit-twice", _sweep("--jit"), "--jit"),
+    ("sweep-retry-without-resume", _sweep("--retry-failed"), "--resume"),
+    ("sweep-profile-cache-file", _sweep("--profile-cache", "{tmp}/existing.txt"), "not a directory"),
+    # ---- sweep: --out
+    ("sweep-out-exists", _sweep(out="{tmp}/existing.txt"), "--resume"),
+    ("sweep-out-directory", _sweep(out="{tmp}/adir"), "directory"),
+    ("sweep-out-parent-file", _sweep(out="{tmp}/existing.txt/x.csv"), "not a directory"),
+    ("sweep-out-proc", _sweep(out="/proc/self/kbench.csv"), "/proc"),
+    ("sweep-out-dev-null", _sweep(out="/dev/null"), "character device"),
+    ("sweep-out-fifo", _sweep(out="{tmp}/fifo"), "fifo"),
+    ("sweep-out-symlink-to-existing", _sweep(out="{tmp}/link.txt"), "--resume"),
+    ("sweep-resume-dev-null", _sweep("--resume", out="/dev/null"), "character device"),
+    ("sweep-resume-directory", _sweep("--resume", out="{tmp}/adir"), "directory"),
+    ("sweep-resume-latin1", _sweep("--resume", out="{tmp}/latin1.csv"), "UTF-8"),
+    ("sweep-resume-short-row", _sweep("--resume", out="{tmp}/short.csv"), "has 10 fields, the header has"),
+    ("sweep-resume-other-csv", _sweep("--resume", out="{tmp}/other.csv"), "not a kbench sweep CSV"),
+    ("sweep-resume-bad-status", _sweep("--resume", out="{tmp}/badstatus.csv"), "great"),
+    ("sweep-resume-text-file", _sweep("--resume", out="{tmp}/existing.txt"), "not a kbench sweep CSV"),
+    # ---- sweep: --config
+    ("config-latin1", ["sweep", "--config", "{tmp}/latin1.toml", "--out", "{tmp}/new.csv"], "UTF-8"),
+    ("config-set-int", ["sweep", "--config", "{tmp}/set5.toml", "--out", "{tmp}/new.csv"], "'set'"),
+    ("config-sweep-int", ["sweep", "--config", "{tmp}/sweep3.toml", "--out", "{tmp}/new.csv"], "'sweep'"),
+    ("config-num-classes-word", ["sweep", "--config", "{tmp}/ten.toml", "--out", "{tmp}/new.csv"], "num_classes"),
+    ("config-warmup-float", ["sweep", "--config", "{tmp}/warmup.toml", "--out", "{tmp}/new.csv"], "warmup"),
+    ("config-batch-float", ["sweep", "--config", "{tmp}/batches.toml", "--out", "{tmp}/new.csv"], "positive integers"),
+    ("config-jit-word", ["sweep", "--config", "{tmp}/jit.toml", "--out", "{tmp}/new.csv"], "maybe"),
+    ("config-models-int", ["sweep", "--config", "{tmp}/models5.toml", "--out", "{tmp}/new.csv"], "models"),
+    ("config-unknown-key", ["sweep", "--config", "{tmp}/unknown.toml", "--out", "{tmp}/new.csv"], "bogus"),
+    ("config-malformed", ["sweep", "--config", "{tmp}/broken.toml", "--out", "{tmp}/new.csv"], "malformed TOML"),
+    ("config-missing", ["sweep", "--config", "{tmp}/missing.toml", "--out", "{tmp}/new.csv"], "cannot read"),
+    ("config-directory", ["sweep", "--config", "{tmp}/adir", "--out", "{tmp}/new.csv"], "cannot read"),
+    ("config-precision-int", ["sweep", "--config", "{tmp}/precision.toml", "--out", "{tmp}/new.csv"], "precision"),
+    ("config-timeout-nan", ["sweep", "--config", "{tmp}/timeout.toml", "--out", "{tmp}/new.csv"], "timeout"),
+    ("config-size-word", ["sweep", "--config", "{tmp}/size.toml", "--out", "{tmp}/new.csv"], "input_size"),
+    ("config-set-nan", ["sweep", "--config", "{tmp}/setnan.toml", "--out", "{tmp}/new.csv"], "groups"),
+    ("config-set-string-for-int", ["sweep", "--config", "{tmp}/setabc.toml", "--out", "{tmp}/new.csv"], "groups"),
+    ("config-budget-inf", ["sweep", "--config", "{tmp}/budget.toml", "--out", "{tmp}/new.csv"], "time_budget"),
+    # ---- convert-benchmarks
+    ("convert-missing", ["convert-benchmarks", "{tmp}/missing.json", "--out", "{tmp}/b.csv"], "cannot read"),
+    ("convert-not-json", ["convert-benchmarks", "{tmp}/notjson.json", "--out", "{tmp}/b.csv"], "malformed JSON"),
+    ("convert-latin1", ["convert-benchmarks", "{tmp}/latin1.json", "--out", "{tmp}/b.csv"], "malformed JSON"),
+    ("convert-data-strings", ["convert-benchmarks", "{tmp}/data_strings.json", "--out", "{tmp}/b.csv"], "stats.data"),
+    ("convert-batch-string", ["convert-benchmarks", "{tmp}/batch_string.json", "--out", "{tmp}/b.csv"], "batch_size"),
+    ("convert-shape-int", ["convert-benchmarks", "{tmp}/shape_int.json", "--out", "{tmp}/b.csv"], "input_shape"),
+    ("convert-extra-list", ["convert-benchmarks", "{tmp}/extra_list.json", "--out", "{tmp}/b.csv"], "extra_info"),
+    ("convert-machine-string", ["convert-benchmarks", "{tmp}/machine_string.json", "--out", "{tmp}/b.csv"],
+     "machine_info"),
+    ("convert-no-mean", ["convert-benchmarks", "{tmp}/no_mean.json", "--out", "{tmp}/b.csv"], "mean"),
+    ("convert-mean-nan", ["convert-benchmarks", "{tmp}/mean_nan.json", "--out", "{tmp}/b.csv"], "mean"),
+    ("convert-mean-string", ["convert-benchmarks", "{tmp}/mean_string.json", "--out", "{tmp}/b.csv"], "mean"),
+    ("convert-benchmarks-dict", ["convert-benchmarks", "{tmp}/benchmarks_dict.json"], "benchmarks"),
+    ("convert-commit-list", ["convert-benchmarks", "{tmp}/commit_list.json"], "commit_info"),
+    ("convert-rounds-zero", ["convert-benchmarks", "{tmp}/rounds_zero.json"], "rounds"),
+    ("convert-top-list", ["convert-benchmarks", "{tmp}/top_list.json"], "benchmarks"),
+    ("convert-data-dict", ["convert-benchmarks", "{tmp}/data_dict.json"], "stats.data"),
+    ("convert-name-list", ["convert-benchmarks", "{tmp}/name_list.json"], "name"),
+    ("convert-input-is-directory", ["convert-benchmarks", "{tmp}/adir"], "cannot read"),
+    ("convert-out-exists", ["convert-benchmarks", "{tmp}/bench.json", "--out", "{tmp}/sweep.csv"], "--force"),
+    ("convert-out-directory", ["convert-benchmarks", "{tmp}/bench.json", "--out", "{tmp}/adir"], "directory"),
+    ("convert-out-dev-null", ["convert-benchmarks", "{tmp}/bench.json", "--out", "/dev/null", "--force"],
+     "character device"),
+    ("convert-out-fifo", ["convert-benchmarks", "{tmp}/bench.json", "--out", "{tmp}/fifo", "--force"], "fifo"),
+    ("convert-out-symlink", ["convert-benchmarks", "{tmp}/bench.json", "--out", "{tmp}/link.txt"], "--force"),
+    ("convert-out-proc", ["convert-benchmarks", "{tmp}/bench.json", "--out", "/proc/self/b.csv"], "/proc"),
+    ("convert-out-parent-file", ["convert-benchmarks", "{tmp}/bench.json", "--out", "{tmp}/existing.txt/b.csv"],
+     "not a directory"),
+    ("convert-out-is-input", ["convert-benchmarks", "{tmp}/bench.json", "--out", "{tmp}/bench.json", "--force"],
+     "input file"),
+    ("convert-abbrev-out", ["convert-benchmarks", "{tmp}/bench.json", "--ou", "{tmp}/b.csv"], "--ou"),
+    ("convert-abbrev-force", ["convert-benchmarks", "{tmp}/bench.json", "--out", "{tmp}/sweep.csv", "--for"], "--for"),
+    # ---- overhead
+    ("overhead-batch-zero", ["overhead", "--model", "lenet5", "--batch-size", "0"], "--batch-size"),
+    ("overhead-batch-word", ["overhead", "--model", "lenet5", "--batch-size", "x"], "--batch-size"),
+    ("overhead-iters-zero", ["overhead", "--model", "lenet5", "--iters", "0"], "--iters"),
+    ("overhead-repeats-negative", ["overhead", "--model", "lenet5", "--repeats", "-1"], "--repeats"),
+    ("overhead-warmup-negative", ["overhead", "--model", "lenet5", "--warmup", "-1"], "--warmup"),
+    ("overhead-input-zero", ["overhead", "--model", "lenet5", "--input-size", "0"], "--input-size"),
+    ("overhead-unknown-model", ["overhead", "--model", "nosuch"], "unknown model"),
+    ("overhead-set-unclosed", ["overhead", "--model", "resnet18", "--set", "groups=[1,"], "cannot parse"),
+    ("overhead-set-bare-word", ["overhead", "--model", "resnet18", "--set", "groups=abc"], "groups"),
+    ("overhead-abbrev", ["overhead", "--model", "lenet5", "--batch", "8"], "--batch"),
+    ("overhead-mode", ["overhead", "--model", "lenet5", "--mode", "eval"], "eval"),
+    # ---- the other commands (their own validation)
+    ("profile-unknown-model", ["profile", "nosuch"], "unknown model"),
+    ("profile-input-zero", ["profile", "lenet5", "--input-size", "0"], "--input-size"),
+    ("profile-set-no-equals", ["profile", "lenet5", "--set", "noequals"], "KEY=VALUE"),
+    ("profile-format", ["profile", "lenet5", "--format", "xml"], "xml"),
+    ("profile-num-classes-word", ["profile", "lenet5", "--num-classes", "x"], "num-classes"),
+    ("profile-set-unknown-key", ["profile", "lenet5", "--set", "widht=2"], "widht"),
+    ("list-unknown-family", ["list", "--family", "nosuch"], "nosuch"),
+    ("list-format", ["list", "--format", "xml"], "xml"),
+    ("fit-flops-no-sizes", ["fit-flops", "lenet5"], "--sizes"),
+    ("fit-flops-unknown-model", ["fit-flops", "nosuch", "--sizes", "32,40,48"], "nosuch"),
+    ("compare-missing", ["compare", "{tmp}/missing.csv", "{tmp}/missing2.csv"], "missing"),
+    ("compare-threshold", ["compare", "{tmp}/sweep.csv", "{tmp}/sweep.csv", "--threshold", "abc"], "--threshold"),
+    ("history-missing", ["history", "{tmp}/nosuchdir"], "nosuchdir"),
+    ("history-min-points", ["history", "{tmp}", "--min-points", "0"], "--min-points"),
+    ("report-missing", ["report", "{tmp}/nosuchdir"], "nosuchdir"),
+    ("unknown-command", ["frobnicate"], "frobnicate"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    """Overrides conftest's: no case here builds a model (each is refused first), so there is no
+    Keras state to clear, and clear_session's collection would cost seconds per case."""
+    yield
+
+
+def _workspace(root: Path):
+    for name, data in FILES.items():
+        (root / name).write_bytes(data)
+    (root / "adir").mkdir()
+    (root / "adir" / "inside.txt").write_text("x\n")
+    os.symlink(root / "existing.txt", root / "link.txt")
+    os.mkfifo(root / "fifo")
+
+
+def snapshot(root: Path) -> dict:
+    """Every entry under ``root``: its kind, mode and bytes (a symlink: its target)."""
+    state = {}
+    for directory, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(directory) / name
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                state[str(path)] = ("link", os.readlink(path))
+            elif stat.S_ISREG(info.st_mode):
+                state[str(path)] = ("file", stat.S_IMODE(info.st_mode), path.read_bytes())
+            else:
+                state[str(path)] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode))
+    return state
+
+
+def _devices():
+    return {p: os.stat(p).st_mode for p in ("/dev/null", "/dev/full")}
+
+
+def test_there_are_at_least_100_cases():
+    assert len(CASES) >= 100
+    assert len({case[0] for case in CASES}) == len(CASES)
+    commands = {case[1][0] for case in CASES}
+    assert {"sweep", "convert-benchmarks", "overhead", "profile", "list", "fit-flops", "compare", "history",
+            "report"} <= commands
+
+
+@pytest.mark.parametrize("argv, needle", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input_is_one_line_and_exit_2(argv, needle, tmp_path, monkeypatch, capsys):
+    _workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before, devices = snapshot(tmp_path), _devices()
+    code = main([arg.replace("{tmp}", str(tmp_path)) for arg in argv])
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert code == 2, (code, err)
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err and err.startswith("kbench")
+    assert needle.lower() in err.lower(), err
+    assert snapshot(tmp_path) == before, "a file was changed or created"
+    assert _devices() == devices
+
+
+@pytest.mark.parametrize("argv", [
+    ["sweep", "lenet5", "--timeout", "inf", "--out", "{tmp}/new.csv"],
+    ["convert-benchmarks", "{tmp}/batch_string.json", "--out", "{tmp}/sweep.csv", "--force"],
+], ids=["sweep-timeout-inf", "convert-typed-fields"])
+def test_bad_input_in_a_subprocess(argv, tmp_path):
+    _workspace(tmp_path)
+    before = snapshot(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "kbench", *[a.replace("{tmp}", str(tmp_path)) for a in argv]],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert snapshot(tmp_path) == before
