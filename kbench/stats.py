@@ -249,7 +249,8 @@ def detect_steps(values: Sequence[float], min_points: int = DEFAULT_MIN_POINTS,
 
     Recursive binary segmentation: the best L1 split of a segment (each part >= ``min_points``)
     is kept when its medians differ by >= ``min_change`` (relative) and by >= ``noise_factor``
-    times the whole series' robust noise; then both parts are searched again. Each step carries
+    times the whole series' robust noise, and the points either side of it sit on their own
+    level; then both parts are searched again. Each step carries
     the Mann-Whitney p-value of the points on either side (within the neighbouring steps).
     """
     raw = np.asarray(values, dtype=float)
