@@ -465,6 +465,7 @@ class _ModelWorker:
         self.worker: Worker | None = None
         self.fresh_per_config = False
         self.broken: str | None = None  # why a worker cannot start: every configuration fails alike
+        self.retried = False  # the configuration in flight was retried after a SIGKILL
 
     def start(self):
         """None when a worker is ready; NOT_RUN; or the reason it cannot start."""
@@ -498,7 +499,13 @@ class _ModelWorker:
 
     def measure(self, cfg: Config):
         """The worker's result dict for ``cfg`` (a row's status and fields), or NOT_RUN."""
-        first_death = None
+        result = self._attempt(cfg)
+        if result is self.NOT_RUN or result.get("status") == "ok" or not self.retried:
+            return result
+        return {**result, "error": f"{result.get('error', '')} (second attempt: the first worker was killed by SIGKILL)"}
+
+    def _attempt(self, cfg: Config):
+        self.retried = False
         for attempt in (1, 2):
             problem = self.start()
             if problem is self.NOT_RUN:
@@ -513,8 +520,6 @@ class _ModelWorker:
             if tag == RESULT:
                 if self.fresh_per_config:  # see Backend.fresh_worker_per_config
                     self.stop()
-                if first_death is not None and result.get("status") != "ok":
-                    result["error"] = f"{result.get('error', '')} (second attempt; the first worker was killed by SIGKILL)"
                 return result
             if tag is None:  # timeout (or the budget ran out)
                 self.kill()
@@ -525,7 +530,7 @@ class _ModelWorker:
             self.stop()
             if death.killed_from_outside:
                 if attempt == 1:
-                    first_death = death
+                    self.retried = True
                     continue  # once more, in a fresh worker
                 return {"status": "oom", "error": "worker killed by SIGKILL twice at this configuration, the second "
                         "time in a fresh worker: likely the kernel's out-of-memory killer"}
