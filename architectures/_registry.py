@@ -120,6 +120,8 @@ def _check_reported(model_name: str, reported: tuple[Reported, ...]) -> None:
         if figure.exactness not in EXACTNESS:
             raise ValueError(f"{model_name}: Reported.exactness must be one of {EXACTNESS}, "
                              f"got {figure.exactness!r} ({figure.source})")
+        if figure.tolerance is not None and figure.exactness != "derived":
+            raise ValueError(f"{model_name}: only a derived figure has a tolerance ({figure.source})")
     primaries = sum(figure.primary for figure in reported)
     if reported and primaries != 1:
         raise ValueError(f"{model_name}: exactly one Reported must be primary, found {primaries}")

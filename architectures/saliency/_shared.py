@@ -98,8 +98,8 @@ def reference_reported(key: str, *, lines: str, size: int = 224, **symbols) -> t
 
     def figure(prefix):
         params = evaluate(entry[f"{prefix}_params"], values)
-        macs = evaluate(entry[f"{prefix}_macs_per_hw"], values) * size * size + evaluate(entry[f"{prefix}_const"], values)
-        return params, macs
+        per_hw, const = (evaluate(entry[f"{prefix}_{term}"], values) for term in ("macs_per_hw", "const"))
+        return params, per_hw * size * size + const
 
     corrected_params, corrected_macs = figure("corrected")
     seed_params, seed_macs = figure("seed")

@@ -59,7 +59,8 @@ def dcl(input_shape=(224, 224, 3), num_classes=1, name=None):
 
 
 register_model(
-    "dcl", builder=dcl, family="saliency", input_multiple=INPUT_MULTIPLE, paper=DCL_PAPER, default_num_classes=1,
+    "dcl", builder=dcl, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=DCL_PAPER, default_num_classes=1,
     min_input_size=(8, 8), test_input_size=(64, 64),
     reported=reference_reported("DCL", lines="368-420"),
     notes=(COMMON_NOTE, "Input sides must be multiples of 8 (output stride 8).",

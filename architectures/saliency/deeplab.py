@@ -67,7 +67,8 @@ def mobilenet_v2_deeplabv3(input_shape=(224, 224, 3), num_classes=1, block1_expa
 
 
 register_model(
-    "mobilenet_v2_deeplabv3", builder=mobilenet_v2_deeplabv3, family="saliency", input_multiple=INPUT_MULTIPLE, paper=DEEPLAB_PAPER,
+    "mobilenet_v2_deeplabv3", builder=mobilenet_v2_deeplabv3, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=DEEPLAB_PAPER,
     default_num_classes=1, min_input_size=(16, 16),
     # h/8 a multiple of every atrous rate (see notes): the profiler then agrees with the analytic count.
     test_input_size=(576, 576),

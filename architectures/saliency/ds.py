@@ -30,7 +30,8 @@ def ds(input_shape=(224, 224, 3), num_classes=1, conv6_kernel=7, name=None):
 
 
 register_model(
-    "ds", builder=ds, family="saliency", input_multiple=INPUT_MULTIPLE, paper=DS_PAPER, default_num_classes=1,
+    "ds", builder=ds, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=DS_PAPER, default_num_classes=1,
     min_input_size=(32, 32), test_input_size=(64, 64),
     reported=reference_reported("DS", lines="320-366"),
     notes=(COMMON_NOTE, "Input sides must be multiples of 32.",

@@ -61,7 +61,8 @@ def dss(input_shape=(224, 224, 3), num_classes=1, fusion=True, name=None):
 
 
 register_model(
-    "dss", builder=dss, family="saliency", input_multiple=INPUT_MULTIPLE, paper=DSS_PAPER, default_num_classes=1,
+    "dss", builder=dss, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=DSS_PAPER, default_num_classes=1,
     min_input_size=(32, 32), test_input_size=(64, 64),
     reported=reference_reported("DSS", lines="745-841"),
     notes=(COMMON_NOTE, "Input sides must be multiples of 32.",

@@ -74,7 +74,8 @@ def mdf_total_macs(extractor_macs, mlp_macs, h, w, n, k):
 
 
 register_model(
-    "mdf", builder=mdf, family="saliency", input_multiple=INPUT_MULTIPLE, paper=MDF_PAPER, default_input_shape=(224, 224, 9),
+    "mdf", builder=mdf, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=MDF_PAPER, default_input_shape=(224, 224, 9),
     default_num_classes=2, min_input_size=(32, 32), test_input_size=(64, 64),
     reported=reference_reported("MDF", lines="200-252 (k=n=1)", k=1, n=1),
     notes=(COMMON_NOTE, "Input sides must be multiples of 32; h x w is the region (warp) size, "

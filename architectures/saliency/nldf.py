@@ -56,7 +56,8 @@ def nldf(input_shape=(352, 352, 3), num_classes=2, name=None):
 
 
 register_model(
-    "nldf", builder=nldf, family="saliency", input_multiple=INPUT_MULTIPLE, paper=NLDF_PAPER, default_input_shape=(352, 352, 3),
+    "nldf", builder=nldf, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=NLDF_PAPER, default_input_shape=(352, 352, 3),
     default_num_classes=2, min_input_size=(352, 352), test_input_size=(352, 352),
     reported=reference_reported("NLDF", lines="620-743 (MACs at 352x352)", size=352),
     notes=(COMMON_NOTE, "Input sides must be multiples of 32 and at least 352 (global branch: "

@@ -100,7 +100,8 @@ def pagrn_v2(input_shape=(224, 224, 3), num_classes=1, name=None):
 
 
 register_model(
-    "pagrn", builder=pagrn, family="saliency", input_multiple=INPUT_MULTIPLE, paper=PAGRN_PAPER, default_num_classes=1,
+    "pagrn", builder=pagrn, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=PAGRN_PAPER, default_num_classes=1,
     min_input_size=(16, 16), test_input_size=(64, 64),
     reported=reference_reported("PAGRN-v1", lines="3-92", b=1),
     notes=(COMMON_NOTE,
@@ -118,7 +119,8 @@ register_model(
            "Params compared with the notes: conv/dense kernels + BN gamma/beta."),
 )
 register_model(
-    "pagrn_v2", builder=pagrn_v2, family="saliency", input_multiple=INPUT_MULTIPLE, paper=PAGRN_PAPER, default_num_classes=1,
+    "pagrn_v2", builder=pagrn_v2, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=PAGRN_PAPER, default_num_classes=1,
     min_input_size=(16, 16), test_input_size=(64, 64),
     reported=reference_reported("PAGRN-v2", lines="566-618"),
     notes=(COMMON_NOTE, "Input sides must be multiples of 16.",

@@ -59,7 +59,8 @@ def _unrolled_rfcn(input_shape, num_classes, score_channels, fc6_kernel, passes,
 
 
 register_model(
-    "rfcn", builder=rfcn, family="saliency", input_multiple=INPUT_MULTIPLE, paper=RFCN_PAPER, default_input_shape=(224, 224, 4),
+    "rfcn", builder=rfcn, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=RFCN_PAPER, default_input_shape=(224, 224, 4),
     default_num_classes=2, min_input_size=(32, 32), test_input_size=(64, 64),
     reported=reference_reported("RFCN", lines="254-318"),
     notes=(COMMON_NOTE, "Input sides must be multiples of 32; 4 input channels (RGB + saliency prior).",

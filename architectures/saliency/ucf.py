@@ -39,14 +39,16 @@ def ucf(input_shape=(224, 224, 3), num_classes=2, batch_norm=False, name=None):
 
 
 register_model(
-    "ucf", builder=ucf, family="saliency", input_multiple=INPUT_MULTIPLE, paper=UCF_PAPER, default_num_classes=2,
+    "ucf", builder=ucf, family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=UCF_PAPER, default_num_classes=2,
     min_input_size=(32, 32), test_input_size=(64, 64),
     reported=reference_reported("UCF", lines="492-564"),
     notes=(COMMON_NOTE, "Input sides must be multiples of 32.",
            "Decoder upsampling is bilinear x2 (8 ops/output in the notes), 2 output maps."),
 )
 register_model(
-    "ucf_bn", builder=ucf, preset=dict(batch_norm=True), family="saliency", input_multiple=INPUT_MULTIPLE, paper=UCF_PAPER,
+    "ucf_bn", builder=ucf, preset=dict(batch_norm=True), family="saliency", input_multiple=INPUT_MULTIPLE,
+    paper=UCF_PAPER,
     default_num_classes=2, min_input_size=(32, 32), test_input_size=(64, 64),
     reported=reference_reported("UCF-BN", lines="94-198", b=1),
     notes=(COMMON_NOTE, "Input sides must be multiples of 32.",
