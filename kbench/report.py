@@ -35,6 +35,7 @@ from kbench.sweep_frame import nightly_files, read_sweep
 MARKER = ".kbench-report"
 INDEX = "index.html"
 HISTORY_PANELS_PER_FIGURE = 8
+_OWN_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(png|html)")
 
 
 @dataclasses.dataclass
@@ -56,7 +57,8 @@ def _check_output(out: Path, force: bool) -> list[str]:
         return []
     marker = out / MARKER
     if marker.is_file():
-        return [line for line in marker.read_text().splitlines() if line and "/" not in line]
+        # Only plain names of the report's own kinds: a doctored marker cannot delete elsewhere.
+        return [line for line in marker.read_text().splitlines() if _OWN_FILE.fullmatch(line)]
     if any(out.iterdir()) and not force:
         raise UsageError(f"--out {str(out)!r} is a non-empty directory that holds no kbench report; "
                          f"choose another directory or pass --force")

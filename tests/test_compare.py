@@ -225,6 +225,15 @@ def test_out_may_not_overwrite_an_input(tmp_path, capsys):
     assert _digest(copy) == before
 
 
+def test_an_existing_out_file_needs_force(tmp_path, capsys):
+    out = tmp_path / "cmp.txt"
+    out.write_text("mine")
+    assert main(["compare", str(ROUNDS_A), str(ROUNDS_B), "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_text() == "mine"
+    assert main(["compare", str(ROUNDS_A), str(ROUNDS_B), "--out", str(out), "--force"]) == 0
+    assert "8 configurations" in out.read_text()
+
+
 @pytest.mark.parametrize("flag", [["--threshold", "5"], ["--threshold", "abc"], ["--threshold", "0%"],
                                   ["--alpha", "2"], ["--ignore-env", "git_commit"]])
 def test_bad_flags_exit_2(flag, capsys):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from kbench.commands._common import emit, format_table
+from kbench import outputs
+from kbench.commands._common import format_table
 from kbench.csvio import to_csv_text
 from kbench.errors import UsageError
 from kbench.humanize import display_value
@@ -32,16 +34,19 @@ def parse_fraction(text: str, what: str) -> float:
 def add_output_arguments(parser, default: str = "table"):
     parser.add_argument("--format", choices=FORMATS, default=default, help="output format (default: %(default)s)")
     parser.add_argument("--out", help="write the output to this file instead of standard output")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
 
 
-def refuse_input_as_output(out: str | None, inputs: Iterable[str | Path]):
-    """Input files are never modified: an --out naming one of them is bad usage."""
-    if not out:
+def check_out(args, inputs: Iterable[str | Path]):
+    """Before any work: --out must be writable (``kbench.outputs``: an existing file only with
+    --force) and never one of the input files, which are only ever read."""
+    if not args.out:
         return
-    target = Path(out).resolve()
+    target = Path(args.out).resolve()
     for path in inputs:
         if Path(path).resolve() == target:
-            raise UsageError(f"--out {out!r} is one of the input files; choose another file")
+            raise UsageError(f"--out {args.out!r} is one of the input files; choose another file")
+    outputs.check_output(args.out, overwrite=args.force)
 
 
 def render(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: str, summary: str = "",
@@ -85,5 +90,9 @@ def _csv_value(value):
     return value
 
 
-def write(text: str, out: str | None):
-    emit(text, out)
+def write(text: str, args):
+    """The output to --out (atomically) or to standard output."""
+    if args.out:
+        outputs.write_text(args.out, text, overwrite=args.force)
+    else:
+        sys.stdout.write(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kbench import stats
-from kbench.commands._nightly import add_output_arguments, parse_fraction, refuse_input_as_output, render, write
+from kbench.commands._nightly import add_output_arguments, check_out, parse_fraction, render, write
 from kbench.compare import COLUMNS, compare_files
 
 NAME = "compare"
@@ -27,10 +27,10 @@ def run(args) -> int:
     threshold = parse_fraction(args.threshold, "--threshold")
     alpha = parse_fraction(args.alpha, "--alpha")
     ignore_env = tuple(c.strip() for c in args.ignore_env.split(",") if c.strip())
-    refuse_input_as_output(args.out, (args.base, args.new))
+    check_out(args, (args.base, args.new))
     comparison = compare_files(args.base, args.new, threshold, alpha, ignore_env)
     text = render(COLUMNS, comparison.rows, args.format, comparison.summary(),
                   extra_json={"base": comparison.base, "new": comparison.new, "threshold": threshold,
                               "alpha": alpha, "counts": comparison.counts()})
-    write(text, args.out)
+    write(text, args)
     return 1 if comparison.regressions else 0

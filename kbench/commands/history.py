@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kbench import stats
-from kbench.commands._nightly import add_output_arguments, parse_fraction, refuse_input_as_output, render, write
+from kbench.commands._nightly import add_output_arguments, check_out, parse_fraction, render, write
 from kbench.errors import UsageError
 from kbench.history import SERIES_COLUMNS, STEP_COLUMNS, load_history
 from kbench.sweep_frame import nightly_files
@@ -35,14 +35,14 @@ def run(args) -> int:
     if not args.noise_factor > 0:
         raise UsageError(f"--noise-factor {args.noise_factor} must be positive")
     min_change = parse_fraction(args.min_change, "--min-change")
-    refuse_input_as_output(args.out, [path for _, path in nightly_files(args.directory, args.tag)])
+    check_out(args, [path for _, path in nightly_files(args.directory, args.tag)])
     history = load_history(args.directory, args.tag, args.host, args.min_points, min_change, args.noise_factor)
     if args.series:
         columns, rows = SERIES_COLUMNS, history.series_rows()
     else:
         columns, rows = STEP_COLUMNS, history.steps()
     write(render(columns, rows, args.format, history.summary(),
-                 extra_json={"directory": history.directory, "nights": history.nights}), args.out)
+                 extra_json={"directory": history.directory, "nights": history.nights}), args)
     # A step stays in the history for good: failing on it would fail every later night. The
     # nightly regression gate is `kbench compare` (tonight against last night).
     return 0
