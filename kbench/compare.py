@@ -7,6 +7,11 @@ status other than ok on a side, a row missing on one side, or a different enviro
 kind, host, TensorFlow/Keras/backend/Python version). Rows that differ only in the device kind
 are paired and shown as such rather than as two missing rows. Nothing is compared silently:
 every row of either file appears exactly once in the result.
+
+Result columns (``COLUMNS``): the key, both throughputs (median over rounds), ``change`` (new /
+base - 1, negative = slower), ``p_value`` (Mann-Whitney, when it was used), the round counts,
+``base_spread``/``new_spread`` (IQR/median of the rounds, or the per-step cv of a row without
+rounds), ``verdict``, ``method`` (how the verdict was reached) and ``note`` (why).
 """
 
 from __future__ import annotations
@@ -76,8 +81,9 @@ def _pair(base, new, threshold: float, alpha: float, ignore_env: Sequence[str]) 
     source = base if base is not None else new
     row = {column: source[column] for column in KEY_COLUMNS if column not in ("input_h", "input_w")}
     row["input"] = f"{source['input_h']}x{source['input_w']}"
-    row["device_kind"] = source["device_kind"] if new is None or base is None or base["device_kind"] == new["device_kind"] \
-        else f"{base['device_kind']} -> {new['device_kind']}"
+    row["device_kind"] = source["device_kind"]
+    if base is not None and new is not None and base["device_kind"] != new["device_kind"]:
+        row["device_kind"] = f"{base['device_kind']} -> {new['device_kind']}"
     row.update(base_samples_per_s=None, new_samples_per_s=None, change=None, p_value=None, base_rounds=0,
                new_rounds=0, base_spread=None, new_spread=None, method="", note="")
     for side, side_row in (("base", base), ("new", new)):

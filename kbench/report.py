@@ -297,7 +297,8 @@ def _latest_rows(frame) -> list[dict]:
         ok = row["status"] == "ok"
         spread = stats.relative_iqr(row["round_values"]) if ok and len(row["round_values"]) >= 2 else None
         rows.append({
-            "config": f"{row['model']} {row['input_h']}x{row['input_w']}" + (f" [{row['variant']}]" if row["variant"] else ""),
+            "config": f"{row['model']} {row['input_h']}x{row['input_w']}"
+                      + (f" [{row['variant']}]" if row["variant"] else ""),
             "batch": row["batch_size"], "mode": row["mode"],
             "setup": f"{row['backend']} {row['precision']}" + (" jit" if row["jit"] == "true" else ""),
             "status": row["status"], "params": human_number(row.get("params_trainable")),
@@ -385,7 +386,8 @@ def build_report(directory: str | Path, out: str | Path, tag: str = "sweep", for
     sections.append("<h2>Latency percentiles</h2>")
     sections.append(image("latency.png", plot_latency(ok, out / "latency.png")))
     sections.append("<h2>Latency vs MACs</h2>\n<p>Inference latency per image against MACs per image; "
-                    "models above the dashed line of their batch size (its median ms per MAC) run slower than their MACs suggest "
+                    "models above the dashed line of their batch size (its median ms per MAC) run slower "
+                    "than their MACs suggest "
                     "(memory access, depthwise and shuffle ops, many small layers).</p>")
     sections.append(image("macs_vs_latency.png", plot_macs_vs_latency(ok, out / "macs_vs_latency.png")))
     sections.append("<h2>Peak memory vs batch size</h2>")

@@ -15,7 +15,8 @@ HELP = "time series of the nightly sweep CSVs in a directory, with the steps (ch
 def add_arguments(parser):
     parser.add_argument("directory", metavar="DIR", help="results directory holding sweep-YYYY-MM-DD.csv files")
     parser.add_argument("--tag", default="sweep",
-                        help="file name prefix of the nightly CSVs (default: %(default)s; run_all.sh --full: sweep-full)")
+                        help="file name prefix of the nightly CSVs (default: %(default)s; "
+                             "run_all.sh --full writes sweep-full)")
     parser.add_argument("--host", help="only rows measured on this host")
     parser.add_argument("--min-points", type=int, default=stats.DEFAULT_MIN_POINTS,
                         help="nights needed on each side of a step (default: %(default)s)")
@@ -25,7 +26,8 @@ def add_arguments(parser):
                         help="a step must also be this many times the series' night-to-night noise "
                              "(default: %(default)s)")
     parser.add_argument("--series", action="store_true",
-                        help="list every configuration's series (nights, latest value, noise, steps) instead of the steps")
+                        help="list every configuration's series (nights, latest value, noise, steps) "
+                             "instead of the steps")
     add_output_arguments(parser)
 
 
