@@ -55,3 +55,23 @@ def test_unknown_command_exits_2():
     done = subprocess.run([sys.executable, "-m", "kbench.worker", "bogus"], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2 and "worker|profile" in done.stderr
+
+
+def test_death_without_oom_evidence_is_not_oom():
+    import signal
+
+    outside = worker.Death(-signal.SIGKILL, killed_by_us=False, oom_evidence=False)
+    assert outside.killed_from_outside and outside.status == "error" and "oom" not in outside.status
+    assert "from outside" in outside.message
+    oom = worker.Death(-signal.SIGKILL, killed_by_us=False, oom_evidence=True)
+    assert oom.status == "oom" and not oom.killed_from_outside
+    ours = worker.Death(-signal.SIGKILL, killed_by_us=True, oom_evidence=False)
+    assert not ours.killed_from_outside and ours.status == "error"
+    crash = worker.Death(134, killed_by_us=False, oom_evidence=False, tail="boom")
+    assert crash.message == "worker exited with code 134: boom"
+    count = worker.oom_kill_count()
+    assert count is None or count >= 0
+
+
+def test_kill_fault_kind_is_known():
+    assert worker.parse_faults("lenet5:1:infer=kill") == [("lenet5", "1", "infer", "kill")]
