@@ -47,3 +47,15 @@ def test_malformed_benchmark_json_exits_2(tmp_path, capsys):
     source.write_text(json.dumps({"benchmarks": [{"name": "x"}]}))
     assert main(["convert-benchmarks", str(source), "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_out_is_replaced_only_with_force(tmp_path, capsys):
+    source, out = tmp_path / "bench.json", tmp_path / "bench.csv"
+    _benchmark_json(source, [0.010, 0.011, 0.012, 0.013, 0.020])
+    out.write_text("eight rows of an earlier sweep\n")
+    assert main(["convert-benchmarks", str(source), "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_text() == "eight rows of an earlier sweep\n"
+    link = tmp_path / "link.csv"
+    link.symlink_to(out)
+    assert main(["convert-benchmarks", str(source), "--out", str(link), "--force"]) == 0
+    assert link.is_symlink() and len(pd.read_csv(out)) == 1  # written through the link
