@@ -133,3 +133,39 @@ def write_text(path: str | os.PathLike, text: str, what: str = "--out", *, overw
             except OSError:
                 pass
     return target
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
+    """Validate an output *directory* (``kbench report``) before any work: an existing directory
+    or a new path whose nearest existing ancestor is a writable directory; never under /proc."""
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise UsageError(f"{what} is empty: name a directory")
+    shown = repr(str(text))
+    target = Path(os.path.realpath(text))
+    for root in FORBIDDEN_ROOTS:
+        if target == root or root in target.parents:
+            raise UsageError(f"{what} {shown} is under {root}: kbench writes only regular files")
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except NotADirectoryError:
+        raise UsageError(f"{what} {shown}: a parent of it is a file, not a directory") from None
+    except OSError as exc:
+        raise UsageError(f"cannot use {what} {shown}: {_reason(exc)}") from None
+    if info is not None:
+        if not stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"{what} {shown} is {_kind(info.st_mode) if not stat.S_ISREG(info.st_mode) else 'a file'}; "
+                             f"it must be a directory")
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot write into {what} {shown}: {_unwritable_reason(target)}")
+        return target
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{what} {shown}: {str(ancestor)!r} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create {what} {shown}: {_unwritable_reason(ancestor)} in {str(ancestor)!r}")
+    return target

@@ -51,8 +51,11 @@ class Report:
 
 def _check_output(out: Path, force: bool) -> list[str]:
     """Files of an earlier report in ``out`` (to replace); UsageError if ``out`` is not ours."""
+    from kbench import outputs
+
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is an existing file; the report needs a directory")
+    outputs.check_output_dir(out)  # /proc, a parent that is a file, no permission: refused now
     if not out.exists():
         return []
     marker = out / MARKER

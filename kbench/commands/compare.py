@@ -11,6 +11,7 @@ HELP = "compare two sweep CSVs: faster / slower / same / not_comparable per conf
 
 
 def add_arguments(parser):
+    parser.allow_abbrev = False  # a prefix of a flag is an error, not that flag
     parser.add_argument("base", metavar="BASE.csv", help="the reference sweep CSV (e.g. last night's)")
     parser.add_argument("new", metavar="NEW.csv", help="the sweep CSV to judge (e.g. tonight's)")
     parser.add_argument("--threshold", default=f"{stats.DEFAULT_THRESHOLD:.0%}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from kbench import stats
 from kbench.commands._nightly import add_output_arguments, check_out, parse_fraction, render, write
 from kbench.errors import UsageError
@@ -13,6 +15,7 @@ HELP = "time series of the nightly sweep CSVs in a directory, with the steps (ch
 
 
 def add_arguments(parser):
+    parser.allow_abbrev = False  # a prefix of a flag is an error, not that flag
     parser.add_argument("directory", metavar="DIR", help="results directory holding sweep-YYYY-MM-DD.csv files")
     parser.add_argument("--tag", default="sweep",
                         help="file name prefix of the nightly CSVs (default: %(default)s; "
@@ -34,8 +37,8 @@ def add_arguments(parser):
 def run(args) -> int:
     if args.min_points < 1:
         raise UsageError(f"--min-points {args.min_points} must be a positive integer")
-    if not args.noise_factor > 0:
-        raise UsageError(f"--noise-factor {args.noise_factor} must be positive")
+    if not (math.isfinite(args.noise_factor) and args.noise_factor > 0):
+        raise UsageError(f"--noise-factor {args.noise_factor} must be a finite positive number")
     min_change = parse_fraction(args.min_change, "--min-change")
     check_out(args, [path for _, path in nightly_files(args.directory, args.tag)])
     history = load_history(args.directory, args.tag, args.host, args.min_points, min_change, args.noise_factor)
