@@ -18,6 +18,7 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _pending: int | None = None
 _previous: dict[int, object] = {}
 _previous_hook = None
+_depth = 0  # install() may nest (the CLI, then a command): only the outermost restores
 
 
 class Interrupted(KeyboardInterrupt):
@@ -51,14 +52,22 @@ def _unraisable(info):
 
 
 def install() -> bool:
-    """Install the handlers (main thread only; returns False elsewhere)."""
-    global _pending, _previous_hook
+    """Install the handlers (main thread only; returns False elsewhere). Every True return
+    must be paired with one ``restore()``."""
+    global _pending, _previous_hook, _depth
+    if _depth:
+        _depth += 1
+        return True
     _pending = None
     try:
         for sig in HANDLED:
             _previous[sig] = signal.signal(sig, _handler)
     except ValueError:  # not the main thread
+        for sig, handler in _previous.items():
+            signal.signal(sig, handler)
+        _previous.clear()
         return False
+    _depth = 1
     if sys.unraisablehook is not _unraisable:
         _previous_hook = sys.unraisablehook
         sys.unraisablehook = _unraisable
@@ -67,7 +76,11 @@ def install() -> bool:
 
 def restore() -> None:
     """Put back the handlers ``install`` replaced (tests run commands in-process)."""
-    global _pending, _previous_hook
+    global _pending, _previous_hook, _depth
+    if _depth > 1:
+        _depth -= 1
+        return
+    _depth = 0
     for sig, handler in list(_previous.items()):
         try:
             signal.signal(sig, handler)
