@@ -84,3 +84,15 @@ def check_model_contract(tmp_path):
         check_backward(model, x)
 
     return check
+
+
+@pytest.fixture
+def check_model_forward():
+    """``check(model, num_classes)``: the contract's forward pass and MAC cross-check only."""
+
+    def check(model, num_classes):
+        shape = tuple(model.input_shape[1:])
+        x = np.random.default_rng(0).normal(size=(2, *shape)).astype("float32")
+        check_forward_and_profile(model, shape, num_classes, x)
+
+    return check
