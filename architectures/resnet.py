@@ -7,7 +7,10 @@ of a bottleneck, no conv bias, BN after every conv. Options turn it into
 * ResNet-V1c (mmseg): ``deep_stem=True`` (three 3x3 stem convs);
 * ResNeXt: ``groups`` (cardinality) and ``width_per_group`` on the 3x3 conv;
 * attention variants: ``plugins`` (see ``architectures.layers.plugins``), applied after
-  conv1 / conv2 / conv3 of each block of the selected stages.
+  conv1 / conv2 / conv3 of each block of the selected stages;
+* dense-prediction backbones (mmseg/mmdet): ``stage_dilations`` with ``contract_dilation`` (the
+  first block of a dilated stage uses half the rate) and ``resnet_features``, which returns the
+  four stage outputs instead of a classifier.
 """
 
 from __future__ import annotations
@@ -38,23 +41,24 @@ def _shortcut(x, filters, strides, *, conv_bias, name):
     return conv_bn_act(x, filters, 1, strides=strides, use_bias=conv_bias, activation=None, name=f"{name}_0")
 
 
-def basic_block(x, planes, strides, *, conv_bias=False, name, **_):
+def basic_block(x, planes, strides, *, conv_bias=False, dilation=1, name, **_):
     """Two 3x3 convs; expansion 1."""
     shortcut = _shortcut(x, planes, strides, conv_bias=conv_bias, name=name)
-    x = conv_bn_act(x, planes, 3, strides=strides, use_bias=conv_bias, name=f"{name}_1")
+    x = conv_bn_act(x, planes, 3, strides=strides, dilation=dilation, use_bias=conv_bias, name=f"{name}_1")
     x = conv_bn_act(x, planes, 3, use_bias=conv_bias, activation=None, name=f"{name}_2")
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
 def bottleneck_block(x, planes, strides, *, stage, groups=1, width_per_group=64, stride_in_1x1=False,
-                     conv_bias=False, plugins=(), name):
+                     conv_bias=False, plugins=(), dilation=1, name):
     """1x1 -> 3x3 (grouped for ResNeXt) -> 1x1 (4x planes), with plugin positions between them."""
     width = int(planes * width_per_group / 64) * groups
     shortcut = _shortcut(x, planes * 4, strides, conv_bias=conv_bias, name=name)
     x = conv_bn_act(x, width, 1, strides=strides if stride_in_1x1 else 1, use_bias=conv_bias, name=f"{name}_1")
     x = apply_plugins(x, plugins, stage=stage, position="after_conv1", name=name)
-    x = conv_bn_act(x, width, 3, strides=1 if stride_in_1x1 else strides, groups=groups, use_bias=conv_bias, name=f"{name}_2")
+    x = conv_bn_act(x, width, 3, strides=1 if stride_in_1x1 else strides, groups=groups, dilation=dilation,
+                    use_bias=conv_bias, name=f"{name}_2")
     x = apply_plugins(x, plugins, stage=stage, position="after_conv2", name=name)
     x = conv_bn_act(x, planes * 4, 1, use_bias=conv_bias, activation=None, name=f"{name}_3")
     x = apply_plugins(x, plugins, stage=stage, position="after_conv3", name=name)
@@ -70,6 +74,61 @@ def resnet_stem(x, *, deep_stem=False, conv_bias=False):
     else:
         x = conv_bn_act(x, 64, 7, strides=2, use_bias=conv_bias, name="conv1")
     return layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+
+
+def _stack_config(depth, blocks, block, groups, width_per_group, plugins, stage_dilations):
+    """Validate the stack options; return (block function, blocks per stage, plugins)."""
+    if depth not in RESNET_DEPTHS and blocks is None:
+        raise ConfigError("depth", depth, f"allowed depths {', '.join(map(str, RESNET_DEPTHS))}")
+    default_block, default_blocks = RESNET_DEPTHS.get(depth, ("bottleneck", None))
+    block = block or default_block
+    blocks = tuple(blocks or default_blocks)
+    if block not in ("basic", "bottleneck"):
+        raise ConfigError("block", block, "allowed blocks basic, bottleneck")
+    if block == "basic" and (groups != 1 or width_per_group != 64 or plugins):
+        raise ConfigError("block", block, "groups, width_per_group and plugins need block='bottleneck'")
+    if len(stage_dilations) != len(blocks) or any(int(d) < 1 for d in stage_dilations):
+        raise ConfigError("stage_dilations", stage_dilations, f"{len(blocks)} positive integers")
+    plugins = normalize_plugins(plugins, len(blocks))
+    return (basic_block if block == "basic" else bottleneck_block), blocks, plugins
+
+
+def resnet_features(
+    inputs,
+    *,
+    depth=50,
+    blocks=None,
+    block=None,
+    groups=1,
+    width_per_group=64,
+    stride_in_1x1=False,
+    conv_bias=False,
+    deep_stem=False,
+    stage_strides=(1, 2, 2, 2),
+    stage_dilations=(1, 1, 1, 1),
+    contract_dilation=False,
+    plugins=None,
+):
+    """The ResNet trunk on ``inputs``; returns the output of every stage (C2..C5).
+
+    ``contract_dilation`` (mmseg): the first block of a stage with dilation d > 1 uses d // 2.
+    """
+    block_fn, blocks, plugins = _stack_config(depth, blocks, block, groups, width_per_group, plugins,
+                                              stage_dilations)
+    x = resnet_stem(inputs, deep_stem=deep_stem, conv_bias=conv_bias)
+    features = []
+    for stage, (num_blocks, planes, stage_stride, dilation) in enumerate(
+            zip(blocks, STAGE_PLANES, stage_strides, stage_dilations)):
+        for b in range(num_blocks):
+            first_dilation = dilation // 2 if contract_dilation and dilation > 1 else dilation
+            x = block_fn(
+                x, planes, stage_stride if b == 0 else 1,
+                stage=stage, groups=groups, width_per_group=width_per_group, stride_in_1x1=stride_in_1x1,
+                conv_bias=conv_bias, plugins=plugins, dilation=first_dilation if b == 0 else dilation,
+                name=f"conv{stage + 2}_block{b + 1}",
+            )
+        features.append(x)
+    return features
 
 
 def resnet(
@@ -94,27 +153,12 @@ def resnet(
     them for custom stacks. ``plugins`` is a list of plugin configurations (type, stages,
     position and the plugin's own keyword arguments).
     """
-    if depth not in RESNET_DEPTHS and blocks is None:
-        raise ConfigError("depth", depth, f"allowed depths {', '.join(map(str, RESNET_DEPTHS))}")
-    default_block, default_blocks = RESNET_DEPTHS.get(depth, ("bottleneck", None))
-    block = block or default_block
-    blocks = tuple(blocks or default_blocks)
-    if block not in ("basic", "bottleneck"):
-        raise ConfigError("block", block, "allowed blocks basic, bottleneck")
-    if block == "basic" and (groups != 1 or width_per_group != 64 or plugins):
-        raise ConfigError("block", block, "groups, width_per_group and plugins need block='bottleneck'")
-    plugins = normalize_plugins(plugins, len(blocks))
-    block_fn = basic_block if block == "basic" else bottleneck_block
-
     inputs = image_input(input_shape)
-    x = resnet_stem(inputs, deep_stem=deep_stem, conv_bias=conv_bias)
-    for stage, (num_blocks, planes, stage_stride) in enumerate(zip(blocks, STAGE_PLANES, stage_strides)):
-        for b in range(num_blocks):
-            x = block_fn(
-                x, planes, stage_stride if b == 0 else 1,
-                stage=stage, groups=groups, width_per_group=width_per_group, stride_in_1x1=stride_in_1x1,
-                conv_bias=conv_bias, plugins=plugins, name=f"conv{stage + 2}_block{b + 1}",
-            )
+    x = resnet_features(
+        inputs, depth=depth, blocks=blocks, block=block, groups=groups, width_per_group=width_per_group,
+        stride_in_1x1=stride_in_1x1, conv_bias=conv_bias, deep_stem=deep_stem, stage_strides=stage_strides,
+        stage_dilations=(1,) * len(blocks or RESNET_DEPTHS.get(depth, (None, (1,) * 4))[1]), plugins=plugins,
+    )[-1]
     if include_top:
         x = classifier(x, num_classes, name="head")
     return models.Model(inputs, x, name=name or f"resnet{depth}")
