@@ -24,19 +24,69 @@ fixed shape reproduces it.
 
 from __future__ import annotations
 
-from keras import layers, models
+import functools
+import math
+
+import keras
+import numpy as np
+from keras import layers, ops
 
 from architectures._registry import Paper, Reported, register_model
 from architectures.attention_resnet import DSNET_PAPER, FCANET_PAPER
 from architectures.fcn import plugins_of
 from architectures.layers import image_input
-from architectures.layers.detection import DetectionOutput, MultiLevelRoIAlign, RPNProposals
+from architectures.layers.detection import (
+    DetectionOutput,
+    MultiLevelRoIAlign,
+    RPNProposals,
+    grid_anchors,
+    roi_loss,
+    rpn_loss,
+    rpn_targets,
+    synthetic_ground_truth,
+)
 from architectures.resnet import resnet_features
 
 PAPER = Paper("Faster R-CNN: Towards Real-Time Object Detection with Region Proposal Networks", 2015,
               "https://arxiv.org/abs/1506.01497")
 STRIDES = (4, 8, 16, 32, 64)
 NUM_ANCHORS = 3
+
+
+@functools.lru_cache(maxsize=8)
+def _training_targets(height, width, num_classes):
+    """Synthetic boxes, labels and the (constant) RPN anchor targets for one input size."""
+    boxes, labels = synthetic_ground_truth((height, width), num_classes=num_classes)
+    anchors = np.concatenate([grid_anchors((math.ceil(height / s), math.ceil(width / s)), s) for s in STRIDES])
+    return boxes, labels, rpn_targets(anchors, boxes)
+
+
+@keras.saving.register_keras_serializable(package="kbench")
+class FasterRCNN(keras.Model):
+    """The Functional detector plus its training loss, so that Keras' own ``train_step`` (and
+    ``kbench sweep --modes train``) trains it as mmdet does, whatever ``y`` and compiled loss it
+    is given: ``compute_loss`` ignores them and computes the RPN and RCNN losses against a fixed
+    synthetic ground truth (``synthetic_ground_truth``; annotations are not part of a benchmark).
+
+    RPN: 256 anchors sampled (<= 50% positive, IoU >= 0.7 / < 0.3), BCE + L1. RCNN: the
+    proposals assigned at IoU 0.5, 512 sampled (<= 25% positive), CE + L1 on class deltas. As in
+    the inference graph, all ``num_proposals`` proposals go through the box head (mmdet's train
+    graph feeds only the 512 sampled ones; the loss uses those 512).
+    """
+
+    def _ground_truth(self):
+        h, w = self.inputs[0].shape[1:3]
+        return _training_targets(h, w, self.outputs[0].shape[-1])
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        # float32 losses under mixed precision, as Keras' compiled losses are.
+        _, _, objectness, deltas, proposals, cls_logits, box_deltas = (ops.cast(t, "float32") for t in y_pred)
+        boxes, labels, anchor_targets = self._ground_truth()
+        loss = rpn_loss(objectness, deltas, anchor_targets)
+        loss = loss + roi_loss(proposals, cls_logits, box_deltas, boxes, labels, num_classes=cls_logits.shape[-1] - 1)
+        return loss
 
 
 def fpn(features, channels=256, name="neck"):
@@ -90,7 +140,7 @@ def faster_rcnn_r50_fpn(
     rpn_deltas = layers.Concatenate(axis=1, name="rpn_deltas")(
         [layers.Reshape((-1, 4), name=f"rpn_reg_flat{i}")(d) for i, d in enumerate(deltas)])
     outputs = [det_scores, det_boxes, rpn_objectness, rpn_deltas, proposals, cls_logits, box_deltas]
-    return models.Model(inputs, outputs, name=name)
+    return FasterRCNN(inputs, outputs, name=name)
 
 
 # backbone key -> (classifier whose plugins it uses, README label, exact trainable params)

@@ -322,3 +322,128 @@ class DetectionOutput(keras.layers.Layer):
         return {**super().get_config(), "image_size": list(self.image_size), "num_classes": self.num_classes,
                 "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
                 "max_detections": self.max_detections, "pre_nms_top_k": self.pre_nms_top_k, "stds": list(self.stds)}
+
+
+# --- Training targets and losses (mmdet's train_cfg of faster-rcnn_r50_fpn.py) ------------------
+# The sweep's train mode has no annotations: the detector trains on a fixed synthetic ground truth
+# (``synthetic_ground_truth``), so anchor targets are constants computed once with numpy and the
+# RoI targets (which depend on the predicted proposals) are computed in the graph.
+
+def synthetic_ground_truth(image_size, num_boxes=4, num_classes=80):
+    """A deterministic set of boxes (x1, y1, x2, y2) of varied sizes and aspect ratios, and labels."""
+    h, w = image_size
+    fractions = np.array([[0.05, 0.10, 0.45, 0.60], [0.50, 0.20, 0.95, 0.50],
+                          [0.30, 0.55, 0.55, 0.95], [0.60, 0.60, 0.75, 0.90]], dtype="float32")
+    boxes = fractions[:num_boxes] * np.array([w, h, w, h], dtype="float32")
+    labels = (np.arange(num_boxes) * 7) % num_classes
+    return boxes, labels.astype("int32")
+
+
+def _iou_numpy(a, b):
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-6)
+
+
+def rpn_targets(anchors, gt_boxes, *, pos_iou=0.7, neg_iou=0.3, min_pos_iou=0.3, num_samples=256,
+                pos_fraction=0.5, seed=0):
+    """mmdet ``MaxIoUAssigner`` + ``RandomSampler`` for the RPN, on constant anchors and boxes.
+
+    Returns (objectness target (A,), sample weight (A,), delta targets (A, 4), positive (A,)):
+    256 anchors sampled, at most half positive, with a fixed seed.
+    """
+    iou = _iou_numpy(anchors, gt_boxes)
+    best_gt = iou.argmax(axis=1)
+    best_iou = iou.max(axis=1)
+    positive = best_iou >= pos_iou
+    negative = best_iou < neg_iou
+    # Every box gets the anchors that overlap it most (if above min_pos_iou).
+    for g in range(gt_boxes.shape[0]):
+        column = iou[:, g]
+        if column.max() >= min_pos_iou:
+            best = column == column.max()
+            positive |= best
+            best_gt[best] = g
+    negative &= ~positive
+    rng = np.random.default_rng(seed)
+    pos_index = np.flatnonzero(positive)
+    pos_index = rng.permutation(pos_index)[:int(num_samples * pos_fraction)]
+    neg_index = rng.permutation(np.flatnonzero(negative))[:num_samples - len(pos_index)]
+    weight = np.zeros(len(anchors), "float32")
+    weight[pos_index] = weight[neg_index] = 1.0
+    sampled_positive = np.zeros(len(anchors), bool)
+    sampled_positive[pos_index] = True
+    deltas = _encode_numpy(anchors, gt_boxes[best_gt])
+    return sampled_positive.astype("float32"), weight, deltas.astype("float32"), sampled_positive
+
+
+def _encode_numpy(anchors, targets):
+    """``encode_boxes`` (stds 1) on constants, with numpy (no tensor during a trace)."""
+    def centre(b):
+        w, h = np.maximum(b[:, 2] - b[:, 0], 1e-6), np.maximum(b[:, 3] - b[:, 1], 1e-6)
+        return b[:, 0] + 0.5 * w, b[:, 1] + 0.5 * h, w, h
+
+    acx, acy, aw, ah = centre(anchors)
+    tcx, tcy, tw, th = centre(targets)
+    return np.stack([(tcx - acx) / aw, (tcy - acy) / ah, np.log(tw / aw), np.log(th / ah)], axis=-1)
+
+
+def _hashed_uniform(n, salt):
+    """Deterministic pseudo-random numbers in [0, 1) for a fixed-shape sampler (no RNG state)."""
+    index = np.arange(n, dtype=np.uint64)
+    return ((index * np.uint64(2654435761) + np.uint64(salt)) % np.uint64(1000003)).astype("float32") / 1000003.0
+
+
+def rpn_loss(objectness_logits, deltas, targets):
+    """Binary cross-entropy over the sampled anchors + L1 on the positive ones' deltas, both / 256."""
+    labels, weight, target_deltas = (ops.convert_to_tensor(t) for t in targets[:3])
+    positive = ops.convert_to_tensor(np.asarray(targets[3], "float32"))
+    count = ops.maximum(ops.sum(weight), 1.0)
+    bce = ops.softplus(objectness_logits) - objectness_logits * labels[None]   # BCE with logits
+    cls = ops.sum(bce * weight[None], axis=1) / count
+    l1 = ops.sum(ops.abs(deltas - target_deltas[None]), axis=-1)
+    reg = ops.sum(l1 * positive[None], axis=1) / count
+    return ops.mean(cls + reg)
+
+
+def roi_loss(proposals, cls_logits, box_deltas, gt_boxes, gt_labels, *, num_classes, num_samples=512,
+             pos_fraction=0.25, pos_iou=0.5, stds=(0.1, 0.1, 0.2, 0.2)):
+    """mmdet's RCNN stage loss: assign proposals (IoU >= 0.5 positive), sample 512 (<= 25% positive)
+    with a fixed-shape sampler, cross-entropy over the sample + L1 on the positives' class deltas."""
+    num_rois = proposals.shape[1]
+    gt = ops.convert_to_tensor(gt_boxes)
+    iou = box_iou(proposals, gt[None])                                       # (N, R, G)
+    best_iou = ops.max(iou, axis=-1)
+    best_gt = ops.argmax(iou, axis=-1)
+    positive = best_iou >= pos_iou
+    noise = ops.convert_to_tensor(_hashed_uniform(num_rois, 17))[None]
+    max_pos = min(int(num_samples * pos_fraction), num_rois)
+    pos_rank, pos_index = _top_k_rows(ops.where(positive, noise, -1.0), max_pos)
+    num_pos = ops.sum(ops.cast(pos_rank >= 0, "int32"), axis=1, keepdims=True)
+    neg_count = min(num_samples, num_rois)
+    neg_rank, neg_index = _top_k_rows(ops.where(positive, -1.0, noise), neg_count)
+    neg_taken = ops.logical_and(neg_rank >= 0, ops.arange(neg_count)[None] < num_samples - num_pos)
+    pos_taken = pos_rank >= 0
+
+    labels = ops.take(ops.convert_to_tensor(gt_labels), best_gt)             # (N, R)
+    background = num_classes
+    log_probs = ops.log_softmax(cls_logits, axis=-1)
+    pos_labels = _gather_rows(labels, pos_index)
+    pos_log_probs = _gather_rows(log_probs, pos_index)
+    neg_log_probs = _gather_rows(log_probs, neg_index)
+    pos_ce = -ops.sum(pos_log_probs * ops.one_hot(pos_labels, num_classes + 1), axis=-1)
+    neg_ce = -neg_log_probs[..., background]
+    count = ops.cast(ops.sum(ops.cast(pos_taken, "int32"), axis=1) + ops.sum(ops.cast(neg_taken, "int32"), axis=1),
+                     cls_logits.dtype)
+    count = ops.maximum(count, 1.0)
+    cls = (ops.sum(ops.where(pos_taken, pos_ce, 0.0), axis=1) + ops.sum(ops.where(neg_taken, neg_ce, 0.0), axis=1))
+
+    deltas = ops.reshape(box_deltas, (-1, num_rois, num_classes, 4))
+    pos_deltas = _gather_rows(deltas, pos_index)                              # (N, P, C, 4)
+    pos_deltas = ops.sum(pos_deltas * ops.one_hot(pos_labels, num_classes)[..., None], axis=2)
+    targets = encode_boxes(_gather_rows(proposals, pos_index), ops.take(gt, _gather_rows(best_gt, pos_index), axis=0),
+                           stds=stds)
+    reg = ops.sum(ops.where(pos_taken[..., None], ops.abs(pos_deltas - ops.stop_gradient(targets)), 0.0), axis=(1, 2))
+    return ops.mean((cls + reg) / count)
