@@ -171,6 +171,11 @@ for _backbone, (_classifier, _label, _params) in _BACKBONES.items():
                  convention=MMDET3_CONVENTION, input_size=(800, 1088)),
     ]
     if _backbone == "r50":
+        _reported.append(Reported(
+            exactness="derived", macs=177.93e9, input_size=(800, 1088),
+            source="wave2_notes.md §3 (backbone 71.28G + FPN 49.32G + RPN 43.02G + box head 14.30G); = kbench macs "
+                   "+ 2 x BN elements + nearest-upsampled elements (checked in tests/models/test_faster_rcnn.py)",
+            convention="mmengine rules at one fixed shape, 800x1088, 1000 proposals"))
         _reported.append(Reported(exactness="rounded", params=41.75e6, source="DSNet README detail block "
                                   "(COCO2017, Input shape (1088, 800)): 'Params: 41.75M'", input_size=(800, 1088)))
     _notes = [

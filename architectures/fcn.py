@@ -94,6 +94,7 @@ _README = {
     "synapse": {"r50": (47.13e6, 197.86e9), "fcanet50": (49.62e6, 196.67e9), "dsnet50_a": (50.67e6, 205.93e9),
                 "dsnet50_b": (48.94e6, 204.44e9)},
 }
+_PARAMS_OFF_README = {("synapse", "fcanet50"), ("synapse", "dsnet50_a")}
 # The spec's exact mmengine MACs of the ResNet-50 rows (wave2_notes.md §3).
 _MMENGINE_MACS = {"cityscapes": 395.764e9, "synapse": 197.861e9}
 
@@ -114,14 +115,19 @@ for _dataset, _data in _DATASETS.items():
                      source="wave2_notes.md §3: mmseg config parameter sum (ResNetV1c-50 trunk + FCNHead"
                             + (f" + {_label} plugins" if _classifier else "") + ")",
                      convention="trainable params, auxiliary head off", input_size=_data["input_shape"][:2]),
-            Reported(exactness="derived", params=_readme_params, macs=_readme_macs,
+            # The README's params agree to their two printed decimals except two Synapse rows (notes).
+            Reported(exactness="derived" if (_dataset, _backbone) in _PARAMS_OFF_README else "rounded",
+                     params=_readme_params, source=f"{DSNET_README}, {_dataset.title()} table, row {_label}",
+                     convention="mmengine parameter_count", input_size=_data["input_shape"][:2]),
+            Reported(exactness="derived", macs=_readme_macs,
                      source=f"{DSNET_README}, {_dataset.title()} table, row {_label}",
                      convention=MMSEG_CONVENTION, input_size=_data["input_shape"][:2]),
         ]
         if _backbone == "r50":
             _reported.append(Reported(
-                exactness="derived", macs=_MMENGINE_MACS[_dataset], tolerance=0.0005,
-                source="wave2_notes.md §3 recount; = kbench macs + 2 x BN output elements (tests/models/test_fcn.py)",
+                exactness="derived", macs=_MMENGINE_MACS[_dataset],
+                source="wave2_notes.md §3 recount; = kbench macs + 2 x BN output elements within 0.05% "
+                       "(checked in tests/models/test_fcn.py, not against kbench macs alone)",
                 convention=MMSEG_CONVENTION, input_size=_data["input_shape"][:2]))
         _notes = [
             "ResNetV1c-50 (deep stem), strides (1,2,1,1), dilations (1,1,2,4), contract_dilation: output stride 8; "
