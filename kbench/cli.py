@@ -17,7 +17,12 @@ from kbench.errors import UsageError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2) instead of the usage block."""
+    """argparse with one-line errors (exit 2) instead of the usage block, and without prefix
+    matching (``--batch-size`` must not silently mean ``--batch-sizes``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UsageError(f"{self.prog}: {message}")
@@ -44,16 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one command. SIGINT, SIGTERM and SIGHUP stop any command alike (``kbench.interrupts``):
+    one line on stderr, exit 128 + the signal's number."""
+    from kbench import interrupts
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    installed = interrupts.install()
     try:
         args = build_parser().parse_args(argv)
+        interrupts.checkpoint()
         return int(args._run(args) or 0)
     except UsageError as exc:
         print(f"kbench: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("kbench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"kbench: {interrupts.describe(exc)}", file=sys.stderr)
+        return interrupts.exit_code(exc)
+    finally:
+        if installed:
+            interrupts.restore()
 
 
 if __name__ == "__main__":

@@ -2,71 +2,42 @@
 
 from __future__ import annotations
 
-import ast
-import json
 import sys
 from typing import Any, Iterable, Mapping, Sequence
 
-from kbench.csvio import write_text_atomic
-from kbench.errors import UsageError
+from kbench import outputs, validate
 
 FORMATS = ("table", "json", "csv")
 
 
 def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["width_multiplier=0.5", "plugins=[{...}]"]`` -> kwargs; values are Python/JSON literals."""
-    kwargs: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UsageError(f"--set {item!r} must look like KEY=VALUE with KEY a Python identifier")
-        kwargs[key] = parse_literal(text)
-    return kwargs
+    """``["width_multiplier=0.5", "plugins=[{...}]"]`` -> kwargs (``kbench.validate.parse_set``)."""
+    return validate.parse_set(items)
 
 
 def parse_literal(text: str) -> Any:
-    text = text.strip()
-    lowered = {"true": True, "false": False, "null": None, "none": None}
-    if text.lower() in lowered:
-        return lowered[text.lower()]
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return parse(text)
-        except (ValueError, SyntaxError, TypeError):
-            continue
-    return text  # a bare word: a string option such as config=D
+    return validate.parse_literal(text)
 
 
 def parse_int_list(text: str, what: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"{what} {text!r} must be comma-separated positive integers") from None
-    if not values or any(v <= 0 for v in values):
-        raise UsageError(f"{what} {text!r} must be comma-separated positive integers")
-    return values
+    return validate.int_list(text, what)
 
 
 def parse_input_size(text: str | None) -> tuple[int, int] | None:
     """``"224"`` or ``"224,320"`` (H,W) or ``"224x320"`` -> (h, w)."""
-    if text is None:
-        return None
-    parts = text.replace("x", ",").split(",")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise UsageError(f"--input-size {text!r} must be H or H,W with positive integers") from None
-    if len(values) == 1:
-        values *= 2
-    if len(values) != 2 or any(v <= 0 for v in values):
-        raise UsageError(f"--input-size {text!r} must be H or H,W with positive integers")
-    return values[0], values[1]
+    return validate.input_size(text)
 
 
 def add_format_arguments(parser, default="table"):
     parser.add_argument("--format", choices=FORMATS, default=default, help="output format (default: %(default)s)")
     parser.add_argument("--out", help="write the output to this file instead of standard output")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def check_out(args) -> None:
+    """Before any work: --out must be a new path or (with --force) a regular file (``kbench.outputs``)."""
+    if getattr(args, "out", None):
+        outputs.check_output(args.out, "--out", overwrite=getattr(args, "force", False))
 
 
 def format_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
@@ -106,9 +77,10 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def emit(text: str, out: str | None):
-    """Write ``text`` to ``out`` (atomically) or to standard output."""
+def emit(text: str, out: str | None, force: bool = True):
+    """Write ``text`` to ``out`` (atomically, through a symlink, never over a device or, unless
+    ``force``, an existing file: ``kbench.outputs.write_text``) or to standard output."""
     if out:
-        write_text_atomic(out, text)
+        outputs.write_text(out, text, "--out", overwrite=force)
     else:
         sys.stdout.write(text)

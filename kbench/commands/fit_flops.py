@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 
-from kbench.commands._common import emit, parse_set
+from kbench.commands._common import check_out, emit, parse_set
+from kbench.validate import check_variant
 
 NAME = "fit-flops"
 HELP = "profile a model at several input sizes and fit MACs(h, w) = a*h*w + b*(h+w) + c"
@@ -27,17 +28,21 @@ def add_arguments(parser):
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="output format (default: %(default)s)")
     parser.add_argument("--out", help="write the output to this file instead of standard output")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
 def run(args) -> int:
     from kbench.fit import fit_requests, format_table, resolve_sizes
 
-    # Every size resolved (and validated) before anything is built.
+    # Every size resolved (and validated), and --out checked, before anything is built.
+    check_out(args)
     requests = resolve_sizes(args.model, args.sizes, variant=parse_set(getattr(args, "set", None)))
+    for request in requests:
+        check_variant(request)
     result = fit_requests(requests, counter=args.counter)
     if args.format == "json":
         text = json.dumps(result, indent=2, default=float) + "\n"
     else:
         text = format_table(result) + "\n"
-    emit(text, getattr(args, "out", None))
+    emit(text, getattr(args, "out", None), force=getattr(args, "force", False))
     return 0

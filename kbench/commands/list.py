@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kbench import registry
-from kbench.commands._common import add_format_arguments, emit, format_table
+from kbench.commands._common import add_format_arguments, check_out, emit, format_table
 from kbench.csvio import to_csv_text
 
 NAME = "list"
@@ -32,6 +32,7 @@ def rows(family=None):
 
 
 def run(args) -> int:
+    check_out(args)
     listed = list(rows(args.family))
     if args.format == "json":
         text = json.dumps([registry.get_spec(r["model"]).metadata() for r in listed], indent=2) + "\n"
@@ -39,5 +40,5 @@ def run(args) -> int:
         text = to_csv_text(COLUMNS, listed)
     else:
         text = format_table(COLUMNS, listed)
-    emit(text, args.out)
+    emit(text, args.out, force=args.force)
     return 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from kbench import env, registry
+from kbench import env, outputs, registry
 from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
+from kbench.validate import check_variant
 from kbench.csvio import RowWriter, read_rows, to_csv_text
 from kbench.errors import UsageError
 
@@ -69,19 +70,27 @@ def run(args) -> int:
     size = parse_input_size(args.input_size)
     variant = parse_set(args.set)
     requests = [registry.resolve(name, size, args.num_classes, variant) for name in names]
+    for request in requests:
+        check_variant(request)
+    csv_out = bool(args.out) and args.format == "csv"
+    if args.resume and not csv_out:
+        raise UsageError("--resume needs --format csv and --out FILE")
+    if args.resume and args.force:
+        raise UsageError("--resume appends to --out and --force replaces it: pass one of them")
+    existing = []
+    if args.out:  # before anything is measured: a new path, or --resume/--force for an existing file
+        outputs.check_output(args.out, "--out", overwrite=args.force, append=args.resume,
+                             hint="pass --resume to append to it, --force to replace it, or choose another file")
+        if args.resume:
+            existing = read_rows(args.out)  # validates an existing file
     require_tensorflow_backend()
     environment = env.environment()
     run_id = env.new_run_id()
     writer = None
-    if args.out and args.format == "csv":
-        existing = read_rows(args.out)  # validates an existing file before anything is measured
-        if existing and not args.resume:
-            raise UsageError(f"{args.out} exists; pass --resume to append to it, or choose another --out")
+    if csv_out and not args.force:  # rows appended one by one: a killed run keeps what it measured
         writer = RowWriter(args.out, PROFILE_COLUMNS)
         done = {_row_key(r) for r in existing}
         requests = [r for r in requests if _request_key(r) not in done]
-    elif args.resume:
-        raise UsageError("--resume needs --format csv and --out FILE")
     records, rows, failures = [], [], 0
     for request in requests:
         started = time.perf_counter()
@@ -100,7 +109,8 @@ def run(args) -> int:
         if writer:
             writer.write(row)
     if writer is None:
-        emit(_render(args.format, records, rows, args.per_layer), args.out)
+        text = to_csv_text(PROFILE_COLUMNS, rows) if csv_out else _render(args.format, records, rows, args.per_layer)
+        emit(text, args.out, force=args.force)
     return 1 if failures else 0
 
 

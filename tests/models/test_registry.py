@@ -42,7 +42,7 @@ def test_metadata_is_complete(name):
 # The deepest siblings of families whose smaller members run the whole contract: their save/load
 # and backward pass cost 20-30 s each on a loaded 2-core machine (about twice the forward pass),
 # so in the default suite they get the forward pass and MAC cross-check only; -m slow runs all.
-HEAVIEST = {"densenet201", "densenet264", "resnet152", "resnext101_32x8d"}
+HEAVIEST = {"densenet201", "densenet264", "resnet152", "resnext101_32x8d", "faster_rcnn_r50_fpn", "faster_rcnn_fcanet50_fpn", "faster_rcnn_dsnet50_a_fpn", "faster_rcnn_dsnet50_b_fpn"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVIEST else n for n in MODELS])
