@@ -15,7 +15,8 @@ Counting conventions (see also README "Counting conventions"):
 * ``mem_access``: memory access cost in ShuffleNet V2's sense (elements read + written per
   image; see ``kbench.memory_cost``). Not to be confused with ``macs``.
 * ``uncounted_ops``: op types in the graph that compute something but have no FLOP rule
-  (activations such as Relu, Einsum, resizes, unresolved function calls), with node counts.
+  (activations such as Relu, Einsum, resizes, unresolved function calls, gathers at computed
+  positions such as RoIAlign's sampling), with node counts.
 
 Grouped convolutions: Keras' TensorFlow backend runs ``Conv2D(groups>1)`` inside a nested
 XLA-compiled function, which the profiler sees as an opaque ``StatefulPartitionedCall``
@@ -60,6 +61,12 @@ DATA_MOVEMENT_OPS = frozenset({
 
 CALL_OP_TYPES = frozenset({"StatefulPartitionedCall", "PartitionedCall"})
 
+# Gathers are data movement when their indices are fixed at trace time; with indices computed
+# from the input (RoIAlign's bilinear sampling, top-k proposal selection) they are listed in
+# ``uncounted_ops`` as e.g. ``GatherV2[computed indices]``: work no FLOP rule covers.
+GATHER_OP_TYPES = frozenset({"GatherV2", "GatherNd", "ResourceGather"})
+COMPUTED_INDICES = "[computed indices]"
+
 OTHER_ROW = "(outside any layer)"
 
 
@@ -100,9 +107,31 @@ class _GraphCounter:
             if node.op in CALL_OP_TYPES:
                 yield from self._count_call(node)
                 continue
+            if node.op in GATHER_OP_TYPES and self._has_computed_indices(node):
+                # Sampling at positions the model computes (RoIAlign, proposal selection): the
+                # arithmetic that picks the positions is counted, the sampling is not.
+                yield node.name, f"{node.op}{COMPUTED_INDICES}", None, False, None
+                continue
             stats = self._get_stats(self.graph, node, "flops")
             flops = int(stats.value) if stats.value is not None else None
             yield node.name, node.op, flops, False, self._useful_flops(node, flops)
+
+    def _has_computed_indices(self, node):
+        """True when a gather's indices depend on the model's input (sampling at computed
+        positions); indices fixed at trace time (a channel shuffle's permutation, even after
+        Keras' negative-index arithmetic) make it data movement."""
+        tf = self._tf
+        pending = [self.graph.get_operation_by_name(node.name).inputs[1].op]
+        seen = set()
+        while pending:
+            op = pending.pop()
+            if op.name in seen:
+                continue
+            seen.add(op.name)
+            if op.type == "Placeholder" and op.outputs[0].dtype != tf.resource:
+                return True
+            pending.extend(tensor.op for tensor in op.inputs)
+        return False
 
     def _useful_flops(self, node, flops):
         """FLOPs that produce the model's output, for MACs in the papers' convention.

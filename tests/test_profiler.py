@@ -46,6 +46,29 @@ def test_activations_without_a_rule_are_listed():
     assert record["uncounted_ops"] == {"Tanh": 4}
 
 
+class _Sample(keras.layers.Layer):
+    """Gathers rows of its input at positions it computes (a stand-in for RoIAlign's sampling)."""
+
+    def call(self, x):
+        positions = keras.ops.cast(keras.ops.argmax(x[0, :, 0:3], axis=0), "int32")
+        return keras.ops.take(x, positions, axis=1)
+
+
+class _Permute(keras.layers.Layer):
+    """Gathers channels in a fixed order (a channel shuffle): data movement."""
+
+    def call(self, x):
+        return keras.ops.take(x, keras.ops.convert_to_tensor([1, 0, 3, 2]), axis=-1)
+
+
+def test_gathers_at_computed_positions_are_listed_constant_ones_are_not():
+    inputs = keras.Input((6, 4))
+    sampled = profile_model(keras.Model(inputs, _Sample()(inputs)), (6, 4))
+    permuted = profile_model(keras.Model(inputs, _Permute()(inputs)), (6, 4))
+    assert sampled["uncounted_ops"].get("GatherV2[computed indices]") == 1
+    assert not any(op.startswith("Gather") for op in permuted["uncounted_ops"])
+
+
 def test_analytic_counter_flags_unknown_weighted_layers():
     class Mystery(keras.layers.Layer):
         def build(self, shape):
