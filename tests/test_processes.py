@@ -198,3 +198,51 @@ def test_a_signal_swallowed_in_a_gc_callback_is_raised_at_the_next_checkpoint():
         gc.callbacks.remove(callback)
         interrupts.restore()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether ``pid`` has a handler for ``sig`` (SigCgt in /proc/PID/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(mask >> (sig - 1) & 1)
+
+
+def test_ctrl_c_during_start_up_is_never_ignored(tmp_path, profile_cache):
+    """SIGINT at several moments of start-up (imports, backend set-up, worker launch): every sweep
+    stops with exit 130 and one line, none runs on. The configuration hangs, so a sweep that
+    ignored the signal could only end by the test's timeout, never pass by finishing early."""
+    env = {**os.environ, "KBENCH_FAULT_INJECT": "lenet5:1:infer=hang", "PYTHONPATH": str(ROOT)}
+    delays = (0.0, 0.5, 2.0)  # JAX start-up is where a gc callback once swallowed the signal
+    sweeps = []
+    for i, delay in enumerate(delays):
+        proc = subprocess.Popen([sys.executable, "-m", "kbench", "sweep", *BASE, "--backend", "jax",
+                                 "--timeout", "600", "--profile-cache", profile_cache,
+                                 "--out", str(tmp_path / f"{i}.csv")], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        sweeps.append((delay, proc))
+    try:
+        # From the moment kbench's handlers are in place (SIGTERM caught: Python itself only
+        # catches SIGINT); before that, Python's own KeyboardInterrupt is the expected behaviour.
+        for _, proc in sweeps:
+            assert _wait(lambda: _catches(proc.pid, signal.SIGTERM), 120), "kbench never installed its handlers"
+        started = time.monotonic()
+        for delay, proc in sweeps:
+            time.sleep(max(0.0, started + delay - time.monotonic()))
+            os.kill(proc.pid, signal.SIGINT)
+        for delay, proc in sweeps:
+            code = proc.wait(timeout=120)
+            err = proc.stderr.read()
+            assert code == 130, f"SIGINT {delay} s into start-up: exit {code}: {err}"
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("kbench: interrupted by SIGINT"), err
+    finally:
+        for _, proc in sweeps:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for i in range(len(delays)):
+        out = tmp_path / f"{i}.csv"
+        assert not out.exists() or out.read_text().count("\n") <= 1  # no row, at most the header
