@@ -5,4 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh "cpu,dev,jax,torch"
-exec "$PY" -m pytest -q "$@"
+# One pytest worker per core, at most 4 (pytest-xdist): most of the suite is Keras tracing,
+# single-threaded; KBENCH_TEST_WORKERS=1 runs in one process.
+WORKERS="${KBENCH_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}"
+exec "$PY" -m pytest -q -n "$WORKERS" "$@"

@@ -74,13 +74,15 @@ def check_backward(model, x):
 
 @pytest.fixture
 def check_model_contract(tmp_path):
-    """``check(model, num_classes)``: forward + MAC cross-check, save/load, backward on one build."""
+    """``check(model, num_classes, save_load=True)``: forward + MAC cross-check, save/load, backward
+    on one build."""
 
-    def check(model, num_classes):
+    def check(model, num_classes, save_load=True):
         shape = tuple(model.input_shape[1:])
         x = np.random.default_rng(0).normal(size=(2, *shape)).astype("float32")
         outputs = check_forward_and_profile(model, shape, num_classes, x)
-        check_save_load(model, x, outputs, tmp_path / f"{model.name}.keras")
+        if save_load:
+            check_save_load(model, x, outputs, tmp_path / f"{model.name}.keras")
         check_backward(model, x)
 
     return check
