@@ -45,11 +45,9 @@ def version_text() -> str:
     from kbench import env
 
     backend = env.backend_name()
-    parts = [f"TensorFlow {env.package_version('tensorflow') or 'not installed'}",
-             f"Keras {env.package_version('keras') or 'not installed'}"]
-    if backend != "tensorflow":
-        parts.append(f"{backend} {env.package_version(backend) or 'not installed'}")
-    return f"kbench {__version__} ({', '.join(parts)}; Keras backend: {backend})"
+    versions = [("TensorFlow", "tensorflow"), ("Keras", "keras"), (f"backend: {backend}", backend)]
+    return f"kbench {__version__} (" + ", ".join(
+        f"{label} {env.package_version(package) or 'not installed'}" for label, package in versions) + ")"
 
 
 def build_parser() -> argparse.ArgumentParser:
