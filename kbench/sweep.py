@@ -52,6 +52,7 @@ worker subprocesses (``kbench.worker``), and everything backend-specific in ``kb
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -270,7 +271,23 @@ def read_existing(path: Path) -> list[dict[str, str]]:
 
 
 def row_key(row: dict[str, str]) -> tuple[str, ...]:
-    return tuple(row.get(c, "") for c in RESUME_KEY_COLUMNS)
+    """A written row's resume key; a row without ``num_classes`` (written by hand or by another
+    tool) was for the model's default class count."""
+    key = tuple(row.get(c, "") for c in RESUME_KEY_COLUMNS)
+    if key[-1] == "":
+        key = key[:-1] + (_default_classes(row.get("model", "")),)
+    return key
+
+
+@functools.lru_cache(maxsize=None)
+def _default_classes(model: str) -> str:
+    from kbench import registry
+
+    try:
+        classes = registry.get_spec(model).default_num_classes
+    except UsageError:  # not a registered model (a converted micro-benchmark)
+        return ""
+    return "" if classes is None else str(classes)
 
 
 _BATCH_INDEX = KEY_COLUMNS.index("batch_size")

@@ -331,3 +331,14 @@ def test_model_memory_is_peak_minus_baseline_on_cpu():
     assert model_memory_mb({"peak_mem_mb": 700.0, "peak_mem_source": "host_rss"}, 710.0) == 0.0
     assert model_memory_mb({"peak_mem_mb": 512.0, "peak_mem_source": "device"}, 700.0) == 512.0
     assert model_memory_mb({"status": "error"}, 700.0) is None
+
+
+def test_sweep_row_without_num_classes_is_for_the_default_count():
+    from kbench import registry
+    from kbench.sweep import Config, row_key
+
+    row = {"model": "lenet5", "input_h": "32", "input_w": "32", "variant": "", "batch_size": "1", "mode": "infer",
+           "backend": "tensorflow", "precision": "float32", "jit": "false", "num_classes": ""}
+    default = Config(registry.resolve("lenet5", (32, 32), None), 1, "infer", "tensorflow", "float32", False, 0, 1)
+    assert row_key(row) == default.key
+    assert row_key(dict(row, model="test_block"))[-1] == ""  # not a registered model: no default to assume
