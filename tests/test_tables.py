@@ -342,3 +342,20 @@ def test_sweep_row_without_num_classes_is_for_the_default_count():
     default = Config(registry.resolve("lenet5", (32, 32), None), 1, "infer", "tensorflow", "float32", False, 0, 1)
     assert row_key(row) == default.key
     assert row_key(dict(row, model="test_block"))[-1] == ""  # not a registered model: no default to assume
+
+
+def test_profile_json_lists_a_failed_model_with_its_error(monkeypatch, capsys):
+    from kbench import profiling
+
+    real = profiling.profile
+
+    def profile_or_fail(request, per_layer=False):
+        if request.name == "vgg11":
+            raise RuntimeError("simulated failure")
+        return real(request, per_layer=per_layer)
+
+    monkeypatch.setattr(profiling, "profile", profile_or_fail)
+    assert main(["profile", "lenet5,vgg11", "--input-size", "32", "--format", "json"]) == 1
+    models = json.loads(capsys.readouterr().out)["models"]
+    assert [(m["model"], m["status"]) for m in models] == [("lenet5", "ok"), ("vgg11", "error")]
+    assert models[1]["error"] == "RuntimeError: simulated failure" and models[1]["num_classes"] == 1000
