@@ -1,7 +1,8 @@
 """The ``kbench`` command line: ``kbench list|profile|sweep|fit-flops ...``.
 
 Exit codes (shared/specs/interface.md): 0 success; 1 a measured failure the command exists to
-report; 2 bad usage or bad input, with a one-line message on stderr and no traceback.
+report; 2 bad usage or bad input, with a one-line message on stderr and no traceback. ``kbench``
+with no command prints the help on standard output and exits 0 (asking for help is not an error).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message):
-        raise UsageError(f"{self.prog}: {message}")
+        # main() prints "kbench: error: ": name only the subcommand ("sweep: ..."), never "kbench" twice.
+        command = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def _command_modules():
@@ -36,11 +39,21 @@ def _command_modules():
             yield importlib.import_module(f"{commands.__name__}.{info.name}")
 
 
+def version_text() -> str:
+    """``kbench --version``: kbench and the versions its numbers depend on (from the installed
+    packages' metadata: nothing is imported, so this is instant)."""
+    from kbench import env
+
+    backend = env.backend_name()
+    versions = [("TensorFlow", "tensorflow"), ("Keras", "keras"), (f"backend: {backend}", backend)]
+    return f"kbench {__version__} (" + ", ".join(
+        f"{label} {env.package_version(package) or 'not installed'}" for label, package in versions) + ")"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kbench", description="Parameters, TF-profiler FLOPs and throughput of Keras CNNs.")
-    parser.add_argument("--version", action="version", version=f"kbench {__version__}")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
     for module in _command_modules():
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
@@ -56,7 +69,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     installed = interrupts.install()
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
         interrupts.checkpoint()
         return int(args._run(args) or 0)
     except UsageError as exc:

@@ -61,3 +61,141 @@ def display_value(column: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
+
+
+# ---------------------------------------------------------------------------------- tables
+# One renderer for every table kbench prints (list, profile, sweep, compare, history): rich for the
+# terminal, pandas (tabulate) for Markdown and pandas (jinja2) for LaTeX. CSV and JSON are never
+# rendered here: they carry the raw integers.
+TABLE_FORMATS = ("table", "markdown", "latex")
+
+# Counts shown as 25.56M / 4.09G: the unit (parameters, MACs, FLOPs, elements) is named in the header.
+COUNT_HEADERS = {
+    "params": "params", "params_total": "params", "params_trainable": "params (trainable)",
+    "params_non_trainable": "params (non-trainable)", "reported_params": "reported params",
+    "macs": "MACs", "reported_macs": "reported MACs", "flops_tf": "FLOPs (TF profiler)",
+    "flops_tf_dilation_padding": "FLOPs on dilation padding", "mem_access": "memory access (elements)",
+    "samples/s": "samples/s",
+}
+MEGABYTE_HEADERS = {"peak_mem_mb": "peak memory", "model_mem_mb": "model memory"}
+PERCENT_SHARE_COLUMNS = {"params_pct": "params %", "macs_pct": "MACs %", "flops_tf_pct": "FLOPs %"}
+
+
+def human_count(value) -> str:
+    """Two decimals with a k/M/G/T suffix, as papers print them: 25557032 -> '25.56M',
+    4089184256 -> '4.09G', 61706 -> '61.71k', 120 -> '120'. '' for None, NaN or non-numbers."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(value):
+        return ""
+    for scale, suffix in _SUFFIXES:
+        if abs(value) >= scale * 0.999995:  # 999_999.999 is '1.00M', never '1000.00k'
+            return f"{value / scale:.2f}{suffix}"
+    return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
+
+
+def table_header(column: str) -> str:
+    return COUNT_HEADERS.get(column) or MEGABYTE_HEADERS.get(column) or PERCENT_SHARE_COLUMNS.get(column) or column
+
+
+def table_cell(column: str, value: Any) -> str:
+    """A cell for people. Raw numbers (ints, floats, numeric CSV text) of count columns become
+    25.56M; memory in MB becomes '735 MB'; anything already formatted passes through."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if column in COUNT_HEADERS and _is_number(value):
+        return human_count(value)
+    if column in MEGABYTE_HEADERS and _is_number(value):
+        return human_megabytes(value)
+    if column in PERCENT_SHARE_COLUMNS and _is_number(value):
+        return f"{float(value):.1f}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ";".join(f"{k}:{v}" for k, v in value.items())
+    return str(value)
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(str(value).replace(",", ""))
+        return bool(str(value).strip())
+    except ValueError:
+        return False
+
+
+def _numeric_column(cells) -> bool:
+    """Right-align a column whose every non-empty cell is a number, plain or humanised."""
+    shown = [c for c in cells if c]
+    return bool(shown) and all(_is_number(c.rstrip("kMGT%").replace(" MB", "").replace(" GB", "")) for c in shown)
+
+
+def natural_key(text: str):
+    """Sort key that orders digits by value: resnet18 before resnet101, vgg11 before vgg16."""
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def model_label(name: str, variant: Any = None, num_classes: Any = None) -> str:
+    """'resnet50', 'resnet50 [groups=32]', 'lenet5 [num_classes=10]': a row names what was built."""
+    import json as _json
+
+    if isinstance(variant, str):
+        variant = _json.loads(variant) if variant.strip() else {}
+    options = [f"{k}={_json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted((variant or {}).items())]
+    if num_classes not in (None, ""):
+        options.append(f"num_classes={num_classes}")
+    return f"{name} [{', '.join(options)}]" if options else name
+
+
+def render_table(columns, rows, fmt: str = "table", *, totals=None) -> str:
+    """``rows`` (mappings, raw or preformatted values) as a table in ``fmt`` (TABLE_FORMATS).
+
+    ``columns``: column keys (headers from ``table_header``). ``totals``: an optional last row,
+    set apart by a rule."""
+    columns = list(columns)
+    body = [[table_cell(c, row.get(c)) for c in columns] for row in rows]
+    if totals is not None:
+        body.append([table_cell(c, totals.get(c)) for c in columns])
+    headers = [table_header(c) for c in columns]
+    numeric = [_numeric_column([r[i] for r in body]) for i in range(len(columns))]
+    if fmt in ("markdown", "latex"):
+        import pandas as pd
+
+        if fmt == "markdown":  # a '|' inside a cell would end it
+            body = [[cell.replace("|", "\\|") for cell in cells] for cells in body]
+        frame = pd.DataFrame(body, columns=headers)
+        if fmt == "markdown":
+            return frame.to_markdown(index=False, colalign=["right" if n else "left" for n in numeric]) + "\n"
+        return frame.to_latex(index=False, escape=True, column_format="".join("r" if n else "l" for n in numeric))
+    if fmt != "table":
+        raise ValueError(f"unknown table format {fmt!r}; allowed: {', '.join(TABLE_FORMATS)}")
+    import io
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    footer = body.pop() if totals is not None else None
+    table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, show_footer=footer is not None)
+    for index, (header, is_number) in enumerate(zip(headers, numeric)):
+        table.add_column(header, justify="right" if is_number else "left", no_wrap=True,
+                         footer=footer[index] if footer else "")
+    for cells in body:
+        table.add_row(*cells)
+    console = Console(file=io.StringIO(), width=100_000, color_system=None, force_terminal=False,
+                      highlight=False, emoji=False, markup=False)
+    console.print(table)
+    lines = [line.rstrip() for line in console.file.getvalue().splitlines()]
+    return "\n".join(line for line in lines if line) + "\n"

@@ -266,6 +266,7 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
     scopes = _LayerScopes(model)
     layer_flops = collections.Counter()
     layer_macs = collections.Counter()
+    layer_uncounted = collections.defaultdict(collections.Counter)
     outer_flops = 0
     padding_flops = 0
     try:
@@ -273,6 +274,8 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
             if flops is None:
                 if op_type not in DATA_MOVEMENT_OPS:
                     uncounted[op_type] += 1
+                    if per_layer:
+                        layer_uncounted[scopes.layer_of(node_name)][op_type] += 1
                 continue
             flops_by_op[op_type] += flops
             outer_flops += 0 if nested else flops
@@ -308,37 +311,87 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
     memory = memory_access_cost(model)
     record["mem_access"] = memory["total"]
     if per_layer:
-        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs, memory["per_layer"])
+        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs, memory["per_layer"], layer_uncounted)
     return record
 
 
-def _per_layer_rows(model, layer_flops, layer_macs, layer_memory):
+def _shape_of(tensors):
+    """[h, w, c] of a layer's (first) input or output tensor without the batch axis; None if unknown."""
+    if isinstance(tensors, (list, tuple)):
+        tensors = tensors[0] if tensors else None
+    try:
+        return list(tensors.shape[1:])
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def _layer_tensor_shape(layer, which):
+    try:
+        return _shape_of(getattr(layer, which))
+    except (AttributeError, ValueError):  # a layer called several times has no single input/output
+        return None
+
+
+def _per_layer_rows(model, layer_flops, layer_macs, layer_memory, layer_uncounted=None):
     """One row per layer, nested Functional models replaced by their layers (``backbone/conv1``);
-    the rows sum to the record's totals."""
+    the rows sum to the record's totals. ``uncounted_ops``: the op types without a FLOP rule that
+    ran in the layer's scope (activations, resizes...), with node counts."""
+    layer_uncounted = layer_uncounted or {}
     rows = []
     for name, layer in flat_layers(model):
-        try:
-            output_shape = list(layer.output.shape[1:])
-        except (AttributeError, ValueError):
-            output_shape = None
         rows.append({
             "name": name,
             "type": type(layer).__name__,
-            "output_shape": output_shape,
+            "input_shape": _layer_tensor_shape(layer, "input"),
+            "output_shape": _layer_tensor_shape(layer, "output"),
             "params": count_params(layer)["params_total"] if layer.built else 0,
             "macs": int(layer_macs.get(name, 0)),
             "flops_tf": int(layer_flops.get(name, 0)),
             "mem_access": int(layer_memory.get(name, 0)),
+            "uncounted_ops": dict(sorted(layer_uncounted.get(name, {}).items())),
         })
     # Ops in a nested model's scope outside its layers (none in the zoo so far), then the rest.
     listed = {row["name"] for row in rows}
-    leftovers = sorted(n for n in set(layer_flops) | set(layer_macs) if n not in listed and n != OTHER_ROW)
+    scoped = set(layer_flops) | set(layer_macs) | set(layer_uncounted)
+    leftovers = sorted(n for n in scoped if n not in listed and n != OTHER_ROW)
     for name in leftovers + [OTHER_ROW]:
-        if layer_flops.get(name) or layer_macs.get(name):
-            rows.append({"name": name, "type": "" if name == OTHER_ROW else "(nested model)", "output_shape": None,
-                         "params": 0, "macs": int(layer_macs.get(name, 0)), "flops_tf": int(layer_flops.get(name, 0)),
-                         "mem_access": 0})
+        if layer_flops.get(name) or layer_macs.get(name) or layer_uncounted.get(name):
+            rows.append({"name": name, "type": "" if name == OTHER_ROW else "(nested model)", "input_shape": None,
+                         "output_shape": None, "params": 0, "macs": int(layer_macs.get(name, 0)),
+                         "flops_tf": int(layer_flops.get(name, 0)), "mem_access": 0,
+                         "uncounted_ops": dict(sorted(layer_uncounted.get(name, {}).items()))})
     return rows
+
+
+PER_LAYER_SUMS = ("params", "macs", "flops_tf", "mem_access")
+
+
+def per_layer_at_depth(rows, depth: int | None):
+    """Per-layer rows with nested models deeper than ``depth`` levels folded into one row each
+    (``depth=1``: ``backbone/conv1`` and ``backbone/conv2`` become one ``backbone`` row, as
+    torchinfo's ``depth``); the folded row sums the counts and keeps the first input shape and the
+    last output shape. ``None``: every layer."""
+    if depth is None:
+        return list(rows)
+    folded: dict[str, dict] = {}
+    for row in rows:
+        parts = row["name"].split("/")
+        if len(parts) <= depth:
+            folded[row["name"]] = dict(row)
+            continue
+        name = "/".join(parts[:depth])
+        group = folded.get(name)
+        if group is None:
+            folded[name] = {**row, "name": name, "type": "(nested model)",
+                            "uncounted_ops": dict(row.get("uncounted_ops") or {})}
+            continue
+        for key in PER_LAYER_SUMS:
+            group[key] += row[key]
+        group["output_shape"] = row.get("output_shape") or group.get("output_shape")
+        ops = collections.Counter(group["uncounted_ops"])
+        ops.update(row.get("uncounted_ops") or {})
+        group["uncounted_ops"] = dict(sorted(ops.items()))
+    return list(folded.values())
 
 
 def require_tensorflow_backend():

@@ -17,7 +17,7 @@ worker subprocesses (``kbench.worker``), and everything backend-specific in ``kb
   jit, mode) is written as ``skipped`` without being tried.
 * **No lost data.** Every finished configuration is appended to the CSV at once (one atomic
   write + fsync per row, ``kbench.csvio.CsvLog``). ``--resume`` reads the file, keys rows by
-  (model, input_h, input_w, variant, batch_size, mode, backend, precision, jit) and skips keys
+  (model, input_h, input_w, variant, batch_size, mode, backend, precision, jit, num_classes) and skips keys
   already written, whatever their status, so a key never appears twice in a file. With
   ``retry_failed`` (``--retry-failed``) the ``error`` and ``timeout`` rows of earlier runs are
   measured again, each new row replacing the old one (the file is rewritten atomically), so
@@ -52,6 +52,7 @@ worker subprocesses (``kbench.worker``), and everything backend-specific in ``kb
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -78,10 +79,12 @@ REQUIRED_COLUMNS = (
 )
 EXTRA_COLUMNS = (
     "input_c", "variant", "num_classes", "n_iters", "warmup", "cv", "latency_ms_mean", "latency_ms_min",
-    "peak_tflops", "flops_multiplier", "peak_mem_source", "python_version",
+    "peak_tflops", "flops_multiplier", "peak_mem_source", "python_version", "model_mem_mb",
 )
 SWEEP_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
 KEY_COLUMNS = ("model", "input_h", "input_w", "variant", "batch_size", "mode", "backend", "precision", "jit")
+# --resume also tells class counts apart: a run with other --num-classes measures a different model.
+RESUME_KEY_COLUMNS = KEY_COLUMNS + ("num_classes",)
 STATUSES = ("ok", "oom", "error", "timeout", "skipped")
 DONE_STATUSES = frozenset(STATUSES)  # every written row counts: a key never repeats
 STARTUP_TIMEOUT_S = 120.0
@@ -123,7 +126,8 @@ class Config:
     def key(self) -> tuple[str, ...]:
         h, w, _ = self.input_shape
         return (self.model, str(h), str(w), self.variant_text, str(self.batch_size), self.mode, self.backend,
-                self.precision, "true" if self.jit else "false")
+                self.precision, "true" if self.jit else "false",
+                "" if self.num_classes is None else str(self.num_classes))
 
     @property
     def group(self) -> tuple[str, ...]:
@@ -267,7 +271,23 @@ def read_existing(path: Path) -> list[dict[str, str]]:
 
 
 def row_key(row: dict[str, str]) -> tuple[str, ...]:
-    return tuple(row[c] for c in KEY_COLUMNS)
+    """A written row's resume key; a row without ``num_classes`` (written by hand or by another
+    tool) was for the model's default class count."""
+    key = tuple(row.get(c, "") for c in RESUME_KEY_COLUMNS)
+    if key[-1] == "":
+        key = key[:-1] + (_default_classes(row.get("model", "")),)
+    return key
+
+
+@functools.lru_cache(maxsize=None)
+def _default_classes(model: str) -> str:
+    from kbench import registry
+
+    try:
+        classes = registry.get_spec(model).default_num_classes
+    except UsageError:  # not a registered model (a converted micro-benchmark)
+        return ""
+    return "" if classes is None else str(classes)
 
 
 _BATCH_INDEX = KEY_COLUMNS.index("batch_size")
@@ -389,6 +409,7 @@ def make_row(cfg: Config, result: dict, profile: dict, run_id: str, environment:
         "cv": significant(result.get("cv"), 4), "latency_ms_mean": significant(result.get("latency_ms_mean")),
         "latency_ms_min": significant(result.get("latency_ms_min")), "peak_tflops": significant(peak) if peak else "",
         "flops_multiplier": mult, "peak_mem_source": result.get("peak_mem_source", ""),
+        "model_mem_mb": significant(result.get("model_mem_mb"), 6),
     }
     return row
 
@@ -681,6 +702,18 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
 
 
 def summary_rows(rows: Iterable[dict]) -> list[dict]:
-    return [{"model": r["model"], "batch": r["batch_size"], "mode": r["mode"], "backend": r["backend"],
+    """The table a sweep prints: the model as built ("resnet50 [groups=32]"), then the measurement."""
+    from kbench import registry
+    from kbench.humanize import model_label
+
+    def label(row):
+        try:
+            default = registry.get_spec(row["model"]).default_num_classes
+        except UsageError:
+            default = None
+        classes = row.get("num_classes")
+        return model_label(row["model"], row.get("variant"), classes if str(classes) != str(default) else None)
+
+    return [{"model": label(r), "batch": r["batch_size"], "mode": r["mode"], "backend": r["backend"],
              "precision": r["precision"], "jit": r["jit"], "samples/s": r["samples_per_s"],
              "p50_ms": r["latency_ms_p50"], "cv": r["cv"], "status": r["status"]} for r in rows]

@@ -332,6 +332,19 @@ def _requests(stream):
             yield json.loads(line)
 
 
+def model_memory_mb(result: dict, baseline_mb: float) -> float | None:
+    """The model's own working set (``model_mem_mb``): on CPU (``host_rss``) the worker's peak
+    resident set minus its baseline before any model was built, which is mostly the framework
+    itself (TensorFlow alone is several hundred MB); on a device, the allocator's peak, which
+    counts only the framework's tensors. None when no peak was measured."""
+    peak = result.get("peak_mem_mb")
+    if peak is None:
+        return None
+    if result.get("peak_mem_source") == "host_rss":
+        return max(peak - baseline_mb, 0.0)
+    return peak
+
+
 def worker_main() -> int:
     """Measure configurations (``kbench.timing.measure``) until stdin closes."""
     die_with_parent()
@@ -345,12 +358,16 @@ def worker_main() -> int:
     backend = backends.active()
     device = backend.detect()
     fresh = backend.fresh_worker_per_config(device["device"])
+    from kbench.devices import host_peak_rss_mb
+
+    baseline_mb = host_peak_rss_mb()  # the framework loaded, no model built yet
     _send(proto, READY, {"backend": backend.name, **device, "fresh_worker_per_config": fresh})
     for cfg in _requests(sys.stdin):
         _send(proto, START, {"key": cfg.get("key")})
         result = timing.measure(cfg, device, before_build=lambda c: inject_fault(c, faults))
         if fresh and result.get("peak_mem_source") == "device_process_peak":
             result["peak_mem_source"] = "device"  # this process measures only this configuration
+        result["model_mem_mb"] = model_memory_mb(result, baseline_mb)
         result["key"] = cfg.get("key")
         _send(proto, RESULT, result)
     return 0

@@ -12,6 +12,7 @@ import pytest
 
 import kbench
 from kbench.cli import main
+from kbench.humanize import natural_key
 
 
 # ---- bad input: exit 2, one line on stderr ---------------------------------------------------
@@ -77,7 +78,7 @@ def test_list_formats(capsys):
     assert table[2].split()[:2] == ["lenet5", "lenet"]
     assert main(["list", "--family", "resnet", "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [entry["name"] for entry in listed] == kbench.list_models("resnet")
+    assert [entry["name"] for entry in listed] == sorted(kbench.list_models("resnet"), key=natural_key)
     assert main(["list", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "model,family,paper,year,default_input_shape,min_input_size"
@@ -87,7 +88,7 @@ def test_list_formats(capsys):
 # ---- profile -----------------------------------------------------------------------------------
 def test_profile_json_and_csv_outputs(tmp_path, capsys):
     assert main(["profile", "lenet5", "--format", "json"]) == 0
-    record = json.loads(capsys.readouterr().out)
+    record = json.loads(capsys.readouterr().out)["models"][0]
     assert record["params_trainable"] == 61_706 and record["macs"] == 416_520
     out = tmp_path / "p.csv"
     assert main(["profile", "lenet5,vgg11", "--input-size", "32", "--format", "csv", "--out", str(out)]) == 0

@@ -96,7 +96,7 @@ def test_dilated_convolution_padding_is_not_counted_as_macs():
 
 def test_per_layer_table_sums_to_totals(capsys):
     assert main(["profile", "resnet18", "--input-size", "64", "--per-layer", "--format", "json"]) == 0
-    record = json.loads(capsys.readouterr().out)
+    record = json.loads(capsys.readouterr().out)["models"][0]
     assert sum(r["macs"] for r in record["per_layer"]) == record["macs"]
     assert sum(r["flops_tf"] for r in record["per_layer"]) == record["flops_tf"]
     assert sum(r["params"] for r in record["per_layer"]) == record["params_total"]

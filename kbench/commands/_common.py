@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable, Mapping, Sequence
 
-from kbench import outputs, validate
+from kbench import humanize, outputs, validate
 
-FORMATS = ("table", "json", "csv")
+FORMATS = ("table", "markdown", "latex", "json", "csv")  # the first three: kbench.humanize.TABLE_FORMATS
 
 
 def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
@@ -40,41 +40,9 @@ def check_out(args) -> None:
         outputs.check_output(args.out, "--out", overwrite=getattr(args, "force", False))
 
 
-def format_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
-    rows = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
-    numeric = [all(_is_number(r[i]) for r in rows if r[i]) for i in range(len(columns))]
-
-    def fmt(values):
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
-
-    lines = [fmt(list(columns)), fmt(["-" * w for w in widths])]
-    lines += [fmt(r) for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return "x".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return ";".join(f"{k}:{v}" for k, v in value.items())
-    return str(value)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace(",", ""))
-        return True
-    except ValueError:
-        return False
+def format_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], fmt: str = "table", totals=None) -> str:
+    """A table for people (``kbench.humanize.render_table``: 25.56M, unit in the header)."""
+    return humanize.render_table(columns, list(rows), fmt, totals=totals)
 
 
 def emit(text: str, out: str | None, force: bool = True):

@@ -14,7 +14,7 @@ from kbench.csvio import to_csv_text
 from kbench.errors import UsageError
 from kbench.humanize import display_value
 
-FORMATS = ("table", "markdown", "csv", "json")
+FORMATS = ("table", "markdown", "latex", "csv", "json")
 
 
 def parse_fraction(text: str, what: str) -> float:
@@ -60,20 +60,7 @@ def render(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: str, 
     if fmt == "csv":
         return to_csv_text(columns, [{c: _csv_value(row.get(c)) for c in columns} for row in rows])
     shown = [{c: display_value(c, row.get(c)) for c in columns} for row in rows]
-    if fmt == "markdown":
-        text = markdown_table(columns, shown)
-    else:
-        text = format_table(columns, shown)
-    return text + (f"\n{summary}\n" if summary else "")
-
-
-def markdown_table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> str:
-    def cell(text: str) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return format_table(columns, shown, fmt) + (f"\n{summary}\n" if summary else "")
 
 
 def _json_value(value):

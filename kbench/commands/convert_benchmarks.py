@@ -171,5 +171,5 @@ def run(args) -> int:
     else:
         sys.stdout.write(text)
     if args.out:
-        print(f"kbench: wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+        print(f"kbench: wrote {len(rows)} {'row' if len(rows) == 1 else 'rows'} to {args.out}", file=sys.stderr)
     return 0

@@ -7,6 +7,7 @@ import json
 from kbench import registry
 from kbench.commands._common import add_format_arguments, check_out, emit, format_table
 from kbench.csvio import to_csv_text
+from kbench.humanize import natural_key
 
 NAME = "list"
 HELP = "list the registered models"
@@ -19,7 +20,8 @@ def add_arguments(parser):
 
 
 def rows(family=None):
-    for name in registry.list_models(family):
+    """One row per model, in natural order (resnet18 before resnet101)."""
+    for name in sorted(registry.list_models(family), key=natural_key):
         spec = registry.get_spec(name)
         yield {
             "model": name,
@@ -39,6 +41,6 @@ def run(args) -> int:
     elif args.format == "csv":
         text = to_csv_text(COLUMNS, listed)
     else:
-        text = format_table(COLUMNS, listed)
+        text = format_table(COLUMNS, listed, args.format)
     emit(text, args.out, force=args.force)
     return 0

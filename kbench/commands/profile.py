@@ -1,4 +1,12 @@
-"""``kbench profile``: parameters, TF-profiler FLOPs, MACs and uncounted ops of models."""
+"""``kbench profile``: parameters, TF-profiler FLOPs, MACs and uncounted ops of models.
+
+Outputs: ``--format table`` (default; 25.56M / 4.09G, units in the headers), ``markdown`` and
+``latex`` for people; ``csv`` and ``json`` with the raw integers. CSV: one row per model
+(``PROFILE_COLUMNS``), or with ``--per-layer`` one row per layer and model
+(``PER_LAYER_CSV_COLUMNS``). JSON: always one object ``{"environment": {...}, "models": [...]}``,
+each model a profile record (interface.md) plus the CSV's fields (num_classes, variant, status,
+reported figures with their convention and input size).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +14,12 @@ import json
 import sys
 
 from kbench import env, outputs, registry
+from kbench import validate as check
 from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
 from kbench.validate import check_variant
 from kbench.csvio import RowWriter, read_rows, to_csv_text
 from kbench.errors import UsageError
+from kbench.humanize import human_count, model_label
 
 NAME = "profile"
 HELP = "count parameters, FLOPs (TF profiler) and MACs of a model"
@@ -18,8 +28,11 @@ PROFILE_COLUMNS = (
     "run_id", "timestamp", "model", "family", "input_h", "input_w", "input_c", "variant", "status", "error",
     "params_total", "params_trainable", "params_non_trainable", "macs", "flops_tf", "flops_tf_per_2macs",
     "flops_tf_dilation_padding", "uncounted_ops", "mem_access", "reported_params", "reported_macs", "reported_source", "profile_s",
+    "num_classes", "reported_convention", "reported_input_size",
 ) + env.ENV_COLUMNS
-LAYER_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops_tf", "mem_access")
+LAYER_COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "params_pct", "macs", "macs_pct",
+                 "flops_tf", "mem_access", "uncounted_ops")
+PER_LAYER_CSV_COLUMNS = ("model", "input_h", "input_w", "variant", "num_classes") + LAYER_COLUMNS
 
 
 def add_arguments(parser):
@@ -27,7 +40,9 @@ def add_arguments(parser):
     parser.add_argument("--input-size", help="H or H,W (default: the model's default input)")
     parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
-    parser.add_argument("--per-layer", action="store_true", help="add a per-Keras-layer table")
+    parser.add_argument("--per-layer", action="store_true",
+                        help="add a per-Keras-layer table (with --format csv: per-layer rows instead of the summary)")
+    parser.add_argument("--depth", help="with --per-layer: fold nested models deeper than N levels into one row each")
     parser.add_argument("--resume", action="store_true",
                         help="with --format csv --out: append, skipping models already in the file")
     add_format_arguments(parser)
@@ -49,6 +64,7 @@ def _flat_row(record, request, run_id, environment, seconds):
         "flops_tf_dilation_padding": record["flops_tf_dilation_padding"],
         "reported_params": reported.params if reported else "", "reported_macs": reported.macs if reported else "",
         "reported_source": reported.source if reported else "", "profile_s": round(seconds, 3),
+        **_reported_context(request),
         **environment,
     }
 
@@ -57,7 +73,67 @@ def _error_row(request, exc, run_id, environment):
     h, w, c = request.input_shape
     return {"run_id": run_id, "timestamp": env.timestamp(), "model": request.name, "family": request.family,
             "input_h": h, "input_w": w, "input_c": c, "status": "error",
-            "error": " ".join(f"{type(exc).__name__}: {exc}".split())[:500], **environment}
+            "error": " ".join(f"{type(exc).__name__}: {exc}".split())[:500], "num_classes": _classes(request),
+            **environment}
+
+
+def _classes(request):
+    return "" if request.num_classes is None else request.num_classes
+
+
+def _reported_context(request):
+    """num_classes and the reported figure's convention and input size (``HxW``), as CSV fields."""
+    reported = request.spec.primary_reported
+    # A figure without its own input size is for the model's default input; one without a named
+    # convention counts MACs (and trainable parameters), the papers' convention.
+    size = (reported.input_size or request.spec.default_input_shape[:2]) if reported else None
+    return {"num_classes": _classes(request),
+            "reported_convention": (reported.convention or "macs") if reported else "",
+            "reported_input_size": "x".join(map(str, size)) if size else ""}
+
+
+def _label(request):
+    """The model as built: its name, plus the --set options and a non-default class count."""
+    classes = request.num_classes if request.num_classes != request.spec.default_num_classes else None
+    return model_label(request.name, dict(request.variant), classes)
+
+
+def _with_shares(record, depth):
+    """The record's per-layer rows folded to ``depth``, each with its share of params and MACs (%)."""
+    from kbench.profiling import per_layer_at_depth
+
+    rows = per_layer_at_depth(record["per_layer"], depth)
+    for row in rows:
+        row["params_pct"] = round(100 * row["params"] / record["params_total"], 2) if record["params_total"] else 0.0
+        row["macs_pct"] = round(100 * row["macs"] / record["macs"], 2) if record["macs"] else 0.0
+    return rows
+
+
+def _per_layer_totals(record):
+    return {"name": "total", "params": record["params_total"], "params_pct": 100.0, "macs": record["macs"],
+            "macs_pct": 100.0, "flops_tf": record["flops_tf"], "mem_access": record["mem_access"],
+            "uncounted_ops": record["uncounted_ops"]}
+
+
+def _per_layer_csv_rows(record, request):
+    h, w, _ = request.input_shape
+    context = {"model": request.name, "input_h": h, "input_w": w, "variant": request.variant_text,
+               "num_classes": _classes(request)}
+    return [{**context, **row,
+             "input_shape": "x".join(map(str, row["input_shape"])) if row.get("input_shape") else "",
+             "output_shape": "x".join(map(str, row["output_shape"])) if row.get("output_shape") else "",
+             "uncounted_ops": ";".join(f"{k}:{v}" for k, v in (row.get("uncounted_ops") or {}).items())}
+            for row in record["per_layer"]]
+
+
+def _json_entry(record, row):
+    """One model of the JSON document: the profile record plus the CSV's fields of its row."""
+    if record is None:  # a model that failed: what was asked and why it failed
+        keys = ("model", "family", "input_h", "input_w", "input_c", "variant", "num_classes", "status", "error")
+        return {k: row.get(k, "") for k in keys}
+    extra = {k: row[k] for k in ("num_classes", "status", "flops_tf_per_2macs", "reported_params", "reported_macs",
+                                 "reported_source", "reported_convention", "reported_input_size", "profile_s")}
+    return {**record, **extra}
 
 
 def run(args) -> int:
@@ -72,6 +148,9 @@ def run(args) -> int:
     requests = [registry.resolve(name, size, args.num_classes, variant) for name in names]
     for request in requests:
         check_variant(request)
+    depth = check.integer(args.depth, "--depth", minimum=1) if args.depth is not None else None
+    if depth is not None and not args.per_layer:
+        raise UsageError("--depth folds the per-layer rows: it needs --per-layer")
     csv_out = bool(args.out) and args.format == "csv"
     if args.resume and not csv_out:
         raise UsageError("--resume needs --format csv and --out FILE")
@@ -86,14 +165,19 @@ def run(args) -> int:
     require_tensorflow_backend()
     environment = env.environment()
     run_id = env.new_run_id()
+    csv_columns = PER_LAYER_CSV_COLUMNS if args.per_layer else PROFILE_COLUMNS
     writer = None
+    skipped = 0
     if csv_out and not args.force:  # rows appended one by one: a killed run keeps what it measured
-        writer = RowWriter(args.out, PROFILE_COLUMNS)
+        writer = RowWriter(args.out, csv_columns)
         done = {_row_key(r) for r in existing}
+        skipped = sum(_request_key(r) in done for r in requests)
         requests = [r for r in requests if _request_key(r) not in done]
-    records, rows, failures = [], [], 0
-    for request in requests:
+    log_each = len(requests) > 1  # a long run says what it is doing, one line per model (stderr)
+    entries, failures, written = [], 0, 0
+    for index, request in enumerate(requests, 1):
         started = time.perf_counter()
+        record = None
         try:
             record = profile(request, per_layer=args.per_layer)
         except UsageError:
@@ -103,40 +187,74 @@ def run(args) -> int:
             row = _error_row(request, exc, run_id, environment)
             print(f"kbench: {request.name}: {row['error']}", file=sys.stderr)
         else:
-            row = _flat_row(record, request, run_id, environment, time.perf_counter() - started)
-            records.append(record)
-        rows.append(row)
+            seconds = time.perf_counter() - started
+            row = _flat_row(record, request, run_id, environment, seconds)
+            if args.per_layer:
+                record["per_layer"] = _with_shares(record, depth)
+            if log_each:
+                print(f"kbench: [{index}/{len(requests)}] {_label(request)}: {human_count(record['params_trainable'])} "
+                      f"params, {human_count(record['macs'])} MACs ({seconds:.1f} s)", file=sys.stderr, flush=True)
+        entries.append((request, record, row))
         if writer:
-            writer.write(row)
+            rows = _csv_rows(args.per_layer, [(request, record, row)])
+            for csv_row in rows:
+                writer.write(csv_row)
+            written += len(rows)
     if writer is None:
-        text = to_csv_text(PROFILE_COLUMNS, rows) if csv_out else _render(args.format, records, rows, args.per_layer)
+        if args.format == "csv":
+            rows = _csv_rows(args.per_layer, entries)
+            text, written = to_csv_text(csv_columns, rows), len(rows)
+        elif args.format == "json":
+            document = {"environment": {"run_id": run_id, **environment},
+                        "models": [_json_entry(record, row) for _, record, row in entries]}
+            text, written = json.dumps(document, indent=2) + "\n", len(entries)
+        else:
+            text, written = _render_table(args.format, entries, args.per_layer), len(entries)
         emit(text, args.out, force=args.force)
+    if args.out:
+        what = "models" if args.format == "json" else "rows"
+        message = f"kbench: wrote {written} {_plural(written, what)} to {args.out}"
+        if skipped:
+            message += f" ({skipped} {_plural(skipped, 'models')} already in the file)"
+        print(message, file=sys.stderr)
     return 1 if failures else 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return noun[:-1] if count == 1 and noun.endswith("s") else noun
+
+
+def _csv_rows(per_layer, entries):
+    """Summary rows, or with ``--per-layer`` every model's per-layer rows (a failed model has none)."""
+    if not per_layer:
+        return [row for _, _, row in entries]
+    return [r for request, record, _ in entries if record is not None for r in _per_layer_csv_rows(record, request)]
 
 
 def _request_key(request):
     """The CSV resume key of a request: the same fields ``_row_key`` reads from a written row."""
     h, w, _ = request.input_shape
-    return (request.name, str(h), str(w), request.variant_text)
+    return (request.name, str(h), str(w), request.variant_text, str(_classes(request)))
 
 
 def _row_key(row):
-    return (row["model"], str(row["input_h"]), str(row["input_w"]), row.get("variant") or "")
+    return (row["model"], str(row["input_h"]), str(row["input_w"]), row.get("variant") or "",
+            str(row.get("num_classes") or ""))
 
 
-def _render(fmt, records, rows, per_layer):
-    if fmt == "json":
-        payload = records[0] if len(records) == 1 and len(rows) == 1 else records
-        return json.dumps(payload, indent=2) + "\n"
-    if fmt == "csv":
-        if per_layer and len(records) == 1:
-            return to_csv_text(("model",) + LAYER_COLUMNS, [{"model": records[0]["model"], **r} for r in records[0]["per_layer"]])
-        return to_csv_text(PROFILE_COLUMNS, rows)
-    columns = ("model", "input_h", "input_w", "params_trainable", "params_total", "macs", "flops_tf",
-               "flops_tf_per_2macs", "mem_access", "uncounted_ops", "status")
-    text = format_table(columns, rows)
+SUMMARY_TABLE_COLUMNS = ("model", "input_h", "input_w", "params_trainable", "params_total", "macs", "flops_tf",
+                         "flops_tf_per_2macs", "mem_access", "uncounted_ops", "status")
+PER_LAYER_NOTE = ("MACs = multiply-accumulates; FLOPs = TF profiler float operations; memory access = "
+                  "elements read + written; %: share of the model's total")
+
+
+def _render_table(fmt, entries, per_layer):
+    rows = [{**row, "model": _label(request)} for request, _, row in entries]
+    text = format_table(SUMMARY_TABLE_COLUMNS, rows, fmt)
     if per_layer:
-        for record in records:
-            text += f"\n{record['model']} per layer (macs = multiply-accumulates; flops_tf = TF profiler float ops; mem_access = elements read + written)\n"
-            text += format_table(LAYER_COLUMNS, record["per_layer"])
+        for request, record, _ in entries:
+            if record is None:
+                continue
+            text += f"\n{_label(request)} per layer ({PER_LAYER_NOTE})\n\n"
+            text += format_table(LAYER_COLUMNS, record["per_layer"], fmt, totals=_per_layer_totals(record))
     return text

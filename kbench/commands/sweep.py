@@ -205,6 +205,16 @@ def run(args) -> int:
             interrupts.restore()
 
 
+def _log_row(row: dict) -> None:
+    """Without a progress bar (off a terminal): one line per configuration as it is written."""
+    from kbench.sweep import summary_rows
+
+    shown = summary_rows([row])[0]
+    speed = f", {shown['samples/s']} samples/s" if row["status"] == "ok" else f": {row['error'][:120]}" if row["error"] else ""
+    print(f"kbench: {shown['model']} batch {row['batch_size']} {row['mode']} {row['backend']} {row['precision']} "
+          f"jit={row['jit']}: {row['status']}{speed}", file=sys.stderr, flush=True)
+
+
 def _run(args) -> int:
     from kbench import interrupts
     from kbench.sweep import fill_profile_cache, run_sweep, summary_rows, validate
@@ -216,7 +226,8 @@ def _run(args) -> int:
         print(f"kbench: {filled.profiled} profiles in {filled.cache_dir} ({filled.computed} computed now)"
               + (f"; failed: {', '.join(filled.failed)}" if filled.failed else ""), file=sys.stderr)
         return 1 if filled.failed else 0
-    result = run_sweep(spec)
+    bar = spec.progress if spec.progress is not None else sys.stderr.isatty()
+    result = run_sweep(spec, on_row=None if bar else _log_row)
     if result.rows:
         sys.stdout.write(format_table(("model", "batch", "mode", "backend", "precision", "jit", "samples/s",
                                        "p50_ms", "cv", "status"), summary_rows(result.rows)))
@@ -224,7 +235,8 @@ def _run(args) -> int:
     for row in result.rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     parts = [f"{n} {s}" for s, n in sorted(counts.items())]
-    message = f"kbench: {len(result.rows)} rows appended to {result.path}" + (f" ({', '.join(parts)})" if parts else "")
+    noun = "row" if len(result.rows) == 1 else "rows"
+    message = f"kbench: {len(result.rows)} {noun} appended to {result.path}" + (f" ({', '.join(parts)})" if parts else "")
     if result.skipped_existing:
         message += f"; {result.skipped_existing} configurations already in the file"
     if result.not_run:
