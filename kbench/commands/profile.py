@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from kbench import env, outputs, registry
+from kbench import env, outputs, selectors
 from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
 from kbench.validate import check_variant
 from kbench.csvio import RowWriter, read_rows, to_csv_text
@@ -23,7 +23,8 @@ LAYER_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops_tf", "
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="a model name, a comma-separated list, 'family:F' or 'all'")
+    parser.add_argument("model", help="model selector: names, 'resnet*', family:F, all, @FILE, PATH.keras or "
+                        "package.module:factory, comma-separated (README, 'Model selectors')")
     parser.add_argument("--input-size", help="H or H,W (default: the model's default input)")
     parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
@@ -66,10 +67,9 @@ def run(args) -> int:
     from kbench.profiling import profile, require_tensorflow_backend
 
     # Resolve (and so validate) every request before measuring anything: bad input costs nothing.
-    names = registry.resolve_models(args.model)
     size = parse_input_size(args.input_size)
     variant = parse_set(args.set)
-    requests = [registry.resolve(name, size, args.num_classes, variant) for name in names]
+    requests = selectors.resolve_requests(args.model, size, args.num_classes, variant)
     for request in requests:
         check_variant(request)
     csv_out = bool(args.out) and args.format == "csv"
