@@ -231,13 +231,17 @@ class _LayerScopes:
 
 def functional_view(model, input_shape):
     """``(model as a Functional model, whether its layers are walkable)``: a Functional model is
-    itself; a Sequential one is rebuilt from its layers (the same objects, weights shared); a
+    itself (re-called on a static input if its input has open dimensions); a Sequential one is rebuilt from its layers (the same objects, weights shared); a
     subclassed one is called as a single layer."""
     import keras
 
-    if is_nested_model(model):  # Functional
-        return model, True
     inputs = keras.Input(shape=tuple(input_shape), batch_size=1, name=f"{model.name}_input")
+    if is_nested_model(model):  # Functional
+        if all(d is not None for d in model.inputs[0].shape[1:]):
+            return model, True
+        # Open dimensions (None, None, 3): the same layers re-called on a static input, so that
+        # the layer walk sees every shape.
+        return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer), True
     if isinstance(model, keras.Sequential):
         x = inputs
         for layer in model.layers:
