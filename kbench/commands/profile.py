@@ -23,7 +23,7 @@ LAYER_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops_tf", "
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="model selector: names, 'resnet*', family:F, all, @FILE, PATH.keras or "
+    parser.add_argument("model", metavar="MODELS", help="model selector: names, 'resnet*', family:F, all, @FILE, PATH.keras or "
                         "package.module:factory, comma-separated (README, 'Model selectors')")
     parser.add_argument("--input-size", help="H or H,W (default: the model's default input)")
     parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
