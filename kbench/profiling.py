@@ -31,7 +31,8 @@ those rows. The rows sum to the totals.
 
 Any Keras model can be profiled: a Sequential model is profiled as the Functional model of its
 layers, and a subclassed model as one layer of a Functional wrapper (its per-layer table has one
-row; its ``mem_access`` is not computed, as the walk needs a graph of layers).
+row; its ``mem_access`` is not computed (None), as the walk needs a graph of layers; the same
+holds for any model with a subclassed model inside).
 
 Profiling always runs on the TensorFlow backend: FLOPs describe the graph, not a device.
 """
@@ -230,29 +231,39 @@ class _LayerScopes:
 
 
 def functional_view(model, input_shape):
-    """``(model as a Functional model, whether its layers are walkable)``: a Functional model is
-    itself (re-called on a static input if its input has open dimensions); a Sequential one is rebuilt from its layers (the same objects, weights shared); a
-    subclassed one is called as a single layer."""
+    """``model`` as a Functional model at ``input_shape``: a Functional model is itself
+    (re-called on a static input if its input has open dimensions); a Sequential one is rebuilt
+    from its layers (the same objects, weights shared); a subclassed one is called as a single
+    layer. Timing and profiling then see one kind of model, with ``inputs`` and ``outputs``."""
     import keras
 
-    inputs = keras.Input(shape=tuple(input_shape), batch_size=1, name=f"{model.name}_input")
+    inputs = keras.Input(shape=tuple(input_shape), name=f"{model.name}_input")
     if is_nested_model(model):  # Functional
         if all(d is not None for d in model.inputs[0].shape[1:]):
-            return model, True
+            return model
         # Open dimensions (None, None, 3): the same layers re-called on a static input, so that
         # the layer walk sees every shape.
-        return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer), True
+        return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer)
     if isinstance(model, keras.Sequential):
         x = inputs
         for layer in model.layers:
             x = layer(x)
-        return keras.Model(inputs, x, name=model.name), True
-    return keras.Model(inputs, model(inputs), name=model.name), False
+        return keras.Model(inputs, x, name=model.name)
+    return keras.Model(inputs, model(inputs), name=model.name)
+
+
+def opaque_layers(model) -> list[str]:
+    """Layers that are models but not Functional (subclassed, Sequential): the layer walk cannot
+    see into them, so their ``mem_access`` is not computed (None), never guessed."""
+    import keras
+
+    return [name for name, layer in flat_layers(model) if isinstance(layer, keras.Model) and not is_nested_model(layer)]
 
 
 def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, Any]:
     """Profile an already built model (see module docstring for the conventions)."""
-    model, walkable = functional_view(model, input_shape)
+    model = functional_view(model, input_shape)
+    walkable = not opaque_layers(model)
     concrete = trace_graph(model, input_shape)
     graph = concrete.graph
     library = {f.signature.name: f for f in graph.as_graph_def().library.function}

@@ -159,7 +159,10 @@ class ModelRequest:
     def build(self):
         """The ``keras.Model``; shape/option mistakes were caught by ``resolve``."""
         if isinstance(self.spec, UserModelSpec):
-            return self.spec.build(self.input_shape, self.num_classes, self.variant)
+            # As a Functional model at the request's input: timing needs its inputs and outputs.
+            from kbench.profiling import functional_view
+
+            return functional_view(self.spec.build(self.input_shape, self.num_classes, self.variant), self.input_shape)
         return build(self.name, input_shape=self.input_shape, num_classes=self.num_classes, **dict(self.variant))
 
     def to_payload(self) -> dict[str, Any]:
@@ -276,12 +279,15 @@ class UserModelSpec:
         return {"kind": "factory", "target": self.target, "accepts": sorted(self.accepts),
                 "digest": _file_digest(module_file) if module_file else ""}
 
-    def saved(self, directory) -> "UserModelSpec":
-        """An object's spec as a saved model in ``directory`` (for workers), same name."""
+    def saved(self, directory, input_shape) -> "UserModelSpec":
+        """An object's spec as a saved model in ``directory`` (for workers), same name; a model
+        not yet built (no Input layer) is built at ``input_shape`` first, so its weights travel."""
         if self.kind != "object":
             return self
         path = Path(directory) / f"{len(os.listdir(directory))}.keras"
         try:
+            if not self.target.built:
+                self.target.build((None, *input_shape))
             self.target.save(path)
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for an unsaveable model
             raise UsageError(f"model {self.name!r} cannot be saved for the sweep's workers "

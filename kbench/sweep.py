@@ -715,7 +715,7 @@ def sweep_models(models, *, out: str, batch_sizes: Sequence[int] = (1, 8, 32),
                 resolved += selectors.expand(item)
             else:
                 request = registry.resolve(item, shape, num_classes, variant)
-                resolved.append(dataclasses.replace(request, spec=request.spec.saved(saved_dir)))
+                resolved.append(dataclasses.replace(request, spec=request.spec.saved(saved_dir, request.input_shape)))
         spec = SweepSpec(models=resolved, batch_sizes=list(batch_sizes), modes=list(modes),
                          precisions=list(precisions), backends=list(backends), input_size=shape,
                          num_classes=num_classes, variant=dict(variant or {}), out=out, **options)

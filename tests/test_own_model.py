@@ -210,9 +210,11 @@ def test_sweep_models_takes_a_keras_model_object(tmp_path):
     from kbench.sweep import sweep_models
 
     out = tmp_path / "s.csv"
-    result = sweep_models(sequential(True), out=str(out), batch_sizes=[1], modes=["infer"], warmup=0, iters=2,
-                          profile_cache=str(tmp_path / "cache"))
-    assert [(r["model"], r["status"], r["macs"]) for r in result.rows] == [("tiny_sequential", "ok", 3896)]
+    # No Input layer: built at input_size before it is saved for the workers, timed as Functional.
+    result = sweep_models(sequential(), input_size=(8, 8), out=str(out), batch_sizes=[2], modes=["infer", "train"],
+                          warmup=0, iters=2, profile_cache=str(tmp_path / "cache"))
+    assert [(r["model"], r["mode"], r["status"], r["macs"]) for r in result.rows] == [
+        ("tiny_sequential", "infer", "ok", 3896), ("tiny_sequential", "train", "ok", 3896)]
     with pytest.raises(UsageError, match="declares no input shape"):
         sweep_models(Subclassed(), out=str(tmp_path / "t.csv"), batch_sizes=[1], modes=["infer"])
 
