@@ -385,7 +385,12 @@ def resolve_user_model(selector, input_shape=None, num_classes=None, variant=Non
         default = inspect.signature(spec.builder).parameters["input_shape"].default
         channels = default[-1] if isinstance(default, (tuple, list)) and len(default) == 3 else 3
         wanted = (*wanted, channels)
-    model = spec.build(wanted if "input_shape" in spec.accepts else None, num_classes, variant)
+    try:
+        model = spec.build(wanted if "input_shape" in spec.accepts else None, num_classes, variant)
+    except (TypeError, ValueError) as exc:
+        # The user's factory (or file) refused these arguments: their input, not a kbench bug.
+        raise UsageError(f"cannot build {spec.name} with {variant or 'defaults'}: "
+                         f"{type(exc).__name__}: {_one_line(str(exc), 200)}") from None
     declared = model_input_shape(model)
     shape = _user_input_shape(spec.name, declared, wanted)
     if spec.kind != "object":

@@ -183,6 +183,7 @@ def test_cli_csv_rows_carry_the_selector_text(tmp_path, capsys, saved_model, fac
     (["tiny_factory:fixed", "--num-classes", "3"], "fixes its own outputs"),
     (["tiny_factory:fixed", "--input-size", "16"], "conflicts with model 'tiny_factory:fixed'"),
     (["tiny_factory:build", "--set", "input_shape=[8,8,3]"], "use --input-size"),
+    (["tiny_factory:build", "--set", "width='wide'"], "cannot build tiny_factory:build with {'width': 'wide'}"),
 ])
 def test_cli_bad_own_model_exits_2_with_one_line(capsys, factory_module, argv, needle):
     assert main(["profile", *argv]) == 2
