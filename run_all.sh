@@ -14,11 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 START_S="$(date +%s)"
 NIGHTLY_BUDGET_S="${NIGHTLY_BUDGET_S:-1140}"
-CONFIG="sweeps/nightly.toml"
+CONFIG="nightly"
 TAG="sweep"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --full) CONFIG="sweeps/full.toml"; TAG="sweep-full"; shift ;;
+    --full) CONFIG="full"; TAG="sweep-full"; shift ;;
     --) shift; break ;;
     *) echo "usage: run_all.sh [--full] [-- kbench sweep args]" >&2; exit 2 ;;
   esac
@@ -34,7 +34,7 @@ PROFILE_CSV="results/profile-$DATE.csv"
 echo "wrote $PROFILE_CSV"
 SWEEP_CSV="results/$TAG-$DATE.csv"
 BUDGET_ARGS=()
-if [ "$CONFIG" = "sweeps/nightly.toml" ]; then
+if [ "$CONFIG" = "nightly" ]; then
   LEFT=$(( NIGHTLY_BUDGET_S - ($(date +%s) - START_S) ))
   [ "$LEFT" -lt 60 ] && LEFT=60
   BUDGET_ARGS=(--time-budget "$LEFT")

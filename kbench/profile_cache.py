@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -94,7 +95,9 @@ class ProfileCache:
 
     def path(self, request_payload: dict) -> Path:
         h, w, c = request_payload["input_shape"]
-        return self.directory / f"{request_payload['model']}-{h}x{w}x{c}-{cache_key(request_payload)}.json"
+        # A user's model is named by a path or module:factory: keep the file name one safe word.
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", request_payload["model"]).strip("._")[-80:]
+        return self.directory / f"{stem}-{h}x{w}x{c}-{cache_key(request_payload)}.json"
 
     def load(self, request_payload: dict) -> dict:
         """The cached fields, or {} when there is no valid entry for this code and request."""

@@ -30,6 +30,11 @@ nested Functional model is replaced by its own layers, named by their path (``ba
 as in ``kbench.layer_walk``); a nested model called several times accumulates every call on
 those rows. The rows sum to the totals.
 
+Any Keras model can be profiled: a Sequential model is profiled as the Functional model of its
+layers, and a subclassed model as one layer of a Functional wrapper (its per-layer table has one
+row; its ``mem_access`` is not computed (None), as the walk needs a graph of layers; the same
+holds for any model with a subclassed model inside).
+
 Profiling always runs on the TensorFlow backend: FLOPs describe the graph, not a device.
 """
 
@@ -254,8 +259,40 @@ class _LayerScopes:
         return prefix.rstrip("/") or OTHER_ROW
 
 
+def functional_view(model, input_shape):
+    """``model`` as a Functional model at ``input_shape``: a Functional model is itself
+    (re-called on a static input if its input has open dimensions); a Sequential one is rebuilt
+    from its layers (the same objects, weights shared); a subclassed one is called as a single
+    layer. Timing and profiling then see one kind of model, with ``inputs`` and ``outputs``."""
+    import keras
+
+    inputs = keras.Input(shape=tuple(input_shape), name=f"{model.name}_input")
+    if is_nested_model(model):  # Functional
+        if all(d is not None for d in model.inputs[0].shape[1:]):
+            return model
+        # Open dimensions (None, None, 3): the same layers re-called on a static input, so that
+        # the layer walk sees every shape.
+        return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer)
+    if isinstance(model, keras.Sequential):
+        x = inputs
+        for layer in model.layers:
+            x = layer(x)
+        return keras.Model(inputs, x, name=model.name)
+    return keras.Model(inputs, model(inputs), name=model.name)
+
+
+def opaque_layers(model) -> list[str]:
+    """Layers that are models but not Functional (subclassed, Sequential): the layer walk cannot
+    see into them, so their ``mem_access`` is not computed (None), never guessed."""
+    import keras
+
+    return [name for name, layer in flat_layers(model) if isinstance(layer, keras.Model) and not is_nested_model(layer)]
+
+
 def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, Any]:
     """Profile an already built model (see module docstring for the conventions)."""
+    model = functional_view(model, input_shape)
+    walkable = not opaque_layers(model)
     concrete = trace_graph(model, input_shape)
     graph = concrete.graph
     library = {f.signature.name: f for f in graph.as_graph_def().library.function}
@@ -308,7 +345,7 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
         "flops_by_op": dict(sorted(flops_by_op.items(), key=lambda kv: -kv[1])),
         "uncounted_ops": dict(sorted(uncounted.items())),
     }
-    memory = memory_access_cost(model)
+    memory = memory_access_cost(model) if walkable else {"total": None, "per_layer": {}}
     record["mem_access"] = memory["total"]
     if per_layer:
         record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs, memory["per_layer"], layer_uncounted)
@@ -347,7 +384,7 @@ def _per_layer_rows(model, layer_flops, layer_macs, layer_memory, layer_uncounte
             "params": count_params(layer)["params_total"] if layer.built else 0,
             "macs": int(layer_macs.get(name, 0)),
             "flops_tf": int(layer_flops.get(name, 0)),
-            "mem_access": int(layer_memory.get(name, 0)),
+            "mem_access": int(layer_memory.get(name, 0)) if layer_memory else None,
             "uncounted_ops": dict(sorted(layer_uncounted.get(name, {}).items())),
         })
     # Ops in a nested model's scope outside its layers (none in the zoo so far), then the rest.
@@ -417,5 +454,6 @@ def profile(request, per_layer: bool = False) -> dict[str, Any]:
     record["model"] = request.name
     record["family"] = request.family
     record["variant"] = dict(request.variant)
-    keras.backend.clear_session()
+    if getattr(request.spec, "kind", None) != "object":  # not under a caller's own model object
+        keras.backend.clear_session()
     return record

@@ -58,7 +58,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from kbench import devices, env
 from kbench.backends import BACKENDS
@@ -146,7 +146,7 @@ class Config:
 
 @dataclasses.dataclass
 class SweepSpec:
-    models: list[str]
+    models: list  # registered names, user selectors (PATH.keras, module:factory) or ModelRequests
     batch_sizes: list[int]
     modes: list[str]
     precisions: list[str]
@@ -225,7 +225,9 @@ def validate(spec: SweepSpec) -> list[ModelRequest]:
         empty = out.is_file() and out.stat().st_size == 0
         outputs.check_output(spec.out, "--out", append=spec.resume or empty,
                              hint="pass --resume to continue it or choose another --out")
-    requests = [registry.resolve(name, spec.input_size, spec.num_classes, spec.variant) for name in spec.models]
+    # A model may come resolved already (``kbench.run_sweep`` with keras.Model objects).
+    requests = [name if isinstance(name, ModelRequest) else
+                registry.resolve(name, spec.input_size, spec.num_classes, spec.variant) for name in spec.models]
     for request in requests:
         check_variant(request)
     return requests
@@ -717,3 +719,37 @@ def summary_rows(rows: Iterable[dict]) -> list[dict]:
     return [{"model": label(r), "batch": r["batch_size"], "mode": r["mode"], "backend": r["backend"],
              "precision": r["precision"], "jit": r["jit"], "samples/s": r["samples_per_s"],
              "p50_ms": r["latency_ms_p50"], "cv": r["cv"], "status": r["status"]} for r in rows]
+
+
+def sweep_models(models, *, out: str, batch_sizes: Sequence[int] = (1, 8, 32),
+                 modes: Sequence[str] = ("infer", "train"), precisions: Sequence[str] = ("float32",),
+                 backends: Sequence[str] = ("tensorflow",), input_size=None, num_classes: int | None = None,
+                 variant: dict | None = None, **options: Any) -> SweepResult:
+    """``kbench sweep`` from Python: measure ``models`` and append the rows to the CSV ``out``.
+
+    ``models``: a selector string (as on the command line), a ``keras.Model``, or a list of
+    those. A model object is saved to a temporary ``.keras`` file for the sweep's workers (it
+    must be saveable: a subclassed model needs ``get_config``); its rows are named
+    ``model.name``. ``options`` are the other ``SweepSpec`` fields (``warmup``,
+    ``iters``, ``resume``, ...). Returns the ``SweepResult``.
+    """
+    import tempfile
+
+    from kbench import registry, selectors
+
+    items = [models] if isinstance(models, str) or not isinstance(models, (list, tuple)) else list(models)
+    shape = tuple(input_size) if isinstance(input_size, (list, tuple)) else input_size
+    if isinstance(shape, int):
+        shape = (shape, shape)
+    with tempfile.TemporaryDirectory(prefix="kbench-models-") as saved_dir:
+        resolved: list = []
+        for item in items:
+            if isinstance(item, str):
+                resolved += selectors.expand(item)
+            else:
+                request = registry.resolve(item, shape, num_classes, variant)
+                resolved.append(dataclasses.replace(request, spec=request.spec.saved(saved_dir, request.input_shape)))
+        spec = SweepSpec(models=resolved, batch_sizes=list(batch_sizes), modes=list(modes),
+                         precisions=list(precisions), backends=list(backends), input_size=shape,
+                         num_classes=num_classes, variant=dict(variant or {}), out=out, **options)
+        return run_sweep(spec)

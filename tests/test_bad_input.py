@@ -102,6 +102,7 @@ FILES = {
     "top_list.json": b"[1, 2, 3]",
     "data_dict.json": json.dumps(_benchmark(**{"b.stats.data": {"a": 1}})).encode(),
     "name_list.json": json.dumps(_benchmark(**{"b.name": ["x"]})).encode(),
+    "nomodels.txt": b"# no model here\n\n",
 }
 
 CASES = [
@@ -326,6 +327,19 @@ CASES = [
      "cannot parse"),
     ("fit-flops-set-bare-word", ["fit-flops", "resnet18", "--sizes", "32,64,96", "--set", "groups=abc"], "groups"),
     ("fit-flops-abbrev", ["fit-flops", "lenet5", "--size", "32,40,48"], "--size"),
+    # ---- model selectors (profile and sweep share kbench.selectors) and --config presets
+    ("profile-glob-no-match", ["profile", "nomatch*"], "pattern 'nomatch*' matches no registered model"),
+    ("profile-list-file-missing", ["profile", "@{tmp}/missing.txt"], "cannot read model list"),
+    ("profile-list-file-empty", ["profile", "lenet5,@{tmp}/nomodels.txt"], "names no model"),
+    ("profile-list-file-unknown", ["profile", "@{tmp}/existing.txt"], "unknown model 'keep me'"),
+    ("profile-saved-model-missing", ["profile", "{tmp}/missing.keras"], "no saved model"),
+    ("profile-factory-no-module", ["profile", "no_such_module_kb:build"], "cannot import 'no_such_module_kb'"),
+    ("profile-factory-not-callable", ["profile", "os:sep"], "has no callable 'sep'"),
+    ("sweep-glob-no-match", ["sweep", "nomatch*", "--out", "{tmp}/new.csv"], "matches no registered model"),
+    ("sweep-saved-model-missing", ["sweep", "--models", "lenet5,{tmp}/missing.keras", "--out", "{tmp}/new.csv"],
+     "no saved model"),
+    ("sweep-config-unknown-preset", ["sweep", "--config", "nightlyy", "--out", "{tmp}/new.csv"],
+     "neither a file nor a preset"),
 ]
 
 

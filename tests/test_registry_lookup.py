@@ -6,7 +6,7 @@
 import pytest
 
 import kbench
-from kbench import registry
+from kbench import registry, selectors
 
 
 def test_unknown_model_suggests_close_names():
@@ -21,11 +21,11 @@ def test_list_models_by_family():
 
 
 def test_model_selectors():
-    assert registry.resolve_models("lenet5, vgg11") == ["lenet5", "vgg11"]
-    assert registry.resolve_models("family:resnet") == kbench.list_models("resnet")
-    assert registry.resolve_models("all") == kbench.list_models()
+    assert selectors.expand("lenet5, vgg11") == ["lenet5", "vgg11"]
+    assert selectors.expand("family:resnet") == kbench.list_models("resnet")
+    assert selectors.expand("all") == kbench.list_models()
     with pytest.raises(kbench.UnknownModelError, match="unknown model 'nope'"):
-        registry.resolve_models("lenet5,nope")
+        selectors.expand("lenet5,nope")
 
 
 def test_num_classes_and_input_size_are_free():

@@ -259,8 +259,7 @@ def test_nightly_config_is_valid():
     from kbench.cli import build_parser
     from kbench.sweep import plan, validate
 
-    root = Path(__file__).resolve().parent.parent
-    spec = build_spec(build_parser().parse_args(["sweep", "--config", str(root / "sweeps" / "nightly.toml")]))
+    spec = build_spec(build_parser().parse_args(["sweep", "--config", "nightly"]))  # the packaged preset
     assert spec.time_budget_s and plan(spec, validate(spec))
 
 

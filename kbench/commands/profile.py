@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from kbench import env, outputs, registry
+from kbench import env, outputs, selectors
 from kbench import validate as check
 from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
 from kbench.validate import check_variant
@@ -36,7 +36,8 @@ PER_LAYER_CSV_COLUMNS = ("model", "input_h", "input_w", "variant", "num_classes"
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="a model name, a comma-separated list, 'family:F' or 'all'")
+    parser.add_argument("model", metavar="MODELS", help="model selector: names, 'resnet*', family:F, all, @FILE, PATH.keras or "
+                        "package.module:factory, comma-separated (README, 'Model selectors')")
     parser.add_argument("--input-size", help="H or H,W (default: the model's default input)")
     parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
@@ -142,10 +143,9 @@ def run(args) -> int:
     from kbench.profiling import profile, require_tensorflow_backend
 
     # Resolve (and so validate) every request before measuring anything: bad input costs nothing.
-    names = registry.resolve_models(args.model)
     size = parse_input_size(args.input_size)
     variant = parse_set(args.set)
-    requests = [registry.resolve(name, size, args.num_classes, variant) for name in names]
+    requests = selectors.resolve_requests(args.model, size, args.num_classes, variant)
     for request in requests:
         check_variant(request)
     depth = check.integer(args.depth, "--depth", minimum=1) if args.depth is not None else None

@@ -4,7 +4,8 @@ Each (model, backend) is measured in its own worker subprocess; every finished c
 appended to the CSV at once; ``--resume`` continues a killed sweep without duplicating rows.
 See ``kbench/sweep.py`` for the rules (resume keys, OOM/skip, timeout, time budget, FLOPs/MFU).
 
-Defaults can come from a TOML file (``--config sweeps/nightly.toml``); flags given on the
+Defaults can come from a TOML file (``--config my.toml``) or a preset shipped with kbench
+(``--config nightly``, ``--config full``: ``kbench/sweeps/*.toml``); flags given on the
 command line win over the file. Keys: models (list or selector string), family, batch_sizes,
 modes, precision, backend, jit (auto|on|off|both), warmup, iters, timeout, time_budget,
 input_size, num_classes, peak_tflops, set (a table of builder options), each with its type
@@ -43,11 +44,13 @@ JIT_CHOICES = ("auto", "on", "off", "both")
 def add_arguments(parser):
     parser.allow_abbrev = False  # --batch-size must not silently mean --batch-sizes
     parser.add_argument("selector", nargs="?", metavar="MODELS",
-                        help="same as --models (e.g. 'all', 'resnet18,resnet50', 'family:resnet')")
+                        help="same as --models (e.g. 'all', 'resnet18,resnet50', 'family:resnet', 'resnet*')")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--models", help="M1,M2,... | all | family:F")
+    which.add_argument("--models", help="model selector: names, 'resnet*', family:F, all, @FILE, PATH.keras, "
+                       "package.module:factory, comma-separated")
     which.add_argument("--family", help="every model of one family")
-    parser.add_argument("--config", help="TOML file with default settings (flags override it)")
+    parser.add_argument("--config", help="TOML file with default settings, or a preset's name: "
+                        f"{', '.join(preset_names())} (flags override it)")
     parser.add_argument("--batch-sizes", help="comma-separated positive integers (default: 1,8,32)")
     parser.add_argument("--modes", help="infer,train (default: both)")
     parser.add_argument("--precision", help="comma list of float32, mixed_float16, mixed_bfloat16 (default: float32)")
@@ -80,9 +83,28 @@ def add_arguments(parser):
     parser.add_argument("--strict", action="store_true", help="exit 1 if any configuration ended in error or timeout")
 
 
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def config_path(value: str) -> str:
+    """``--config``: an existing file is read as given; a bare name (no directory, no suffix)
+    is a preset shipped in ``kbench/sweeps/``, so that ``--config nightly`` works from anywhere."""
+    if Path(value).exists() or Path(value).suffix or Path(value).name != value:
+        return value
+    preset = PRESETS_DIR / f"{value}.toml"
+    if not preset.is_file():
+        raise UsageError(f"--config {value!r} is neither a file nor a preset; presets: {', '.join(preset_names())}")
+    return str(preset)
+
+
 def _load_config(path: str | None) -> dict:
     if not path:
         return {}
+    path = config_path(path)
     try:
         data = tomllib.loads(Path(path).read_bytes().decode("utf-8"))
     except OSError as exc:
@@ -110,7 +132,7 @@ def _as_text(value) -> str:
 
 
 def build_spec(args):
-    from kbench import registry
+    from kbench import selectors
     from kbench.sweep import SweepSpec
 
     cfg = _load_config(args.config)
@@ -139,7 +161,7 @@ def build_spec(args):
         selector = f"family:{cfg['family']}"
     else:
         raise UsageError("name the models: --models M1,M2 | --models all | --family F (or 'models' in --config)")
-    models = registry.resolve_models(selector)
+    models = selectors.expand(selector)
 
     jit, jit_what = pick("jit")
     if isinstance(jit, bool):
