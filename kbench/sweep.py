@@ -162,6 +162,7 @@ class SweepSpec:
     progress: bool | None = None  # None: only when stderr is a terminal
     profile_only: bool = False  # fill the profile cache, measure nothing
     retry_failed: bool = False  # with resume: measure error/timeout rows again (one row per key)
+    shard: tuple[int, int] | None = None  # (K, N): only the K-th of N slices of the plan (kbench.shard)
 
     @property
     def profile_cache_dir(self) -> Path:
@@ -204,6 +205,11 @@ def validate(spec: SweepSpec) -> list[ModelRequest]:
         raise UsageError("--retry-failed needs --resume (it re-measures the failed rows of an existing --out)")
     if spec.jit not in ("auto", "on", "off", "both"):
         raise UsageError(f"jit must be auto, on, off or both, got {spec.jit!r}")
+    if spec.shard is not None:
+        from kbench.shard import parse_shard
+
+        parse_shard(f"{spec.shard[0]}/{spec.shard[1]}" if isinstance(spec.shard, tuple) and len(spec.shard) == 2
+                    else repr(spec.shard))
     if spec.profile_only and not BACKENDS["tensorflow"].available():
         raise UsageError(f"--profile-only needs TensorFlow, which profiles the models "
                          f"({BACKENDS['tensorflow'].install_hint()})")
@@ -582,6 +588,10 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
 
     requests = validate(spec)
     configs = plan(spec, requests)
+    if spec.shard:
+        from kbench import shard
+
+        configs = shard.select(configs, spec.shard, spec.profile_cache_dir)
     log = open_log(spec)  # creates the file (header) only now, with every argument valid
     run_id = env.new_run_id()
     envs = _EnvCache()

@@ -77,6 +77,8 @@ def add_arguments(parser):
                         "TensorFlow machine, then carry the directory to a machine without TensorFlow")
     parser.add_argument("--progress", action=__import__("argparse").BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: only when stderr is a terminal)")
+    parser.add_argument("--shard", metavar="K/N", help="run only the K-th of N deterministic, cost-balanced slices "
+                        "of the configurations (N hosts cover the plan once; join their CSVs with 'kbench merge')")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any configuration ended in error or timeout")
 
 
@@ -169,6 +171,9 @@ def build_spec(args):
     backend, backend_what = pick("backend")
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed needs --resume (it re-measures the failed rows of an existing --out)")
+    from kbench.shard import parse_shard
+
+    shard = parse_shard(args.shard) if args.shard is not None else None
     out = args.out or f"results/sweep-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.csv"
     return SweepSpec(
         models=models,
@@ -186,6 +191,7 @@ def build_spec(args):
         progress=args.progress,
         profile_only=args.profile_only,
         retry_failed=args.retry_failed,
+        shard=shard,
     )
 
 
