@@ -317,6 +317,24 @@ CASES = [
      "cannot parse"),
     ("fit-flops-set-bare-word", ["fit-flops", "resnet18", "--sizes", "32,64,96", "--set", "groups=abc"], "groups"),
     ("fit-flops-abbrev", ["fit-flops", "lenet5", "--size", "32,40,48"], "--size"),
+    # ---- sweep --shard
+    ("sweep-shard-zero", _sweep("--shard", "0/3"), "--shard"),
+    ("sweep-shard-above-n", _sweep("--shard", "4/3"), "--shard"),
+    ("sweep-shard-no-slash", _sweep("--shard", "3"), "--shard"),
+    ("sweep-shard-word", _sweep("--shard", "a/b"), "--shard"),
+    ("sweep-shard-n-zero", _sweep("--shard", "0/0"), "--shard"),
+    # ---- merge
+    ("merge-out-exists", ["merge", "{tmp}/existing.txt", "{tmp}/sweep.csv"], "--force"),
+    ("merge-out-is-an-input", ["merge", "{tmp}/sweep.csv", "{tmp}/sweep.csv", "--force"], "one of the inputs"),
+    ("merge-out-dev-null", ["merge", "/dev/null", "{tmp}/sweep.csv", "--force"], "character device"),
+    ("merge-out-directory", ["merge", "{tmp}/adir", "{tmp}/sweep.csv", "--force"], "directory"),
+    ("merge-input-missing", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "{tmp}/missing.csv"], "missing.csv"),
+    ("merge-input-directory", ["merge", "{tmp}/merged.csv", "{tmp}/adir"], "directory"),
+    ("merge-input-latin1", ["merge", "{tmp}/merged.csv", "{tmp}/latin1.csv"], "UTF-8"),
+    ("merge-input-short-row", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "{tmp}/short.csv"], "has 10 fields"),
+    ("merge-input-other-header", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "{tmp}/existing.txt"], "header"),
+    ("merge-no-input", ["merge", "{tmp}/merged.csv"], "required"),
+    ("merge-abbrev", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "--forc"], "--forc"),
 ]
 
 
