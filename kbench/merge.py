@@ -9,6 +9,8 @@
   row wins, "newest" by the ``timestamp`` column (ISO 8601, UTC, as the sweep writes it; ties:
   the later input, then the later row); a key without any ``ok`` row keeps its newest row.
 * **Order.** Keys in the order they first appear in the inputs (given order, then row order).
+* **Scaling efficiency** is recomputed over the merged rows (``kbench.scaling``), since a
+  shard may hold an n-device row whose 1-device row is in another shard.
 * **Output** (``OUT``) is written atomically (``kbench.outputs``), refused when it exists
   unless ``force``, and never one of the inputs.
 """
@@ -20,7 +22,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import Sequence
 
-from kbench import outputs
+from kbench import outputs, scaling
 from kbench.csvio import decode, parse, to_csv_text
 from kbench.errors import UsageError
 from kbench.sweep import KEY_COLUMNS, SWEEP_COLUMNS, check_rows, row_key
@@ -112,5 +114,6 @@ def merge_files(out: str, inputs: Sequence[str], force: bool = False) -> MergeRe
     outputs.check_output(out, "OUT", overwrite=force)
     sources = [(path, read_input(path)) for path in inputs]
     rows, conflicts = merge_rows(sources)
+    rows = scaling.fill_efficiency(rows)
     outputs.write_text(out, to_csv_text(SWEEP_COLUMNS, rows), "OUT", overwrite=force)
     return MergeResult(rows, conflicts, list(inputs), sum(len(r) for _, r in sources))

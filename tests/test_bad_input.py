@@ -317,6 +317,12 @@ CASES = [
      "cannot parse"),
     ("fit-flops-set-bare-word", ["fit-flops", "resnet18", "--sizes", "32,64,96", "--set", "groups=abc"], "groups"),
     ("fit-flops-abbrev", ["fit-flops", "lenet5", "--size", "32,40,48"], "--size"),
+    # ---- sweep --devices
+    ("sweep-devices-zero", _sweep("--devices", "1,0"), "--devices"),
+    ("sweep-devices-word", _sweep("--devices", "two"), "--devices"),
+    ("sweep-devices-float", _sweep("--devices", "1.5"), "--devices"),
+    ("sweep-devices-negative", _sweep("--devices", "-2"), "--devices"),
+    ("sweep-devices-empty", _sweep("--devices", ""), "--devices"),
     # ---- sweep --shard
     ("sweep-shard-zero", _sweep("--shard", "0/3"), "--shard"),
     ("sweep-shard-above-n", _sweep("--shard", "4/3"), "--shard"),
