@@ -57,6 +57,14 @@ def parse_shard(text: str, what: str = "--shard") -> tuple[int, int]:
     return k, n
 
 
+def check_shard(shard) -> tuple[int, int]:
+    """A ``(K, N)`` pair from the Python API, checked like ``--shard K/N``."""
+    if (not isinstance(shard, tuple) or len(shard) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in shard)):
+        raise UsageError(f"shard {shard!r} must be a pair (K, N) of integers with 1 <= K <= N")
+    return parse_shard(f"{shard[0]}/{shard[1]}", "shard")
+
+
 def assign(units: Sequence[tuple[Hashable, int]], n: int) -> dict[Hashable, int]:
     """``{unit: shard}`` (shards 1..n) for ``(unit, cost)`` pairs given in plan order (LPT)."""
     order = sorted(range(len(units)), key=lambda i: (-units[i][1], i))
@@ -147,14 +155,16 @@ def estimate_macs(payloads: Iterable[dict], cache_dir: str | Path | None) -> dic
 
 def _count_in_subprocess(payloads: list[dict]) -> list[int]:
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    counted, tail = None, ""
     try:
         done = subprocess.run([sys.executable, "-m", "kbench.shard"], input=json.dumps(payloads),
                               capture_output=True, text=True, env=env, timeout=COUNT_TIMEOUT_S)
-        counted = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        counted = None
+        tail = (done.stderr.strip().splitlines() or [""])[-1][:200]
+        if done.returncode == 0:
+            counted = json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+        tail = tail or str(exc)[:200]
     if not isinstance(counted, list) or len(counted) != len(payloads):
-        tail = (done.stderr.strip().splitlines() or [""])[-1][:200] if "done" in locals() else ""
         raise UsageError(f"--shard: cannot estimate the configurations' costs (analytic MAC count failed: {tail}); "
                          f"every shard must compute the same slices, so nothing was run")
     for payload, macs in zip(payloads, counted):

@@ -234,10 +234,9 @@ def validate(spec: SweepSpec) -> list[ModelRequest]:
     if spec.jit not in ("auto", "on", "off", "both"):
         raise UsageError(f"jit must be auto, on, off or both, got {spec.jit!r}")
     if spec.shard is not None:
-        from kbench.shard import parse_shard
+        from kbench.shard import check_shard
 
-        parse_shard(f"{spec.shard[0]}/{spec.shard[1]}" if isinstance(spec.shard, tuple) and len(spec.shard) == 2
-                    else repr(spec.shard))
+        check_shard(spec.shard)
     if spec.profile_only and not BACKENDS["tensorflow"].available():
         raise UsageError(f"--profile-only needs TensorFlow, which profiles the models "
                          f"({BACKENDS['tensorflow'].install_hint()})")

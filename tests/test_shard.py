@@ -113,3 +113,10 @@ def test_a_failed_count_refuses_to_run(monkeypatch, tmp_path):
     with pytest.raises(UsageError, match="cannot estimate"):
         shard.estimate_macs([{"model": "lenet5", "input_shape": [32, 32, 1], "num_classes": 10, "variant": {}}],
                             tmp_path)
+
+
+@pytest.mark.parametrize("value", [(0, 2), (3, 2), (1, 0), (True, 2), (1.0, 2), "1/2", (1, 2, 3)])
+def test_python_api_shard_is_checked(value):
+    with pytest.raises(UsageError, match="shard"):
+        shard.check_shard(value)
+    assert shard.check_shard((2, 3)) == (2, 3)
