@@ -5,8 +5,9 @@ whether the framework is installed (and how to install it), Keras' default for `
 which device a worker sees, how to reset and read the device's peak memory, how to compile one
 train/infer step and wait for it, whether a configuration needs a fresh worker process, the
 framework's version, and data parallelism over n devices (``DataParallel``: the devices a worker
-sees, the strategy, the split of the global batch and the check that it really happened). The rest of kbench asks ``BACKENDS[name]`` and never branches on a backend
-name; adding a backend is one subclass and one entry in ``BACKENDS``.
+sees, the strategy, the split of the global batch and the check that it really happened). The
+rest of kbench asks ``BACKENDS[name]`` and never branches on a backend name; adding a backend is
+one subclass and one entry in ``BACKENDS``.
 
 Framework modules are imported inside the methods: the sweep's parent process imports this
 module without any framework, and a worker imports only its own.

@@ -17,8 +17,8 @@ worker subprocesses (``kbench.worker``), and everything backend-specific in ``kb
   jit, mode) is written as ``skipped`` without being tried.
 * **No lost data.** Every finished configuration is appended to the CSV at once (one atomic
   write + fsync per row, ``kbench.csvio.CsvLog``). ``--resume`` reads the file, keys rows by
-  (model, input_h, input_w, variant, batch_size, mode, backend, precision, jit) and skips keys
-  already written, whatever their status, so a key never appears twice in a file. With
+  (model, input_h, input_w, variant, batch_size, mode, backend, precision, jit, n_devices) and
+  skips keys already written, whatever their status, so a key never appears twice in a file. With
   ``retry_failed`` (``--retry-failed``) the ``error`` and ``timeout`` rows of earlier runs are
   measured again, each new row replacing the old one (the file is rewritten atomically), so
   there is still one row per key; ``oom`` and ``skipped`` rows stay.
@@ -423,7 +423,8 @@ def make_row(cfg: Config, result: dict, profile: dict, run_id: str, environment:
         "cv": significant(result.get("cv"), 4), "latency_ms_mean": significant(result.get("latency_ms_mean")),
         "latency_ms_min": significant(result.get("latency_ms_min")), "peak_tflops": significant(peak) if peak else "",
         "flops_multiplier": mult, "peak_mem_source": result.get("peak_mem_source", ""),
-        "n_devices": cfg.n_devices, "per_device_batch": cfg.batch_size // cfg.n_devices if cfg.batch_size % cfg.n_devices == 0 else "",
+        "n_devices": cfg.n_devices,
+        "per_device_batch": "" if cfg.batch_size % cfg.n_devices else cfg.batch_size // cfg.n_devices,
     }
     return row
 

@@ -50,7 +50,8 @@ def test_merge_one_row_per_key_newest_ok_wins(tmp_path, capsys):
         _row(batch_size=8, status="timeout", samples_per_s="", timestamp="2026-12-01T08:00:00+00:00"),
     ])
     c = _write(tmp_path / "c.csv", [
-        _row(batch_size=8, status="error", samples_per_s="", timestamp="2026-12-01T08:05:00+00:00"),  # no ok: the newest row
+        # no ok row for batch 8: the newest row wins
+        _row(batch_size=8, status="error", samples_per_s="", timestamp="2026-12-01T08:05:00+00:00"),
         _row(mode="train"),
     ])
     before = {p: p.read_bytes() for p in (a, b, c)}

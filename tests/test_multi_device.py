@@ -156,7 +156,8 @@ def test_merge_computes_efficiency_across_shards(tmp_path):
     ]))
     out = tmp_path / "m.csv"
     assert main(["merge", str(out), str(a), str(b)]) == 0
-    got = {(r["n_devices"], r["batch_size"], r["device_kind"]): r["scaling_efficiency"] for _, r in read(out).iterrows()}
+    got = {(r["n_devices"], r["batch_size"], r["device_kind"]): r["scaling_efficiency"]
+           for _, r in read(out).iterrows()}
     assert got == {("1", "2", "cpu"): "1.0", ("2", "4", "cpu"): "0.75", ("4", "8", "cpu"): "1.0",
                    ("2", "8", "cpu"): ""}
 
