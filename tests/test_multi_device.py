@@ -170,3 +170,13 @@ def test_efficiency_needs_the_same_device_kind_and_an_ok_baseline():
     assert scaling.efficiency(two, [_row(batch_size=2, samples_per_s=100, device_kind="NVIDIA H100")]) == ""
     assert scaling.efficiency(two, [_row(batch_size=2, status="error", samples_per_s="")]) == ""
     assert scaling.efficiency({**two, "status": "error"}, [_row(batch_size=2, samples_per_s=100)]) == ""
+
+
+def test_more_devices_than_the_worker_sees_is_a_skipped_row():
+    """In this (TensorFlow) test process there is one CPU device and no simulated ones."""
+    from kbench import registry, timing
+
+    cfg = {"request": registry.resolve("lenet5", (32, 32)).to_payload(), "batch_size": 64, "mode": "infer",
+           "precision": "float32", "jit": False, "warmup": 0, "iters": 1, "n_devices": 64}
+    result = timing.measure(cfg)
+    assert result["status"] == "skipped" and "64 devices requested, this worker sees 1" in result["error"]
