@@ -36,7 +36,7 @@ def _index(rows: Iterable[Mapping]) -> dict[tuple, float]:
     found = {}
     for row in rows:
         sps = _number(row.get("samples_per_s"))
-        if row.get("status") == "ok" and str(row.get("n_devices", "1")) == "1" and sps:
+        if row.get("status") == "ok" and str(row.get("n_devices") or "1") == "1" and sps:
             found[baseline_key(row, row["batch_size"])] = sps
     return found
 

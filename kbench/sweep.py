@@ -301,7 +301,8 @@ def read_existing(path: Path) -> list[dict[str, str]]:
 
 
 def row_key(row: dict[str, str]) -> tuple[str, ...]:
-    return tuple(row[c] for c in KEY_COLUMNS)
+    # An empty n_devices (a row written by another tool or by hand) means its default, 1.
+    return tuple(row[c] or KEY_DEFAULTS.get(c, "") for c in KEY_COLUMNS)
 
 
 _BATCH_INDEX = KEY_COLUMNS.index("batch_size")

@@ -59,8 +59,7 @@ def read_sweep(path: str | Path):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise UsageError(f"malformed CSV {name!r}: {' '.join(str(exc).split())}") from exc
     for column, value in KEY_DEFAULTS.items():  # files written before the column was in the key
-        if column not in frame.columns:
-            frame[column] = value
+        frame[column] = frame[column].replace("", value) if column in frame.columns else value
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise UsageError(f"{name!r} is not a kbench sweep CSV: missing columns {', '.join(missing)}")

@@ -158,3 +158,14 @@ def test_three_shards_with_a_kill_merge_into_the_unsharded_plan(tmp_path, capsys
     df = read(merged)
     assert sorted(tuple(r[c] for c in KEY_COLUMNS) for _, r in df.iterrows()) == _planned_keys()
     assert set(df["status"]) == {"ok"}
+
+
+def test_an_empty_n_devices_is_one_device(tmp_path, capsys):
+    """Rows written without n_devices (by hand, another tool) have the key of n_devices = 1."""
+    a = _write(tmp_path / "a.csv", [_row(n_devices="")])
+    b = _write(tmp_path / "b.csv", [_row(n_devices="1", samples_per_s="120", timestamp="2026-12-02T10:00:00+00:00")])
+    out = tmp_path / "merged.csv"
+    assert main(["merge", str(out), str(a), str(b)]) == 0
+    df = read(out)
+    assert len(df) == 1 and df.iloc[0]["samples_per_s"] == "120"
+    assert "1 keys with conflicting rows" in capsys.readouterr().err
