@@ -17,8 +17,9 @@ worker subprocesses (``kbench.worker``), and everything backend-specific in ``kb
   jit, mode) is written as ``skipped`` without being tried.
 * **No lost data.** Every finished configuration is appended to the CSV at once (one atomic
   write + fsync per row, ``kbench.csvio.CsvLog``). ``--resume`` reads the file, keys rows by
-  (model, input_h, input_w, variant, batch_size, mode, backend, precision, jit, num_classes) and skips keys
-  already written, whatever their status, so a key never appears twice in a file. With
+  (model, input_h, input_w, variant, batch_size, mode, backend, precision, jit, n_devices,
+  num_classes) and skips keys already written, whatever their status, so a key never appears
+  twice in a file. With
   ``retry_failed`` (``--retry-failed``) the ``error`` and ``timeout`` rows of earlier runs are
   measured again, each new row replacing the old one (the file is rewritten atomically), so
   there is still one row per key; ``oom`` and ``skipped`` rows stay.
@@ -44,6 +45,14 @@ worker subprocesses (``kbench.worker``), and everything backend-specific in ``kb
   columns stay empty (``achieved_tflops``/``mfu`` too); that is not an error.
   ``profile_only`` (``--profile-only``) fills the cache and measures nothing: run it on a
   TensorFlow machine and carry the directory to a machine without TensorFlow.
+* **Devices.** ``devices`` (``--devices 1,2,4``) adds ``n_devices`` to the key: ``batch_size``
+  is the global batch, split over n devices by the backend's data parallelism
+  (``kbench.backends.DataParallel``, checked: a configuration that silently runs on one device
+  is an ``error`` row); each (model, backend, n) has its own worker, n = 1 first, so that
+  ``scaling_efficiency`` (``kbench.scaling``) is computed as each row is written. A batch that n
+  does not divide is ``skipped``, as is n larger than the devices the worker sees.
+* **Shards.** ``shard`` (``--shard K/N``) measures only the K-th of N cost-balanced slices of the
+  plan (``kbench.shard``); ``kbench merge`` joins the shards' CSVs (``kbench.merge``).
 * ``achieved_tflops = flops_tf x multiplier x samples_per_s / 1e12`` with multiplier 1 for
   inference and 3 for training (forward + ~2x forward for the backward pass);
   ``mfu = achieved_tflops / peak_tflops`` (``kbench.devices``; empty on CPU).
@@ -60,7 +69,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from kbench import devices, env
+from kbench import devices, env, scaling
 from kbench.backends import BACKENDS
 from kbench.csvio import CsvLog
 from kbench.errors import UsageError
@@ -80,9 +89,13 @@ REQUIRED_COLUMNS = (
 EXTRA_COLUMNS = (
     "input_c", "variant", "num_classes", "n_iters", "warmup", "cv", "latency_ms_mean", "latency_ms_min",
     "peak_tflops", "flops_multiplier", "peak_mem_source", "python_version", "model_mem_mb",
+    "n_devices", "per_device_batch", "scaling_efficiency",
 )
 SWEEP_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
-KEY_COLUMNS = ("model", "input_h", "input_w", "variant", "batch_size", "mode", "backend", "precision", "jit")
+KEY_COLUMNS = ("model", "input_h", "input_w", "variant", "batch_size", "mode", "backend", "precision", "jit",
+               "n_devices")
+# Key columns added after files were written: the value such a file's rows implicitly have.
+KEY_DEFAULTS = {"n_devices": "1"}
 # --resume also tells class counts apart: a run with other --num-classes measures a different model.
 RESUME_KEY_COLUMNS = KEY_COLUMNS + ("num_classes",)
 STATUSES = ("ok", "oom", "error", "timeout", "skipped")
@@ -101,6 +114,7 @@ class Config:
     jit: bool
     warmup: int
     iters: int
+    n_devices: int = 1  # data parallelism: batch_size is the global batch (kbench.backends.DataParallel)
 
     @property
     def model(self) -> str:
@@ -126,7 +140,7 @@ class Config:
     def key(self) -> tuple[str, ...]:
         h, w, _ = self.input_shape
         return (self.model, str(h), str(w), self.variant_text, str(self.batch_size), self.mode, self.backend,
-                self.precision, "true" if self.jit else "false",
+                self.precision, "true" if self.jit else "false", str(self.n_devices),
                 "" if self.num_classes is None else str(self.num_classes))
 
     @property
@@ -136,12 +150,24 @@ class Config:
     def worker_payload(self) -> dict:
         return {"key": "|".join(self.key), "request": self.request.to_payload(), "batch_size": self.batch_size,
                 "mode": self.mode, "precision": self.precision, "jit": self.jit, "warmup": self.warmup,
-                "iters": self.iters}
+                "iters": self.iters, "n_devices": self.n_devices}
 
     def describe(self) -> str:
         h, w, _ = self.input_shape
         return (f"{self.model} {h}x{w} b{self.batch_size} {self.mode} {self.backend} {self.precision}"
-                f"{' jit' if self.jit else ''}")
+                f"{' jit' if self.jit else ''}{f' x{self.n_devices} devices' if self.n_devices > 1 else ''}")
+
+    def skip_reason(self) -> str:
+        """Why this configuration is recorded as ``skipped`` without being tried ('' if it runs)."""
+        backend = BACKENDS[self.backend]
+        if self.jit and not backend.supports_jit:
+            return backend.jit_unsupported_reason
+        if self.n_devices > 1 and backend.multi_device_unsupported_reason:
+            return backend.multi_device_unsupported_reason
+        if self.batch_size % self.n_devices:
+            return (f"global batch {self.batch_size} is not divisible by {self.n_devices} devices: each needs an "
+                    f"equal part (Keras issue #21167 crashes there)")
+        return ""
 
 
 @dataclasses.dataclass
@@ -166,6 +192,8 @@ class SweepSpec:
     progress: bool | None = None  # None: only when stderr is a terminal
     profile_only: bool = False  # fill the profile cache, measure nothing
     retry_failed: bool = False  # with resume: measure error/timeout rows again (one row per key)
+    shard: tuple[int, int] | None = None  # (K, N): only the K-th of N slices of the plan (kbench.shard)
+    devices: list[int] = dataclasses.field(default_factory=lambda: [1])  # n_devices values (data parallelism)
 
     @property
     def profile_cache_dir(self) -> Path:
@@ -192,6 +220,8 @@ def validate(spec: SweepSpec) -> list[ModelRequest]:
                 raise UsageError(f"{what}: unknown value {v!r}; allowed: {', '.join(allowed)}")
     if not spec.batch_sizes or any((not isinstance(b, int)) or b <= 0 for b in spec.batch_sizes):
         raise UsageError(f"batch sizes must be positive integers, got {spec.batch_sizes!r}")
+    if not spec.devices or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in spec.devices):
+        raise UsageError(f"--devices must be positive integers (device counts), got {spec.devices!r}")
     for what, value in (("--warmup", spec.warmup), ("--iters", spec.iters)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{what} {value!r} must be an integer")
@@ -208,6 +238,10 @@ def validate(spec: SweepSpec) -> list[ModelRequest]:
         raise UsageError("--retry-failed needs --resume (it re-measures the failed rows of an existing --out)")
     if spec.jit not in ("auto", "on", "off", "both"):
         raise UsageError(f"jit must be auto, on, off or both, got {spec.jit!r}")
+    if spec.shard is not None:
+        from kbench.shard import check_shard
+
+        check_shard(spec.shard)
     if spec.profile_only and not BACKENDS["tensorflow"].available():
         raise UsageError(f"--profile-only needs TensorFlow, which profiles the models "
                          f"({BACKENDS['tensorflow'].install_hint()})")
@@ -238,12 +272,13 @@ def plan(spec: SweepSpec, requests: Iterable[ModelRequest]) -> list[Config]:
     configs = []
     for request in requests:
         for backend in spec.backends:
-            for precision in spec.precisions:
-                for jit in jit_values(spec.jit, backend):
-                    for mode in spec.modes:
-                        for batch in sorted(set(spec.batch_sizes)):
-                            configs.append(Config(request, batch, mode, backend, precision, jit,
-                                                  spec.warmup, spec.iters))
+            for n_devices in sorted(set(spec.devices)):  # 1 first: the baseline of scaling_efficiency
+                for precision in spec.precisions:
+                    for jit in jit_values(spec.jit, backend):
+                        for mode in spec.modes:
+                            for batch in sorted(set(spec.batch_sizes)):
+                                configs.append(Config(request, batch, mode, backend, precision, jit,
+                                                      spec.warmup, spec.iters, n_devices))
     return configs
 
 
@@ -273,9 +308,9 @@ def read_existing(path: Path) -> list[dict[str, str]]:
 
 
 def row_key(row: dict[str, str]) -> tuple[str, ...]:
-    """A written row's resume key; a row without ``num_classes`` (written by hand or by another
-    tool) was for the model's default class count."""
-    key = tuple(row.get(c, "") for c in RESUME_KEY_COLUMNS)
+    """A written row's resume key. Columns added after files were written take their implicit
+    value: an empty n_devices is 1 device, an empty num_classes the model's default count."""
+    key = tuple(row.get(c, "") or KEY_DEFAULTS.get(c, "") for c in RESUME_KEY_COLUMNS)
     if key[-1] == "":
         key = key[:-1] + (_default_classes(row.get("model", "")),)
     return key
@@ -412,6 +447,8 @@ def make_row(cfg: Config, result: dict, profile: dict, run_id: str, environment:
         "latency_ms_min": significant(result.get("latency_ms_min")), "peak_tflops": significant(peak) if peak else "",
         "flops_multiplier": mult, "peak_mem_source": result.get("peak_mem_source", ""),
         "model_mem_mb": significant(result.get("model_mem_mb"), 6),
+        "n_devices": cfg.n_devices,
+        "per_device_batch": "" if cfg.batch_size % cfg.n_devices else cfg.batch_size // cfg.n_devices,
     }
     return row
 
@@ -480,8 +517,10 @@ class _ModelWorker:
 
     NOT_RUN = object()  # the time budget ran out: no row
 
-    def __init__(self, backend: str, spec: SweepSpec, remaining: Callable[[], float], envs: "_EnvCache"):
+    def __init__(self, backend: str, spec: SweepSpec, remaining: Callable[[], float], envs: "_EnvCache",
+                 n_devices: int = 1):
         self.backend = backend
+        self.n_devices = n_devices
         self.spec = spec
         self.remaining = remaining
         self.envs = envs
@@ -497,7 +536,7 @@ class _ModelWorker:
         if self.broken:
             return self.broken
         for attempt in (1, 2):
-            worker = Worker(self.backend)
+            worker = Worker(self.backend, n_devices=self.n_devices) if self.n_devices > 1 else Worker(self.backend)
             tag, info = worker.receive(min(max(STARTUP_TIMEOUT_S, self.spec.timeout_s), self.remaining()))
             if tag == READY:
                 self.worker = worker
@@ -605,6 +644,10 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
 
     requests = validate(spec)
     configs = plan(spec, requests)
+    if spec.shard:
+        from kbench import shard
+
+        configs = shard.select(configs, spec.shard, spec.profile_cache_dir)
     log = open_log(spec)  # creates the file (header) only now, with every argument valid
     run_id = env.new_run_id()
     envs = _EnvCache()
@@ -639,6 +682,7 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
 
     def emit_row(cfg: Config, result: dict, profile: dict, rows: list[dict], old: list[dict]):
         row = make_row(cfg, result, profile, run_id, envs.get(cfg.backend), spec.peak_tflops)
+        row["scaling_efficiency"] = scaling.efficiency(row, rows)
         if old:  # --retry-failed: the new row replaces the failed one, one row per key
             log.replace([r for r in rows if all(r is not o for o in old)] + [row])
         else:
@@ -649,16 +693,16 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
         progress.advance()
 
     not_run = 0
-    groups: dict[tuple[str, str], list[Config]] = {}
-    for cfg in pending:
-        groups.setdefault((cfg.model, cfg.backend), []).append(cfg)
+    groups: dict[tuple[str, str, int], list[Config]] = {}
+    for cfg in pending:  # one worker per (model, backend, n_devices)
+        groups.setdefault((cfg.model, cfg.backend, cfg.n_devices), []).append(cfg)
     try:
-        for (model, backend), todo in groups.items():
+        for (model, backend, n_devices), todo in groups.items():
             if remaining() <= 0:
                 not_run += len(todo)
                 continue
             profile = profiler.get(todo[0].request, min(spec.timeout_s, remaining()))
-            runner = _ModelWorker(backend, spec, remaining, envs)
+            runner = _ModelWorker(backend, spec, remaining, envs, n_devices)
             try:
                 for cfg in todo:
                     interrupts.checkpoint()
@@ -666,8 +710,8 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
                         not_run += 1
                         continue
                     progress.describe(cfg.describe())
-                    jit_unsupported = cfg.jit and not BACKENDS[cfg.backend].supports_jit
-                    if not jit_unsupported and runner.start() is _ModelWorker.NOT_RUN:
+                    skip_reason = cfg.skip_reason()
+                    if not skip_reason and runner.start() is _ModelWorker.NOT_RUN:
                         not_run += 1  # started outside the lock: other sweeps' workers start meanwhile
                         continue
                     with log.locked(remaining() if budget is not None else None) as held:
@@ -683,8 +727,8 @@ def run_sweep(spec: SweepSpec, on_row: Callable[[dict], None] | None = None) -> 
                         limit = oom_limit(cfg, rows)
                         if limit is not None and cfg.batch_size > limit:
                             result = {"status": "skipped", "error": f"larger than batch {limit}, which ran out of memory"}
-                        elif jit_unsupported:
-                            result = {"status": "skipped", "error": BACKENDS[cfg.backend].jit_unsupported_reason}
+                        elif skip_reason:
+                            result = {"status": "skipped", "error": skip_reason}
                         else:
                             result = runner.measure(cfg)
                             if result is _ModelWorker.NOT_RUN:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kbench.errors import UsageError
 from kbench.stats import parse_rounds
-from kbench.sweep import KEY_COLUMNS, STATUSES
+from kbench.sweep import KEY_COLUMNS, KEY_DEFAULTS, STATUSES
 
 CONFIG_KEY = KEY_COLUMNS + ("device_kind",)
 # Columns that describe the environment of a row beyond the key: two rows that differ here
@@ -58,6 +58,8 @@ def read_sweep(path: str | Path):
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, on_bad_lines="error")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise UsageError(f"malformed CSV {name!r}: {' '.join(str(exc).split())}") from exc
+    for column, value in KEY_DEFAULTS.items():  # files written before the column was in the key
+        frame[column] = frame[column].replace("", value) if column in frame.columns else value
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise UsageError(f"{name!r} is not a kbench sweep CSV: missing columns {', '.join(missing)}")

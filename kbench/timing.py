@@ -28,11 +28,14 @@ timestamps); ``overhead_check`` interleaves both and reports the ratio (the harn
 check, ``kbench overhead --model resnet18 --input-size 64 --batch-size 8``).
 
 A configuration is a dict: ``request`` (``kbench.registry.ModelRequest.to_payload()``),
-``batch_size``, ``mode``, ``precision``, ``jit``, ``warmup``, ``iters``.
+``batch_size``, ``mode``, ``precision``, ``jit``, ``warmup``, ``iters`` and optionally
+``n_devices`` (> 1: data parallelism, ``kbench.backends.DataParallel``; ``batch_size`` is then
+the global batch, split over the devices, and the split is checked before the first step).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any, Callable
@@ -136,8 +139,9 @@ def make_data(model, batch_size: int, mode: str, seed: int = 0):
     return x, tuple(ys), losses
 
 
-def build_step(model, mode: str, jit: bool, x, y=None, loss=None):
-    """(step, sync): ``step()`` runs one compiled step, ``sync(out)`` waits for the device."""
+def build_step(model, mode: str, jit: bool, x, y=None, loss=None, parallel=None):
+    """(step, sync): ``step()`` runs one compiled step, ``sync(out)`` waits for the device.
+    ``parallel`` (``kbench.backends.DataParallel``): the batch split over its devices, checked."""
     import keras
 
     backend = backends.active()
@@ -151,6 +155,10 @@ def build_step(model, mode: str, jit: bool, x, y=None, loss=None):
             model.optimizer.build(model.trainable_variables)
     else:
         data = (x,)
+    if parallel is not None:
+        data = parallel.distribute(data)
+        parallel.check(model, data)
+        return parallel.make_step(model, mode, jit, data)
     return backend.make_step(model, mode, jit, data)
 
 
@@ -180,15 +188,19 @@ def prepare(cfg: dict):
         keras.utils.clear_session(free_memory=True)
     except TypeError:
         keras.utils.clear_session()
-    # After clear_session, which resets the global dtype policy along with the rest of Keras' state.
-    keras.config.set_dtype_policy(cfg["precision"])
-    try:
-        model = ModelRequest.from_payload(cfg["request"]).build()
-    finally:
-        keras.config.set_dtype_policy("float32")
-    check_precision(model, cfg["precision"])
-    x, y, loss = make_data(model, cfg["batch_size"], cfg["mode"])
-    step, sync = build_step(model, cfg["mode"], bool(cfg["jit"]), x, y, loss)
+    n_devices = int(cfg.get("n_devices", 1))
+    # Data parallelism: the model is built and compiled inside the strategy's scope.
+    parallel = backends.active().data_parallel(n_devices) if n_devices > 1 else None
+    with parallel.scope() if parallel else contextlib.nullcontext():
+        # After clear_session, which resets the global dtype policy along with the rest of Keras' state.
+        keras.config.set_dtype_policy(cfg["precision"])
+        try:
+            model = ModelRequest.from_payload(cfg["request"]).build()
+        finally:
+            keras.config.set_dtype_policy("float32")
+        check_precision(model, cfg["precision"])
+        x, y, loss = make_data(model, cfg["batch_size"], cfg["mode"])
+        step, sync = build_step(model, cfg["mode"], bool(cfg["jit"]), x, y, loss, parallel)
     return model, step, sync
 
 
@@ -218,6 +230,8 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         return {**base, "status": "ok", "error": "", **step_stats(times, cfg["batch_size"]),
                 "compile_s": compile_s, "peak_mem_mb": peak, "peak_mem_source": source,
                 "params_trainable": params}
+    except backends.DeviceShortage as exc:
+        return {**base, "status": "skipped", "error": one_line(exc)}
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row
         status = "oom" if is_oom(exc) else "error"
         return {**base, "status": status, "error": one_line(exc)}

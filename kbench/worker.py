@@ -6,6 +6,9 @@ once for TensorFlow profiles, and talks to them over pipes, one message per line
 ``TAG {json}``. A measuring worker announces ``READY`` with its device, then for every
 configuration it reads one JSON line from stdin, answers ``START`` when it begins and
 ``RESULT {...}`` when done. A profiling worker reads model requests and answers ``PROFILE``.
+A worker measuring on n > 1 devices (``--devices``) gets the backend's environment for them
+(``Backend.worker_env``) and ``KBENCH_N_DEVICES``, and prepares them (``Backend.prepare_devices``)
+before its framework starts.
 Anything libraries print goes to stderr (the protocol has a private copy of the original
 stdout), so stray output can never be mistaken for a message.
 
@@ -51,6 +54,7 @@ COMMANDS = ("worker", "profile")
 FAULT_ENV = "KBENCH_FAULT_INJECT"
 FAULT_KINDS = ("oom", "error", "crash", "hang", "kill")
 PARENT_ENV = "KBENCH_PARENT_PID"
+DEVICES_ENV = "KBENCH_N_DEVICES"  # a worker measuring on n devices prepares them before its framework starts
 PR_SET_PDEATHSIG = 1
 
 
@@ -126,8 +130,13 @@ def parse_message(line: str) -> tuple[str, dict] | None:
 class Worker:
     """A ``python -m kbench.worker <command>`` subprocess speaking the line protocol."""
 
-    def __init__(self, backend: str, command: str = "worker"):
+    def __init__(self, backend: str, command: str = "worker", n_devices: int = 1):
+        from kbench.backends import BACKENDS
+
         child_env = dict(os.environ)
+        if n_devices > 1:  # set before the worker's framework starts (kbench.backends.DataParallel)
+            child_env.update(BACKENDS[backend].worker_env(n_devices))
+            child_env[DEVICES_ENV] = str(n_devices)
         child_env["KERAS_BACKEND"] = backend
         child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
@@ -350,6 +359,11 @@ def worker_main() -> int:
     die_with_parent()
     proto = _protocol_stream()
     faults = parse_faults(os.environ.get(FAULT_ENV))
+    n_devices = int(os.environ.get(DEVICES_ENV) or 1)
+    if n_devices > 1:
+        from kbench.backends import get
+
+        get(os.environ.get("KERAS_BACKEND", "tensorflow")).prepare_devices(n_devices)
     from kbench._quiet import quiet_import
 
     quiet_import("keras")

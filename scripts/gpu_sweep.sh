@@ -9,6 +9,9 @@
 #   scripts/gpu_sweep.sh profiles         on a TF machine: fill $PROFILE_CACHE for both model sets
 #   scripts/gpu_sweep.sh OUT_DIR          on the GPU: resnet50 rows, harness overhead, context rows
 #   scripts/gpu_sweep.sh OUT_DIR zoo      on the GPU: one model per building block, JAX bf16 batch 256
+#   scripts/gpu_sweep.sh OUT_DIR scaling  on the GPUs: resnet50 JAX bf16 data parallel over 1,2,4,8 GPUs
+#                                         (as many as nvidia-smi lists), 128 images per GPU: the
+#                                         scaling table (n_devices, scaling_efficiency)
 #
 # PROFILE_CACHE (default results/.profile-cache) is git-ignored: carry it to the GPU machine with
 # the tree (e.g. the device tool's `carry`). Without an entry the FLOPs columns (and
@@ -28,7 +31,7 @@ if [ "${1:-}" = "profiles" ]; then
   "$PY" -m kbench sweep --models "$ZOO_MODELS" --profile-only --profile-cache "$PROFILE_CACHE" || exit 1
   exit 0
 fi
-OUT_DIR="${1:?usage: scripts/gpu_sweep.sh profiles | OUT_DIR [zoo]}"
+OUT_DIR="${1:?usage: scripts/gpu_sweep.sh profiles | OUT_DIR [zoo|scaling]}"
 WHAT="${2:-resnet50}"
 mkdir -p "$OUT_DIR"
 [ -d "$PROFILE_CACHE" ] || echo "warning: no $PROFILE_CACHE (run 'scripts/gpu_sweep.sh profiles' on a TF machine): FLOPs columns will be empty" >&2
@@ -43,6 +46,22 @@ export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax  # the parent never needs TensorFlow
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
 python3 -c 'import jax, keras, torch; print("jax", jax.__version__, jax.devices(), "keras", keras.__version__, "torch", torch.__version__)'
 SECONDS=0
+if [ "$WHAT" = "scaling" ]; then
+  # keras.distribution.DataParallel over the first n GPUs; --batch-sizes are global batches, so
+  # 128 x n keeps 128 images per GPU at every n (the weak-scaling rows scaling_efficiency compares).
+  GPUS=$(nvidia-smi -L | grep -c '^GPU ')
+  DEVICES=1 BATCHES=${SCALING_PER_DEVICE_BATCH:-128}
+  for n in 2 4 8; do
+    [ "$n" -le "$GPUS" ] || break
+    DEVICES="$DEVICES,$n" BATCHES="$BATCHES,$(( ${SCALING_PER_DEVICE_BATCH:-128} * n ))"
+  done
+  python3 -m kbench sweep --models "${SCALING_MODELS:-resnet50}" --backend jax --precision mixed_bfloat16 \
+    --devices "$DEVICES" --batch-sizes "$BATCHES" --modes infer,train \
+    --out "$OUT_DIR/sweep-gpu-scaling.csv" --profile-cache "$PROFILE_CACHE" --resume --timeout 300 \
+    --time-budget "${GPU_SWEEP_BUDGET_S:-540}"
+  echo "total: ${SECONDS}s"
+  exit 0
+fi
 if [ "$WHAT" = "zoo" ]; then
   # grouped conv, depthwise, channel shuffle, attention plugin, dense concat, separable, plain, inception
   python3 -m kbench sweep --models "$ZOO_MODELS" \

@@ -340,6 +340,30 @@ CASES = [
      "no saved model"),
     ("sweep-config-unknown-preset", ["sweep", "--config", "nightlyy", "--out", "{tmp}/new.csv"],
      "neither a file nor a preset"),
+    # ---- sweep --devices
+    ("sweep-devices-zero", _sweep("--devices", "1,0"), "--devices"),
+    ("sweep-devices-word", _sweep("--devices", "two"), "--devices"),
+    ("sweep-devices-float", _sweep("--devices", "1.5"), "--devices"),
+    ("sweep-devices-negative", _sweep("--devices", "-2"), "--devices"),
+    ("sweep-devices-empty", _sweep("--devices", ""), "--devices"),
+    # ---- sweep --shard
+    ("sweep-shard-zero", _sweep("--shard", "0/3"), "--shard"),
+    ("sweep-shard-above-n", _sweep("--shard", "4/3"), "--shard"),
+    ("sweep-shard-no-slash", _sweep("--shard", "3"), "--shard"),
+    ("sweep-shard-word", _sweep("--shard", "a/b"), "--shard"),
+    ("sweep-shard-n-zero", _sweep("--shard", "0/0"), "--shard"),
+    # ---- merge
+    ("merge-out-exists", ["merge", "{tmp}/existing.txt", "{tmp}/sweep.csv"], "--force"),
+    ("merge-out-is-an-input", ["merge", "{tmp}/sweep.csv", "{tmp}/sweep.csv", "--force"], "one of the inputs"),
+    ("merge-out-dev-null", ["merge", "/dev/null", "{tmp}/sweep.csv", "--force"], "character device"),
+    ("merge-out-directory", ["merge", "{tmp}/adir", "{tmp}/sweep.csv", "--force"], "directory"),
+    ("merge-input-missing", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "{tmp}/missing.csv"], "missing.csv"),
+    ("merge-input-directory", ["merge", "{tmp}/merged.csv", "{tmp}/adir"], "directory"),
+    ("merge-input-latin1", ["merge", "{tmp}/merged.csv", "{tmp}/latin1.csv"], "UTF-8"),
+    ("merge-input-short-row", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "{tmp}/short.csv"], "has 10 fields"),
+    ("merge-input-other-header", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "{tmp}/existing.txt"], "header"),
+    ("merge-no-input", ["merge", "{tmp}/merged.csv"], "required"),
+    ("merge-abbrev", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "--forc"], "--forc"),
 ]
 
 

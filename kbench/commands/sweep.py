@@ -8,7 +8,7 @@ Defaults can come from a TOML file (``--config my.toml``) or a preset shipped wi
 (``--config nightly``, ``--config full``: ``kbench/sweeps/*.toml``); flags given on the
 command line win over the file. Keys: models (list or selector string), family, batch_sizes,
 modes, precision, backend, jit (auto|on|off|both), warmup, iters, timeout, time_budget,
-input_size, num_classes, peak_tflops, set (a table of builder options), each with its type
+input_size, num_classes, peak_tflops, devices, set (a table of builder options), each with its type
 checked (``kbench.validate``). SIGINT, SIGTERM and SIGHUP stop a sweep cleanly: one line on
 stderr, every written row complete, exit code 128 + the signal's number.
 """
@@ -36,7 +36,7 @@ DEFAULTS = {"batch_sizes": "1,8,32", "modes": "infer,train", "precision": "float
 CONFIG_TYPES = {"models": (str, list), "family": (str,), "batch_sizes": (str, int, list), "modes": (str, list),
                 "precision": (str, list), "backend": (str, list), "jit": (str, bool), "warmup": (int,),
                 "iters": (int,), "timeout": (int, float), "time_budget": (int, float), "input_size": (str, int, list),
-                "num_classes": (int,), "peak_tflops": (int, float), "set": (dict,)}
+                "num_classes": (int,), "peak_tflops": (int, float), "set": (dict,), "devices": (str, int, list)}
 CONFIG_KEYS = set(CONFIG_TYPES)
 JIT_CHOICES = ("auto", "on", "off", "both")
 
@@ -80,6 +80,11 @@ def add_arguments(parser):
                         "TensorFlow machine, then carry the directory to a machine without TensorFlow")
     parser.add_argument("--progress", action=__import__("argparse").BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: only when stderr is a terminal)")
+    parser.add_argument("--devices", metavar="N1,N2,...", help="data-parallel device counts (default: 1): "
+                        "--batch-sizes are then global batches split over n devices; rows carry n_devices, "
+                        "per_device_batch and scaling_efficiency (jax: keras.distribution; tensorflow: tf.distribute)")
+    parser.add_argument("--shard", metavar="K/N", help="run only the K-th of N deterministic, cost-balanced slices "
+                        "of the configurations (N hosts cover the plan once; join their CSVs with 'kbench merge')")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any configuration ended in error or timeout")
 
 
@@ -185,12 +190,17 @@ def build_spec(args):
     peak = check.finite_float(peak, what, positive=True) if peak is not None else None
     num_classes, what = pick("num_classes")
     num_classes = check.integer(num_classes, what, minimum=1) if num_classes is not None else None
+    devices, devices_what = pick("devices")
+    devices = check.int_list(devices, devices_what) if devices is not None else [1]
     batch_sizes, what = pick("batch_sizes")
     modes, modes_what = pick("modes")
     precision, precision_what = pick("precision")
     backend, backend_what = pick("backend")
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed needs --resume (it re-measures the failed rows of an existing --out)")
+    from kbench.shard import parse_shard
+
+    shard = parse_shard(args.shard) if args.shard is not None else None
     out = args.out or f"results/sweep-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.csv"
     return SweepSpec(
         models=models,
@@ -208,6 +218,8 @@ def build_spec(args):
         progress=args.progress,
         profile_only=args.profile_only,
         retry_failed=args.retry_failed,
+        shard=shard,
+        devices=devices,
     )
 
 
