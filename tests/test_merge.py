@@ -132,6 +132,7 @@ def _kill_after_first_row(args, out):
         proc.wait()
 
 
+@pytest.mark.slow  # five real sweeps (minutes on 2 cores); the shard arithmetic is tested in test_shard.py
 def test_three_shards_with_a_kill_merge_into_the_unsharded_plan(tmp_path, capsys):
     cache = str(tmp_path / "cache")
     outs = [tmp_path / f"shard{k}.csv" for k in (1, 2, 3)]

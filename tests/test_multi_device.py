@@ -65,6 +65,7 @@ def test_jax_sweep_over_1_2_4_simulated_devices(tmp_path):
     _check_rows(_sweep(tmp_path, "jax", "train"))
 
 
+@pytest.mark.slow  # the JAX sweep above is the default suite's representative; TF's split is checked below
 def test_tensorflow_sweep_over_1_2_4_simulated_devices(tmp_path):
     _check_rows(_sweep(tmp_path, "tensorflow", "infer"))
 
