@@ -97,26 +97,28 @@ def build(name: str, input_shape=None, num_classes: int | None = None, **variant
     ``variant_kwargs`` override the model's preset (e.g. ``width_multiplier=0.5``); an
     unknown key raises ``UsageError`` listing the allowed ones.
     """
-    spec = get_spec(name)
-    shape = normalize_input_shape(spec, input_shape)
-    allowed = builder_kwargs(spec) - {"input_shape", "num_classes"}
-    unknown = sorted(set(variant_kwargs) - allowed)
-    if unknown:
-        raise UsageError(f"unknown option {unknown[0]!r} for {name}; allowed: {', '.join(sorted(allowed))}")
-    if num_classes is not None and (not isinstance(num_classes, int) or num_classes <= 0):
-        raise UsageError(f"num_classes must be a positive integer, got {num_classes!r}")
-    kwargs = {**spec.preset, **variant_kwargs}
+    if not isinstance(name, str) or is_user_selector(name):
+        raise UsageError(f"kbench.build takes a registered model name, got {name!r}; "
+                         "use kbench.profile or kbench.load_model for your own models")
+    return resolve(name, input_shape, num_classes, variant_kwargs).build()
+
+
+def _call_builder(spec, shape, num_classes, variant):
+    """The builder call behind every registered build: arguments were validated by ``resolve``;
+    only the builder's own refusals remain to be turned into usage errors."""
+    kwargs = {**spec.preset, **variant}
     from architectures.errors import ConfigError, InputShapeError  # loaded with the zoo by get_spec
 
     try:
-        return spec.builder(input_shape=shape, num_classes=num_classes or spec.default_num_classes, **kwargs)
+        return spec.builder(input_shape=shape, num_classes=num_classes, **kwargs)
     except ConfigError as exc:
         # A builder option the builder rejects up front (a bad --set value). Any other exception
         # from a builder is a bug in it and propagates (a traceback, not exit code 2).
-        raise UsageError(f"{exc.option}={_short(exc.value)} is not allowed for {name}: {_one_line(exc.allowed)}") from None
+        raise UsageError(f"{exc.option}={_short(exc.value)} is not allowed for {spec.name}: "
+                         f"{_one_line(exc.allowed)}") from None
     except InputShapeError as exc:
         # An input size that this configuration cannot take (e.g. a map too small for a pool).
-        raise InputSizeError(f"cannot build {name} at input {shape} with {kwargs or 'defaults'}: "
+        raise InputSizeError(f"cannot build {spec.name} at input {shape} with {kwargs or 'defaults'}: "
                              f"{_one_line(str(exc))}") from None
 
 
@@ -163,7 +165,7 @@ class ModelRequest:
             from kbench.profiling import functional_view
 
             return functional_view(self.spec.build(self.input_shape, self.num_classes, self.variant), self.input_shape)
-        return build(self.name, input_shape=self.input_shape, num_classes=self.num_classes, **dict(self.variant))
+        return _call_builder(self.spec, self.input_shape, self.num_classes, dict(self.variant))
 
     def to_payload(self) -> dict[str, Any]:
         """A JSON-friendly form for a worker subprocess (``from_payload`` reverses it). A user's
