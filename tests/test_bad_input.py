@@ -307,6 +307,7 @@ CASES = [
                                   "--force"], "--force"),
     ("profile-set-unclosed", ["profile", "lenet5", "--set", "activation=[1,"], "cannot parse --set activation=[1,"),
     ("profile-set-bare-word-for-int", ["profile", "resnet18", "--set", "groups=abc"], "groups"),
+    ("profile-set-vgg-head", ["profile", "vgg16", "--input-size", "32", "--set", "head=max"], "head=max"),
     ("profile-num-classes-zero", ["profile", "lenet5", "--num-classes", "0"], "num_classes"),
     ("profile-abbrev", ["profile", "lenet5", "--per", "--format", "json"], "--per"),
     ("fit-flops-out-exists", ["fit-flops", "lenet5", "--sizes", "32,40,48", "--out", "{tmp}/existing.txt"],
