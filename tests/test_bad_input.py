@@ -308,6 +308,7 @@ CASES = [
                                   "--force"], "--force"),
     ("profile-set-unclosed", ["profile", "lenet5", "--set", "activation=[1,"], "cannot parse --set activation=[1,"),
     ("profile-set-bare-word-for-int", ["profile", "resnet18", "--set", "groups=abc"], "groups"),
+    ("profile-set-vgg-head", ["profile", "vgg16", "--input-size", "32", "--set", "head=max"], "head=max"),
     ("profile-num-classes-zero", ["profile", "lenet5", "--num-classes", "0"], "num_classes"),
     ("profile-abbrev", ["profile", "lenet5", "--per", "--format", "json"], "--per"),
     ("profile-depth-zero", ["profile", "lenet5", "--per-layer", "--depth", "0"], "--depth 0 must be an integer >= 1"),

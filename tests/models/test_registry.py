@@ -111,7 +111,8 @@ def test_forward_pass_of_the_heaviest(name, check_model_forward):
 def test_input_below_minimum_is_rejected(name):
     spec = kbench.get_spec(name)
     h, w = spec.min_input_size
-    with pytest.raises(kbench.InputSizeError, match="too small"):
+    # (A model that takes any size, min 1x1, is refused at 0 as "not positive".)
+    with pytest.raises(kbench.InputSizeError, match="too small" if h > 1 else "must be positive"):
         kbench.build(name, input_shape=(h - 1, w))
 
 
@@ -152,10 +153,11 @@ def test_a_builder_bug_is_not_reported_as_bad_input(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
-def test_full_size_profile_ratio_and_cross_check(name):
+def test_full_size_profile_ratio_and_cross_check(name, tf_ratio_limit):
     """The same MAC checks at the model's default (paper) input size."""
     spec = kbench.get_spec(name)
     model = kbench.build(name)
     record = profile_model(model, spec.default_input_shape)
     assert record["macs"] == count_macs(model)["macs"]
-    assert 1.0 <= (record["flops_tf"] - record["flops_tf_dilation_padding"]) / (2 * record["macs"]) <= 1.06
+    ratio = (record["flops_tf"] - record["flops_tf_dilation_padding"]) / (2 * record["macs"])
+    assert 1.0 <= ratio <= tf_ratio_limit(model.name), ratio
