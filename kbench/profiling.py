@@ -14,6 +14,10 @@ Counting conventions (see also README "Counting conventions"):
   around dilated convolutions (SpaceToBatchND) when the rate does not divide the map.
 * ``mem_access``: memory access cost in ShuffleNet V2's sense (elements read + written per
   image; see ``kbench.memory_cost``). Not to be confused with ``macs``.
+* ``activations``: output elements of conv/matmul (dense) layers per image (fvcore's
+  ``ActivationCountAnalysis``, timm's "macts"; ``kbench.conventions.activations``).
+* ``convention_flops`` (with a ``convention``): that named convention's count of the chosen
+  ``part`` of the model (``kbench.conventions``; ``kbench conventions`` lists them).
 * ``uncounted_ops``: op types in the graph that compute something but have no FLOP rule
   (activations such as Relu, Einsum, resizes, unresolved function calls), with node counts.
 
@@ -38,6 +42,7 @@ import collections
 import re
 from typing import Any
 
+from kbench.conventions.activations import count_activations
 from kbench.errors import UsageError
 from kbench.layer_walk import count_params, flat_layers, is_nested_model
 from kbench.memory_cost import memory_access_cost
@@ -225,8 +230,9 @@ class _LayerScopes:
         return prefix.rstrip("/") or OTHER_ROW
 
 
-def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, Any]:
-    """Profile an already built model (see module docstring for the conventions)."""
+def profile_model(model, input_shape, *, per_layer: bool = False, convention=None, part: str = "whole") -> dict[str, Any]:
+    """Profile an already built model (see module docstring for the conventions). ``convention``
+    (a ``kbench.conventions.Convention``) adds ``convention``, ``part`` and ``convention_flops``."""
     concrete = trace_graph(model, input_shape)
     graph = concrete.graph
     library = {f.signature.name: f for f in graph.as_graph_def().library.function}
@@ -278,12 +284,19 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
     }
     memory = memory_access_cost(model)
     record["mem_access"] = memory["total"]
+    activations = count_activations(model)
+    record["activations"] = activations.total
+    counted = None
+    if convention is not None:
+        counted = convention.count(model, input_shape, part)
+        record.update(convention=convention.name, part=part, convention_flops=counted.total)
     if per_layer:
-        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs, memory["per_layer"])
+        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs, memory["per_layer"],
+                                              activations.per_layer, counted.per_layer if counted else None)
     return record
 
 
-def _per_layer_rows(model, layer_flops, layer_macs, layer_memory):
+def _per_layer_rows(model, layer_flops, layer_macs, layer_memory, layer_activations, layer_convention=None):
     """One row per layer, nested Functional models replaced by their layers (``backbone/conv1``);
     the rows sum to the record's totals."""
     rows = []
@@ -300,6 +313,8 @@ def _per_layer_rows(model, layer_flops, layer_macs, layer_memory):
             "macs": int(layer_macs.get(name, 0)),
             "flops_tf": int(layer_flops.get(name, 0)),
             "mem_access": int(layer_memory.get(name, 0)),
+            "activations": int(layer_activations.get(name, 0)),
+            **({"convention_flops": int(layer_convention.get(name, 0))} if layer_convention is not None else {}),
         })
     # Ops in a nested model's scope outside its layers (none in the zoo so far), then the rest.
     listed = {row["name"] for row in rows}
@@ -308,7 +323,8 @@ def _per_layer_rows(model, layer_flops, layer_macs, layer_memory):
         if layer_flops.get(name) or layer_macs.get(name):
             rows.append({"name": name, "type": "" if name == OTHER_ROW else "(nested model)", "output_shape": None,
                          "params": 0, "macs": int(layer_macs.get(name, 0)), "flops_tf": int(layer_flops.get(name, 0)),
-                         "mem_access": 0})
+                         "mem_access": 0, "activations": 0,
+                         **({"convention_flops": 0} if layer_convention is not None else {})})
     return rows
 
 
@@ -322,7 +338,7 @@ def require_tensorflow_backend():
             "FLOPs are device-independent, run 'kbench profile' with KERAS_BACKEND=tensorflow")
 
 
-def profile(request, per_layer: bool = False) -> dict[str, Any]:
+def profile(request, per_layer: bool = False, convention=None, part: str = "whole") -> dict[str, Any]:
     """Build the model of a resolved ``registry.ModelRequest`` and profile it (see ``profile_model``).
 
     The request was validated where it was made (``registry.resolve``); nothing is re-checked here.
@@ -331,7 +347,7 @@ def profile(request, per_layer: bool = False) -> dict[str, Any]:
 
     require_tensorflow_backend()
     model = request.build()
-    record = profile_model(model, request.input_shape, per_layer=per_layer)
+    record = profile_model(model, request.input_shape, per_layer=per_layer, convention=convention, part=part)
     record["model"] = request.name
     record["family"] = request.family
     record["variant"] = dict(request.variant)

@@ -121,3 +121,30 @@ def test_resnet50_mmengine_backbone_is_mmpretrains_figure():
     assert count("mmengine", model, None, "features").total == 4_109_364_224 + 7 * 7 * 2048
     assert count_activations(model, "backbone").total == 11_113_984
     assert count_activations(model).total == 11_113_984 + 1000  # the fc's outputs: "11.115M"
+
+
+def test_profile_adds_activations_and_the_convention(tmp_path, capsys):
+    import json
+
+    from kbench.cli import main
+
+    assert main(["profile", "lenet5", "--convention", "mmengine", "--part", "backbone", "--per-layer",
+                 "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    # LeNet-5 at 32x32: conv outputs 28*28*6 + 10*10*16 + 120, dense outputs 84 + 10.
+    assert record["activations"] == 4704 + 1600 + 120 + 84 + 10
+    assert (record["convention"], record["part"]) == ("mmengine", "backbone")
+    assert record["convention_flops"] == 117_600 + 240_000 + 48_000  # the convs; no dense head, no BN
+    rows = {row["name"]: row for row in record["per_layer"]}
+    assert rows["c1_conv"]["activations"] == 4704 and rows["f6"]["convention_flops"] == 0
+    assert sum(row["convention_flops"] for row in record["per_layer"]) == record["convention_flops"]
+    assert sum(row["activations"] for row in record["per_layer"]) == record["activations"]
+
+
+def test_conventions_command_lists_every_convention_one_line_each(capsys):
+    from kbench.cli import main
+
+    assert main(["conventions", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "convention,unit,counts"
+    assert [line.split(",")[0] for line in lines[1:]] == list(CONVENTIONS)

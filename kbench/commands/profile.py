@@ -17,9 +17,10 @@ HELP = "count parameters, FLOPs (TF profiler) and MACs of a model"
 PROFILE_COLUMNS = (
     "run_id", "timestamp", "model", "family", "input_h", "input_w", "input_c", "variant", "status", "error",
     "params_total", "params_trainable", "params_non_trainable", "macs", "flops_tf", "flops_tf_per_2macs",
-    "flops_tf_dilation_padding", "uncounted_ops", "mem_access", "reported_params", "reported_macs", "reported_source", "profile_s",
+    "flops_tf_dilation_padding", "uncounted_ops", "mem_access", "activations", "convention", "part", "convention_flops",
+    "reported_params", "reported_macs", "reported_source", "profile_s",
 ) + env.ENV_COLUMNS
-LAYER_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops_tf", "mem_access")
+LAYER_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops_tf", "mem_access", "activations")
 
 
 def add_arguments(parser):
@@ -28,6 +29,11 @@ def add_arguments(parser):
     parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
     parser.add_argument("--per-layer", action="store_true", help="add a per-Keras-layer table")
+    parser.add_argument("--convention", metavar="NAME",
+                        help="add convention_flops counted under NAME (see 'kbench conventions')")
+    parser.add_argument("--part", metavar="NAME",
+                        help="with --convention: the part counted: whole (default), features (no classifier head), "
+                             "backbone (no global pooling, no head)")
     parser.add_argument("--resume", action="store_true",
                         help="with --format csv --out: append, skipping models already in the file")
     add_format_arguments(parser)
@@ -45,7 +51,9 @@ def _flat_row(record, request, run_id, environment, seconds):
         "flops_tf": record["flops_tf"],
         "flops_tf_per_2macs": round(record["flops_tf"] / (2 * record["macs"]), 6) if record["macs"] else "",
         "uncounted_ops": ";".join(f"{k}:{v}" for k, v in record["uncounted_ops"].items()),
-        "mem_access": record["mem_access"],
+        "mem_access": record["mem_access"], "activations": record["activations"],
+        "convention": record.get("convention", ""), "part": record.get("part", ""),
+        "convention_flops": record.get("convention_flops", ""),
         "flops_tf_dilation_padding": record["flops_tf_dilation_padding"],
         "reported_params": reported.params if reported else "", "reported_macs": reported.macs if reported else "",
         "reported_source": reported.source if reported else "", "profile_s": round(seconds, 3),
@@ -72,6 +80,7 @@ def run(args) -> int:
     requests = [registry.resolve(name, size, args.num_classes, variant) for name in names]
     for request in requests:
         check_variant(request)
+    convention, part = _convention_and_part(args.convention, args.part)
     csv_out = bool(args.out) and args.format == "csv"
     if args.resume and not csv_out:
         raise UsageError("--resume needs --format csv and --out FILE")
@@ -95,7 +104,7 @@ def run(args) -> int:
     for request in requests:
         started = time.perf_counter()
         try:
-            record = profile(request, per_layer=args.per_layer)
+            record = profile(request, per_layer=args.per_layer, convention=convention, part=part)
         except UsageError:
             raise
         except Exception as exc:  # one failing model is a row with its status, not a dead run
@@ -114,6 +123,18 @@ def run(args) -> int:
     return 1 if failures else 0
 
 
+def _convention_and_part(name, part):
+    """The ``kbench.conventions.Convention`` of ``--convention`` (None without it) and ``--part``."""
+    from kbench.conventions import CONVENTIONS, PARTS
+    from kbench.validate import one_of
+
+    if name is None:
+        if part is not None:
+            raise UsageError("--part needs --convention NAME")
+        return None, "whole"
+    return CONVENTIONS[one_of(name, "--convention", list(CONVENTIONS))], one_of(part or "whole", "--part", list(PARTS))
+
+
 def _request_key(request):
     """The CSV resume key of a request: the same fields ``_row_key`` reads from a written row."""
     h, w, _ = request.input_shape
@@ -130,13 +151,17 @@ def _render(fmt, records, rows, per_layer):
         return json.dumps(payload, indent=2) + "\n"
     if fmt == "csv":
         if per_layer and len(records) == 1:
-            return to_csv_text(("model",) + LAYER_COLUMNS, [{"model": records[0]["model"], **r} for r in records[0]["per_layer"]])
+            columns = ("model",) + LAYER_COLUMNS + (("convention_flops",) if "convention" in records[0] else ())
+            return to_csv_text(columns, [{"model": records[0]["model"], **r} for r in records[0]["per_layer"]])
         return to_csv_text(PROFILE_COLUMNS, rows)
     columns = ("model", "input_h", "input_w", "params_trainable", "params_total", "macs", "flops_tf",
-               "flops_tf_per_2macs", "mem_access", "uncounted_ops", "status")
+               "flops_tf_per_2macs", "mem_access", "activations", "uncounted_ops", "status")
+    if any(record.get("convention") for record in records):
+        columns = columns[:-2] + ("convention", "part", "convention_flops") + columns[-2:]
     text = format_table(columns, rows)
     if per_layer:
         for record in records:
             text += f"\n{record['model']} per layer (macs = multiply-accumulates; flops_tf = TF profiler float ops; mem_access = elements read + written)\n"
-            text += format_table(LAYER_COLUMNS, record["per_layer"])
+            text += format_table(LAYER_COLUMNS + (("convention_flops",) if "convention" in record else ()),
+                                 record["per_layer"])
     return text
