@@ -44,7 +44,8 @@ value's ``symbols``. The printed precision (``decimals``, ``scale``, ``resolutio
 the same text. ``column_scale`` applies a column header's scale ("Million Mult-Adds": 1000000).
 ``value`` is stored only for a text that is not a number (then ``unreadable`` says why); where
 both exist they must agree. Other value fields: ``at`` (where in the row: a layer, a stage, a
-device), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the head),
+device, as printed), ``layers`` (where that is in the kbench model: comma-separated globs over its
+qualified layer names, e.g. "conv2_block*_out"), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the head),
 ``expression`` (the printed arithmetic leading to the number), ``tolerance`` (relative, for a
 paper's rounding of an approximate count), ``reason`` (a known explanation of a difference, citing
 the spec that found it) and ``note`` (other evidence, e.g. an independent count, that explains
@@ -131,6 +132,7 @@ CONVENTIONS: dict[str, str] = {
     "macs": "conv, depthwise, transposed conv, dense and matmul multiply-accumulates; nothing else",
     "mmengine": "mmengine get_model_complexity_info: conv/linear MACs (bias ignored) + BN 2/element + upsampling and adaptive pooling terms",
     "notes": "the saliency notes' own rule: MACs plus 4 ops per 2x2 max-pool output, BN and upsampling terms",
+    "ptflops": "ptflops' module hooks: MACs + bias adds, BN, ReLU, pooling and upsampling terms",
     "tf": "the TF profiler: 2 per multiply-add plus bias, pooling, add and softmax ops",
     "torchvision": "parameters as torchvision counts them: weights, biases, BN gamma/beta (no running statistics)",
     "keras": "parameters as Keras count_params() counts them: torchvision's plus BN moving mean/variance",
@@ -154,10 +156,13 @@ FORMULA_KEYS = {"name", "text", "expression", "quantity", "unit", "convention", 
 FORMULA_LAYERS = {"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense", "AveragePooling2D", "MaxPooling2D"}
 ROUNDINGS = {"none", "floor", "ceil"}
 ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "group", "build", "values", "notes"}
-VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "note", "value", "at", "expression",
+VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "note", "value", "at", "layers", "expression",
               "unreadable", "tolerance", "symbols"}
 # Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
-PARTS = {"whole": "the whole model", "backbone": "the model without its classifier head (mmpretrain extract_feat)"}
+# (the same names as kbench.conventions.PARTS, which defines how each is cut; tests check they agree)
+PARTS = {"whole": "the whole model",
+         "features": "the model without its classifier head, global pooling kept (mmpretrain extract_feat with its GAP neck)",
+         "backbone": "the model without global pooling and classifier head (mmpretrain extract_feat(stage='backbone'))"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +193,7 @@ class PrintedValue:
     scale: int = 1
     part: str = "whole"
     at: str = ""
+    layers: str = ""       # where the value is in the kbench model: comma-separated globs over layer names
     expression: str = ""
     expression_value: float | int | None = None   # what the printed arithmetic evaluates to
     reason: str = ""       # a known explanation of a difference (a typo, a layout, a convention)
@@ -438,6 +444,7 @@ def _parse_value(path: Path, where: str, data: Any, default_convention: str) -> 
             _fail(path, f"{where}.expression", str(exc))
     return PrintedValue(quantity=quantity, text=text, unit=unit, convention=convention, value=value,
                         decimals=decimals, scale=scale, part=part, at=_text_field(path, where, data, "at", required=False),
+                        layers=_text_field(path, where, data, "layers", required=False),
                         expression=expression, expression_value=expression_value, reason=_text_field(path, where, data, "reason", required=False),
                         note=_text_field(path, where, data, "note", required=False),
                         unreadable=unreadable, tolerance=tolerance, symbols=dict(symbols))
