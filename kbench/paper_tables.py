@@ -12,6 +12,8 @@ follows it; ``parse_table`` checks it and raises ``UsageError`` naming the file 
     convention = "mmengine"                # optional: default convention of the values below
     baseline = "ResNet50"                  # optional: the row that speed ratios refer to
     notes = "..."                          # optional: what the table is, what is not transcribed
+    layers = { "conv2_x" = "conv2_block*_out" }  # optional: 'at' text -> layer globs in the kbench model
+                                           # (or -> { blocks = "...", default = "..." } per quantity)
 
     [[rows]]
     label = "ResNet50"                     # the row as printed
@@ -150,7 +152,7 @@ _LABELLED_SHAPE = re.compile(r"^(?:[A-Za-z]+\s+)?(?P<shape>\d[^A-Za-z]*?)(?:\s+[
 _TIMES = re.compile(r"\s*(?:×|\\times|\\cdot|·|\*)\s*")
 
 REQUIRED_TABLE_KEYS = ("id", "title", "source", "lines", "rows")
-TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline", "formulas"}
+TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline", "formulas", "layers"}
 FORMULA_KEYS = {"name", "text", "expression", "quantity", "unit", "convention", "layer", "at", "rounding", "notes"}
 # The layers a printed formula can be checked on (kbench reproduce builds one and compares).
 FORMULA_LAYERS = {"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense", "AveragePooling2D", "MaxPooling2D"}
@@ -523,6 +525,28 @@ def _parse_formula(path: Path, index: int, data: Any, default_convention: str) -
     return formula
 
 
+def _locate(path: Path, rows, layers: Any):
+    """Apply the table's ``layers`` map (``at`` text -> layer globs, or -> {quantity = globs,
+    default = globs}) to the values that give no ``layers`` of their own."""
+    if not isinstance(layers, Mapping):
+        _fail(path, "layers", "must map an 'at' text to layer globs")
+    ats = {value.at for row in rows for value in row.values}
+    for at, where in layers.items():
+        if at not in ats:
+            _fail(path, f"layers.{at}", "names no value's 'at'")
+        if not (isinstance(where, str) or (isinstance(where, Mapping) and all(isinstance(v, str) for v in where.values())
+                                           and set(where) <= set(QUANTITIES) | {"default"})):
+            _fail(path, f"layers.{at}", "must be globs or a table {quantity = globs, default = globs}")
+
+    def globs(value):
+        where = layers.get(value.at, "")
+        return where if isinstance(where, str) else where.get(value.quantity, where.get("default", ""))
+
+    return tuple(dataclasses.replace(row, values=tuple(
+        value if value.layers or not globs(value) else dataclasses.replace(value, layers=globs(value))
+        for value in row.values)) for row in rows)
+
+
 def _row_key(row: TableRow) -> tuple:
     return (row.model or row.label, row.input_size, tuple(sorted((k, repr(v)) for k, v in row.set.items())), row.setting)
 
@@ -553,6 +577,7 @@ def parse_table(path: Path) -> PaperTable:
     if not isinstance(data["rows"], list) or not data["rows"]:
         _fail(path, "rows", "must be a non-empty list of [[rows]]")
     rows = tuple(_parse_row(path, i, row, convention) for i, row in enumerate(data["rows"]))
+    rows = _locate(path, rows, data.get("layers", {}))
     seen: dict[tuple, str] = {}
     for i, row in enumerate(rows):
         for value in row.values:

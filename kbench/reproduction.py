@@ -79,6 +79,15 @@ def _located(model, value: PrintedValue) -> list[tuple[str, Any]]:
     return found
 
 
+def _output_shape(layer) -> tuple[int, ...]:
+    output = layer.output[0] if isinstance(layer.output, (list, tuple)) else layer.output
+    return _shape(output.shape[1:])
+
+
+def _input_tensor(layer):
+    return layer.input[0] if isinstance(layer.input, (list, tuple)) else layer.input
+
+
 def _shape(shape) -> tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
@@ -161,8 +170,10 @@ class ModelMeasurements:
         first = layers[0][1]
         if q == "blocks":
             return len(layers)
-        if q == "channels":
-            return int(first.output.shape[-1])
+        if q == "channels":  # the last matching layer: a stage's output
+            return int(_output_shape(layers[-1][1])[-1])
+        if q == "expansion":  # an expansion conv: output over input channels
+            return int(_output_shape(first)[-1]) // int(first.input.shape[-1])
         if q == "stride":
             return int((getattr(first, "strides", None) or getattr(first, "pool_size"))[0])
         if q == "padding":
@@ -171,13 +182,15 @@ class ModelMeasurements:
         if q in ("output_shape", "input_shape", "filter_shape"):
             if q == "filter_shape":
                 kernel = next((w for w in first.weights if w.path.rsplit("/", 1)[-1] in _KERNELS), None)
-                measured = _shape(kernel.shape) if kernel is not None else _shape(first.pool_size)
+                if kernel is not None:
+                    measured = _shape(kernel.shape)
+                else:  # a pooling window; a global pool's window is its whole input map
+                    measured = _shape(getattr(first, "pool_size", None) or _input_tensor(first).shape[1:-1])
             else:
-                tensor = first.output if q == "output_shape" else first.input
-                measured = _shape(tensor.shape[1:])
+                measured = _output_shape(first) if q == "output_shape" else _shape(_input_tensor(first).shape[1:])
             return _compare_shape(reported, measured) if isinstance(reported, tuple) else measured
         if q == "output_size":
-            return int(first.output.shape[1])
+            return int(_output_shape(first)[0])
         if q == "weights":
             return _kernel_weights(layer for _, layer in layers)
         if q == "params":
