@@ -22,6 +22,7 @@ it, and released.
 from __future__ import annotations
 
 import fnmatch
+import math
 from typing import Any, Callable, Iterable
 
 from kbench.paper_tables import (PaperTable, PrintedValue, TableRow, load_tables,
@@ -354,3 +355,79 @@ def required_models(tables: Iterable[PaperTable]) -> list[str]:
                 names.append(row.model)
     return names
 
+
+
+# ---------------------------------------------------------------- printed formulas on real layers
+
+# The layer each formula is checked on: its configuration and the formula's variables for it.
+# Sizes are small and chosen so that a stride-2 window does not divide the map (floor vs ceil).
+_FORMULA_CASES = {
+    "Conv2D": (dict(filters=5, kernel_size=3, strides=2, padding="valid"), (11, 11, 4)),
+    "SeparableConv2D": (dict(filters=5, kernel_size=3, strides=1, padding="valid"), (9, 9, 4)),
+    "DepthwiseConv2D": (dict(kernel_size=3, strides=1, padding="valid"), (9, 9, 4)),
+    "Dense": (dict(units=7), (16,)),
+    "MaxPooling2D": (dict(pool_size=3, strides=2, padding="valid"), (10, 10, 4)),
+    "AveragePooling2D": (dict(pool_size=3, strides=2, padding="valid"), (10, 10, 4)),
+}
+FORMULA_COLUMNS = ("table", "formula", "text", "layer", "variables", "formula_value", "measured", "convention",
+                   "verdict", "reason")
+
+
+def _formula_layer_model(formula):
+    import keras
+
+    config, input_shape = _FORMULA_CASES[formula.layer]
+    config = dict(config)
+    if "Pooling" not in formula.layer:  # a bias exactly where the formula has its "+ 1" term
+        config["use_bias"] = "+ 1" in formula.expression
+    inputs = keras.Input(input_shape)
+    layer = getattr(keras.layers, formula.layer)(**config, name="layer")
+    return keras.Model(inputs, layer(inputs)), layer, input_shape
+
+
+def _formula_variables(layer, input_shape) -> dict[str, int]:
+    output = _output_shape(layer)
+    if len(input_shape) == 1:
+        return {"n_in": input_shape[0], "n_out": output[0]}
+    k = int((getattr(layer, "kernel_size", None) or layer.pool_size)[0])
+    s = int(layer.strides[0])
+    return {"k": k, "s": s, "p": 0, "h_in": input_shape[0], "c_in": input_shape[-1], "n_c": input_shape[-1],
+            "h_out": output[0], "w_out": output[1], "c_out": output[-1]}
+
+
+def check_formulas(tables: Iterable[PaperTable]) -> list[dict[str, Any]]:
+    """Each printed formula evaluated for a real Keras layer beside what kbench measures on it."""
+    import keras
+
+    from kbench import conventions
+
+    rows = []
+    for table in tables:
+        for formula in table.formulas:
+            model, layer, input_shape = _formula_layer_model(formula)
+            variables = _formula_variables(layer, input_shape)
+            expected = formula.evaluate(**{name: variables[name] for name in formula.variables})
+            entry = {"table": table.id, "formula": formula.name, "text": formula.text, "layer": formula.layer,
+                     "variables": ", ".join(f"{n}={variables[n]}" for n in formula.variables),
+                     "formula_value": expected, "measured": None, "convention": formula.convention,
+                     "verdict": None, "reason": formula.notes}
+            rows.append(entry)
+            if formula.quantity == "params":
+                measured = _torchvision_params(layer)
+            elif formula.quantity == "output_size":
+                measured = _output_shape(layer)[0]
+            elif formula.quantity in ("macs", "flops") and formula.convention in _COUNTING:
+                measured = conventions.count(formula.convention, model, input_shape).total
+            else:
+                entry.update(verdict="not_measurable",
+                             reason=f"no kbench convention counts {formula.quantity} as '{formula.convention}': {formula.notes}")
+                continue
+            entry["measured"] = measured
+            entry["verdict"] = "exact" if measured == expected else ("explained" if formula.notes else "unexplained")
+            outputs = math.prod(_output_shape(layer))
+            if formula.convention == "tf" and layer.use_bias and measured - expected == outputs:
+                entry["verdict"] = "explained"
+                entry["reason"] = (f"the TF profiler adds 1 per output element for the bias (BiasAdd: +{outputs}); the formula "
+                                   "lets the bias add stand in for the missing addition of its k*k*n_c - 1")
+            keras.backend.clear_session()
+    return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -75,12 +76,22 @@ def run(args) -> int:
     from kbench.reproduction import reproduce, verdict_counts
 
     report = reproduce(tables, progress=lambda text: print(f"kbench: measuring {text}", file=sys.stderr))
+    formulas = [] if args.format == "csv" else _formula_checks(tuple(t.id for t in tables))
     if args.speed:
         from kbench.reproduction_speed import add_speed_ratios
 
         add_speed_ratios(tables, report, iters=iters, batch_size=batch_size)
-    _emit(render(report, args.format, verdict_counts(report), speed=args.speed), args)
+    _emit(render(report, args.format, verdict_counts(report), speed=args.speed, formulas=formulas), args)
     return 0
+
+
+@functools.lru_cache(maxsize=8)
+def _formula_checks(table_ids):
+    """The printed formulas of these tables checked on real layers (once per process: they are fixed)."""
+    from kbench.paper_tables import load_table
+    from kbench.reproduction import check_formulas
+
+    return check_formulas([load_table(t) for t in table_ids])
 
 
 def _emit(text, args):
@@ -109,15 +120,17 @@ def _latex_escape(text: str) -> str:
     return text
 
 
-def render(report, fmt, counts, *, speed=False) -> str:
-    """The report as csv/json (one row per printed number) or markdown/latex grouped by table."""
+def render(report, fmt, counts, *, speed=False, formulas=()) -> str:
+    """The report as csv/json (one row per printed number) or markdown/latex grouped by table; json,
+    markdown and latex add the printed formulas checked on real layers (``formulas``)."""
     import pandas as pd
 
     from kbench.paper_tables import REPORT_COLUMNS
 
     columns = REPORT_COLUMNS + (SPEED_COLUMNS if speed else ())
     if fmt == "json":
-        return json.dumps({"verdicts": counts, "rows": [{c: r.get(c) for c in columns} for r in report]},
+        return json.dumps({"verdicts": counts, "rows": [{c: r.get(c) for c in columns} for r in report],
+                           "formulas": list(formulas)},
                           indent=2, ensure_ascii=False, default=str) + "\n"
     if fmt == "csv":
         return to_csv_text(columns, [{c: "" if r.get(c) is None else r.get(c) for c in columns} for r in report])
@@ -132,10 +145,16 @@ def render(report, fmt, counts, *, speed=False) -> str:
             parts.append(f"% {table} ({source}): {counts_line}\n"
                          + group[list(group_columns)].to_latex(index=False, na_rep="", longtable=True, escape=True,
                                                                caption=_latex_escape(f"{table} ({source}): {counts_line}")))
+        if formulas:
+            parts.append("% printed formulas on real layers\n" + pd.DataFrame(formulas).to_latex(
+                index=False, na_rep="", longtable=True, escape=True, caption="Printed formulas checked on real Keras layers"))
         return "\n".join(parts)
     parts.append("## Verdicts\n\n" + summary.to_markdown(index=False) + "\n")
     for (table, source), group in frame.groupby(["table", "source"], sort=False):
         counts_line = ", ".join(f"{v} {n}" for v, n in group["verdict"].value_counts().items())
         parts.append(f"## {table} ({source})\n\n{counts_line}\n\n"
                      + group[list(group_columns)].fillna("").to_markdown(index=False, disable_numparse=True) + "\n")
+    if formulas:
+        parts.append("## Printed formulas on real Keras layers\n\n"
+                     + pd.DataFrame(formulas).fillna("").to_markdown(index=False, disable_numparse=True) + "\n")
     return "\n".join(parts)
