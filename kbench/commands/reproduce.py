@@ -51,7 +51,7 @@ def _selected_tables(names):
 
 def run(args) -> int:
     from kbench import registry
-    from kbench.validate import integer, one_of
+    from kbench.validate import check_variant, integer, one_of
 
     one_of(args.format, "--format", FORMATS)
     iters = integer(args.speed_iters, "--speed-iters", minimum=1)
@@ -72,7 +72,7 @@ def run(args) -> int:
     for table in tables:  # every model a row names is registered, before anything is built
         for row in table.rows:
             if row.model:
-                registry.resolve(row.model, row.input_size, None, dict(row.set))
+                check_variant(registry.resolve(row.model, row.input_size, None, dict(row.set)), f"{table.id}: set")
     from kbench.reproduction import reproduce, verdict_counts
 
     report = reproduce(tables, progress=lambda text: print(f"kbench: measuring {text}", file=sys.stderr))
