@@ -259,6 +259,10 @@ def _request_key(request):
 
 
 def _row_key(row):
+    return (row["model"], str(row["input_h"]), str(row["input_w"]), row.get("variant") or "",
+            str(row.get("num_classes") or ""))
+
+
 SUMMARY_TABLE_COLUMNS = ("model", "input_h", "input_w", "params_trainable", "params_total", "macs", "flops_tf",
                          "flops_tf_per_2macs", "mem_access", "activations", "uncounted_ops", "status")
 CONVENTION_TABLE_COLUMNS = ("convention", "part", "convention_flops")
