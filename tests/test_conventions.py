@@ -60,6 +60,19 @@ def test_mmengine_nearest_upsampling_is_one_per_output():
     assert count("mmengine", model).per_layer == {"up": 12 * 12 * 2}
 
 
+@pytest.mark.parametrize("side, pooled", [(56, False), (14, True)])
+def test_mmengine_charges_fcanets_pooling_to_its_dct_grid_only_when_sizes_differ(side, pooled):
+    """FcaNet's reference adaptive-pools a map that is not its DCT grid (256 channels: 56x56)
+    before the DCT weighting; mmengine counts that pooling at 1 per input element."""
+    from architectures.layers.attention import MultiSpectralChannelAttention
+
+    inputs = keras.Input((side, side, 256))
+    model = keras.Model(inputs, MultiSpectralChannelAttention(reduction=16)(inputs))
+    fcs = 2 * 256 * 16  # C -> C/16 -> C, no bias
+    assert count("macs", model).total == fcs
+    assert count("mmengine", model).total == fcs + (side * side * 256 if pooled else 0)
+
+
 def test_ptflops_adds_bias_relu_pooling_inputs(chain):
     counted = count("ptflops", chain, (8, 8, 3))
     assert counted.per_layer == {"conv": CONV + MAP, "bn": 2 * MAP, "relu": MAP, "pool": MAP, "up": MAP,
@@ -130,7 +143,7 @@ def test_profile_adds_activations_and_the_convention(tmp_path, capsys):
 
     assert main(["profile", "lenet5", "--convention", "mmengine", "--part", "backbone", "--per-layer",
                  "--format", "json"]) == 0
-    record = json.loads(capsys.readouterr().out)
+    (record,) = json.loads(capsys.readouterr().out)["models"]
     # LeNet-5 at 32x32: conv outputs 28*28*6 + 10*10*16 + 120, dense outputs 84 + 10.
     assert record["activations"] == 4704 + 1600 + 120 + 84 + 10
     assert (record["convention"], record["part"]) == ("mmengine", "backbone")

@@ -6,7 +6,8 @@ dsnet_fcanet_spec.md §8.1). Its "FLOPs" are MACs plus a few terms:
   (the ``macs`` rules, attention matmuls included);
 * batch norm (eval mode): 2 per element; layer norm and group norm: 5 per element;
 * nearest upsampling: 1 per output element; bilinear: 4 per output element;
-* adaptive (global) average pooling: 1 per input element;
+* adaptive (global) average pooling: 1 per input element (also FcaNet's pooling of a map to its
+  DCT grid, when the sizes differ);
 * ReLU and other activations, add, max-pool, softmax, element-wise products: 0.
 
 mmpretrain counts ``extract_feat`` (no classifier): use ``part="backbone"`` for those figures
@@ -44,6 +45,19 @@ def _rules():
     @rules.register(L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D)
     def _adaptive_average_pool(layer, input_shapes, output_shapes):
         return input_elements(input_shapes)
+
+    from architectures.layers.attention import MultiSpectralChannelAttention
+
+    mac_rule = rules[MultiSpectralChannelAttention]
+
+    @rules.register(MultiSpectralChannelAttention)
+    def _multi_spectral_attention(layer, input_shapes, output_shapes):
+        # FcaNet's reference pools a map that is not the DCT grid with adaptive_avg_pool2d (1 per
+        # input element here; kbench folds that pooling into the filter) before the DCT weighting
+        # (an element-wise product and a sum: 0) and the two FCs (MACs).
+        h, w = (int(d) for d in input_shapes[0][:2])
+        pooled = input_elements(input_shapes) if (h, w) != tuple(layer.dct_grid) else 0
+        return mac_rule(layer, input_shapes, output_shapes) + pooled
 
     return rules
 
