@@ -71,7 +71,8 @@ def test_dilated_backbone_keeps_stride_8_and_contracts_the_first_dilation():
     assert rates["conv5_block1_2_conv"] == (2, 2) and rates["conv5_block3_2_conv"] == (4, 4)
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+# One backend per family in the default suite (the other family runs the other), both under -m slow.
+@pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.slow), "torch"])
 def test_forward_on_other_backends(backend):
     code = ("import numpy as np, kbench; m = kbench.build('fcn_r50_d8_synapse', input_shape=(64, 64, 3)); "
             "y = m(np.zeros((1, 64, 64, 3), 'float32')); assert tuple(y.shape) == (1, 8, 8, 9), y.shape")
