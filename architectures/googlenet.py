@@ -5,8 +5,10 @@ Paper layout (default): 7x7/2 conv (padding 3) - 3x3/2 max pool - LRN - 1x1 conv
 pool (the paper's 7x7 average pool at 224) - dropout 0.4 - linear. Every conv has a bias and a
 ReLU, no batch norm; an inception module has four branches (1x1; 1x1 reduce -> 3x3; 1x1 reduce
 -> 5x5; 3x3/1 max pool -> 1x1 projection) concatenated. LRN as in the Caffe reference model
-(size 5, alpha 1e-4 divided by the size, beta 0.75, k 1). Max pools pad bottom/right ("same"),
-which equals Caffe's ceil-mode pooling for the even map sizes of a 224 input.
+(size 5, alpha 1e-4 divided by the size, beta 0.75, k 1). The four 3x3/2 max pools round up, as
+Caffe's pooling always does (the reference model's layout; the paper does not say): emulated exactly
+at any input size by ``architectures.layers.ceil_max_pool`` (at 224 every map is even and "same"
+padding gives the same sizes; at 227 "same" would give 57 -> 29 where ceil mode gives 57 -> 28).
 
 Auxiliary classifiers (after 4a and 4d: 5x5/3 average pool, 1x1 conv 128, FC 1024, dropout 0.7,
 linear) are training-time heads: ``aux_logits=True`` adds them as two extra outputs
@@ -14,7 +16,8 @@ linear) are training-time heads: ``aux_logits=True`` adds them as two extra outp
 
 ``torchvision_layout=True`` gives torchvision's ``googlenet``: BN after every conv and no conv
 bias, the "5x5" branch is a 3x3 conv, no LRN, a 2x2/2 fourth pool, dropout 0.2, and aux heads
-with an adaptive 4x4 average pool (6,624,904 parameters without aux heads).
+with an adaptive 4x4 average pool (6,624,904 parameters without aux heads). Its four stride-2 max
+pools use ``ceil_mode=True``, emulated the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
 from architectures.errors import InputShapeError
-from architectures.layers import classifier, conv_bn_act, image_input
+from architectures.layers import ceil_max_pool, classifier, conv_bn_act, image_input
 from architectures.layers.normalization import LocalResponseNormalization
 
 PAPER = Paper("Going Deeper with Convolutions", 2014, "https://arxiv.org/abs/1409.4842")
@@ -66,7 +69,7 @@ def aux_head(x, num_classes, *, torchvision_layout=False, name):
     else:
         if min(x.shape[1:3]) < 5:
             raise InputShapeError(f"the auxiliary heads' 5x5 average pool needs a map of at least 5x5 after "
-                             f"inception 4a/4d (input >= 65 px); got {x.shape[1]}x{x.shape[2]}")
+                             f"inception 4a/4d (input >= 79 px with ceil-mode pools); got {x.shape[1]}x{x.shape[2]}")
         x = layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
     x = conv_bn_act(x, 128, 1, use_bias=not torchvision_layout, norm=torchvision_layout, name=f"{name}_conv")
     x = layers.Flatten(name=f"{name}_flatten")(x)
@@ -83,14 +86,14 @@ def googlenet(input_shape=(224, 224, 3), num_classes=1000, aux_logits=False, tor
     inputs = image_input(input_shape)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
     x = conv_bn_act(x, 64, 7, strides=2, padding="valid", name="conv1", **unit)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    x = ceil_max_pool(x, 3, 2, partial_windows=True, name="pool1")
     if not tv:
         x = LocalResponseNormalization(size=5, alpha=1e-4 / 5, beta=0.75, k=1.0, name="pool1_lrn")(x)
     x = conv_bn_act(x, 64, 1, name="conv2_reduce", **unit)
     x = conv_bn_act(x, 192, 3, name="conv2", **unit)
     if not tv:
         x = LocalResponseNormalization(size=5, alpha=1e-4 / 5, beta=0.75, k=1.0, name="conv2_lrn")(x)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
+    x = ceil_max_pool(x, 3, 2, partial_windows=True, name="pool2")
 
     aux_outputs = []
     for module, widths in INCEPTION_CONFIG.items():
@@ -100,7 +103,7 @@ def googlenet(input_shape=(224, 224, 3), num_classes=1000, aux_logits=False, tor
         if module in POOL_AFTER:
             stage = POOL_AFTER.index(module) + 3
             kernel = 2 if (tv and module == "4e") else 3
-            x = layers.MaxPooling2D(kernel, strides=2, padding="same", name=f"pool{stage}")(x)
+            x = ceil_max_pool(x, kernel, 2, partial_windows=True, name=f"pool{stage}")
     dropout = (0.2 if tv else 0.4) if dropout is None else dropout
     outputs = classifier(x, num_classes, dropout=dropout, name="head")
     model_name = name or ("googlenet_torchvision" if tv else "googlenet")
@@ -136,7 +139,10 @@ register_model(
         "recomputed 6,998,552 exactly, and torchvision_layout=True reproduces torchvision's 6,624,904 exactly.",
         "MACs: 1,582.7 M at 224, 5.4% above the table's 1,502 M ops; the conv1 row alone (34 M listed vs "
         "118 M computed) accounts for the whole 81 M gap.",
-        "min_input_size 32 (the total stride); the aux heads' 5x5/3 pool needs >= 65 px (paper layout).",
+        "min_input_size 32 (the total stride); the aux heads' 5x5/3 pool needs >= 79 px (paper layout).",
+        "Stride-2 max pools in ceil mode in both layouts (torchvision: ceil_mode=True; paper layout: Caffe's "
+        "bvlc_googlenet, whose pooling always rounds up), exact at any input size; at 224 the counts are those of "
+        "'same' padding.",
         "torchvision_layout: BN epsilon 1e-5 here vs torchvision's 1e-3 (counts do not depend on it); its "
         "transform_input rescaling is not part of the model.",
     ),

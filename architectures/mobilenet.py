@@ -5,7 +5,9 @@ V1: a 3x3/2 stem then 13 depthwise-separable blocks (3x3 depthwise + BN + act, 1
 multiplier ``alpha`` thins every layer to ``int(alpha * channels)`` (the Keras/TF-slim rule); the
 resolution multiplier is the input size (presets for the paper's Table 7 rows). ``separable=False``
 gives Table 4's "Conv MobileNet": every separable block replaced by one full 3x3 conv with the
-pointwise block's output width and the depthwise block's stride.
+pointwise block's output width and the depthwise block's stride. ``shallow=True`` gives Table 5's
+"Shallow MobileNet": the five repeated 14x14x512 separable blocks (Table 1's "5x", blocks 7-11)
+removed; the remaining blocks keep their Table 1 numbers (block6, block12, ...).
 
 V2: inverted residual blocks (1x1 expansion + ReLU6, 3x3 depthwise + ReLU6, linear 1x1
 projection, identity add when stride 1 and widths agree), torchvision layout: widths rounded with
@@ -32,6 +34,8 @@ MOBILENET_V1_BLOCKS = (
     (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
     (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
 )
+# The "5x Conv dw / s1, Conv / s1" rows of Table 1 at 14x14x512 (1-based block numbers).
+MOBILENET_V1_REPEATED_BLOCKS = range(7, 12)
 
 
 def _check_alpha(alpha):
@@ -44,16 +48,20 @@ def mobilenet_v1(
     num_classes=1000,
     alpha=1.0,
     separable=True,
+    shallow=False,
     activation="relu6",
     dropout=1e-3,
     include_top=True,
     name=None,
 ):
-    """MobileNet V1 with width multiplier ``alpha``; ``separable=False`` for Conv MobileNet (Table 4)."""
+    """MobileNet V1 with width multiplier ``alpha``; ``separable=False`` for Conv MobileNet (Table 4),
+    ``shallow=True`` for Shallow MobileNet (Table 5)."""
     _check_alpha(alpha)
     inputs = image_input(input_shape)
     x = conv_bn_act(inputs, int(32 * alpha), 3, strides=2, activation=activation, name="conv1")
     for i, (filters, strides) in enumerate(MOBILENET_V1_BLOCKS, start=1):
+        if shallow and i in MOBILENET_V1_REPEATED_BLOCKS:
+            continue
         filters = int(filters * alpha)
         if separable:
             x = depthwise_bn_act(x, 3, strides=strides, activation=activation, name=f"block{i}_dw")
@@ -62,7 +70,7 @@ def mobilenet_v1(
             x = conv_bn_act(x, filters, 3, strides=strides, activation=activation, name=f"block{i}_conv")
     if include_top:
         x = classifier(x, num_classes, dropout=dropout, name="head")
-    default = "mobilenet_v1" if separable else "mobilenet_v1_conv"
+    default = ("mobilenet_v1" if separable else "mobilenet_v1_conv") + ("_shallow" if shallow else "")
     return models.Model(inputs, x, name=name or (default if alpha == 1.0 else f"{default}_{alpha:g}"))
 
 
@@ -169,6 +177,20 @@ register_model(
 )
 
 register_model(
+    "mobilenet_v1_shallow",
+    builder=mobilenet_v1,
+    preset=dict(shallow=True),
+    family="mobilenet",
+    paper=PAPER_V1,
+    min_input_size=(32, 32),
+    reported=(Reported(exactness="rounded", primary=True, params=2.9e6, macs=307e6,
+                       source="paper Table 5 'Shallow MobileNet' (million mult-adds / parameters)"),),
+    notes=("Table 1's five repeated 14x14x512 separable blocks (blocks 7-11) removed, as Section 4.2 of the paper "
+           "describes; 2,887,976 trainable parameters and 307.3 M MACs at 224.", _V1_NOTE_PARAMS),
+    test_input_size=(32, 32),
+)
+
+register_model(
     "mobilenet_v2",
     builder=mobilenet_v2,
     preset=dict(alpha=1.0),
@@ -202,3 +224,45 @@ register_model(
            "and by TF-slim. Treated as a paper typo.",),
     test_input_size=(32, 32),
 )
+
+# MobileNet V2 at the widths of ShuffleNet V2's Table 8 (the seed's comparison table). Name, alpha,
+# [calc] trainable params / MACs at 224 (paper Table 2 layers, torchvision/Keras rounding; recomputed
+# by hand in tests/models/test_mobilenet.py), Table 8's "(our impl.)" MFLOPs, and this build's MACs
+# at the resolutions a reader might try (for the notes).
+_TABLE8 = "ShuffleNet V2 paper Table 8 (seed 001 comparison table), '{alpha:g} MobileNet v2 (our impl.)' MFLOPs"
+_V2_WIDTHS = (
+    ("mobilenet_v2_075", 0.75, 2_636_424, 209_069_792, 145e6,
+     "153.9 M at 192 (TF-slim 0.75_192: 153 M), 107.3 M at 160"),
+    ("mobilenet_v2_060", 0.6, 2_217_000, 150_958_928, 141e6, "135.0 M at 208, 111.2 M at 192"),
+    ("mobilenet_v2_040", 0.4, 1_770_728, 80_695_280, 43e6, "59.6 M at 192, 41.8 M at 160 (-2.8%)"),
+    ("mobilenet_v2_015", 0.15, 1_415_496, 30_567_888, 39e6,
+     "fewer at any smaller input: 39 M exceeds this build's 224 count (every width below 8 is rounded up to 8)"),
+)
+for _name, _alpha, _params, _macs, _table_macs, _other_sizes in _V2_WIDTHS:
+    _figures = [
+        Reported(exactness="exact", primary=_alpha != 0.75, params=_params, macs=_macs, convention="calculated",
+                 source="calculated: paper Table 2 layers with torchvision/Keras channel rounding at 224 (hand count "
+                        "in tests/models/test_mobilenet.py)"),
+        Reported(exactness="derived", macs=_table_macs, source=_TABLE8.format(alpha=_alpha),
+                 convention="another implementation; input size not in the seed"),
+    ]
+    if _alpha == 0.75:
+        _figures[1:1] = [
+            Reported(exactness="rounded", primary=True, macs=209e6, source="TF-slim MobileNet README, "
+                     "mobilenet_v2_0.75_224 (209 million MACs)", input_size=(224, 224)),
+            Reported(exactness="derived", params=2.61e6, source="TF-slim MobileNet README, mobilenet_v2_0.75_224 "
+                     "(2.61 M parameters; 1% below torchvision-style counts, as its 3.47 M for alpha=1 is)"),
+        ]
+    register_model(
+        _name,
+        builder=mobilenet_v2,
+        preset=dict(alpha=_alpha),
+        family="mobilenet",
+        paper=PAPER_V2,
+        min_input_size=(32, 32),
+        reported=tuple(_figures),
+        notes=(f"Not comparable: Table 8 lists {_table_macs / 1e6:g} MFLOPs for its own '(our impl.)' "
+               f"{_alpha:g}x MobileNet v2 without the input size or channel rounding (the table's footnotes are "
+               f"not in the seed); this build counts {_macs / 1e6:.1f} M MACs at 224, {_other_sizes}.",),
+        test_input_size=(32, 32),
+    )

@@ -214,3 +214,31 @@ for _suffix, _scale, _paper_macs, _paper_params, _tv_params, _tv_macs in _V2:
                "not stated (reference_numbers.md §1.12).",),
         test_input_size=(64, 64),
     )
+
+# ShuffleNet V1 g=3 at the other scales of ShuffleNet V2's Table 8 (1x is shufflenet_v1_g3):
+# suffix, scale, Table 8 MFLOPs, megvii README MFLOPs / params, [calc] MACs / params (megvii layout).
+_V1_G3_SCALES = (
+    ("x0_5", 0.5, 38e6, 0.7e6, 37.59e6, 717_324),
+    ("x1_5", 1.5, 292e6, 3.4e6, 292.44e6, 3_441_168),
+)
+for _suffix, _scale, _table_macs, _megvii_params, _calc_macs, _calc_params in _V1_G3_SCALES:
+    register_model(
+        f"shufflenet_v1_g3_{_suffix}",
+        builder=shufflenet_v1,
+        preset=dict(groups=3, scale=_scale),
+        family="shufflenet",
+        paper=PAPER_V1,
+        min_input_size=(32, 32),
+        reported=(
+            Reported(exactness="rounded", primary=True, macs=_table_macs,
+                     source=f"ShuffleNet V2 paper Table 8 (seed 001 comparison table), 'ShuffleNet v1 {_scale:g}x (g=3)' "
+                            "MFLOPs (= multiply-adds)"),
+            Reported(exactness="rounded", params=_megvii_params, macs=_table_macs,
+                     source="megvii-model/ShuffleNet-Series README (reference_numbers.md §1.11)"),
+            Reported(exactness="rounded", params=_calc_params, macs=_calc_macs,
+                     source="reference_numbers.md §1.11 [calc] (megvii layout; MACs to 0.01 M)", convention="calculated"),
+        ),
+        notes=(f"Stage widths are Table 1's g=3 column times {_scale:g} (int), stem "
+               f"{SHUFFLENET_V1_STEM[_scale]} (megvii ShuffleNet-Series); bottlenecks rounded up to a multiple of 3.",),
+        test_input_size=(64, 64),
+    )

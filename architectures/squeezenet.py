@@ -8,10 +8,8 @@ no BN. The paper's metaparameters give the widths of the eight fire modules ``i 
 
 (base_e=128, incr_e=128, freq=2, pct_3x3=0.5, squeeze_ratio=0.125 give the published network).
 
-Max pools are 3x3/2 in PyTorch's ceil mode, as in torchvision and the Caffe original. Keras has
-no ceil mode; for each pool we pick "valid" or "same" padding from the static input size so that
-the output size equals ceil((n - 3) / 2) + 1 (with TF's "same", the one padded position is at
-the end and ignored by the max, which is exactly ceil mode). 1.0 at 224: 109 -> 54 -> 27 -> 13;
+Max pools are 3x3/2 in PyTorch's ceil mode, as in torchvision and the Caffe original, emulated by
+``architectures.layers.ceil_max_pool`` (output size ceil((n - 3) / 2) + 1). 1.0 at 224: 109 -> 54 -> 27 -> 13;
 1.1 at 224: 111 -> 55 -> 27 -> 13.
 
 Bypass variants (paper Table 3): ``bypass="simple"`` adds identity shortcuts around fire3, 5, 7
@@ -21,13 +19,11 @@ and 9 (where input and output widths agree); ``bypass="complex"`` also adds 1x1-
 
 from __future__ import annotations
 
-import math
-
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
-from architectures.errors import ConfigError, InputShapeError
-from architectures.layers import conv_bn_act, image_input
+from architectures.errors import ConfigError
+from architectures.layers import ceil_max_pool, conv_bn_act, image_input
 
 PAPER = Paper("SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size", 2016,
               "https://arxiv.org/abs/1602.07360")
@@ -38,28 +34,6 @@ SQUEEZENET_VERSIONS = {
     "1_1": dict(stem_filters=64, stem_kernel=3, pool_after=(3, 5)),
 }
 BYPASS_MODES = (None, "simple", "complex")
-
-
-def ceil_max_pool(x, pool_size: int = 3, strides: int = 2, *, name: str):
-    """MaxPooling2D whose output size is PyTorch's ``ceil_mode=True`` size for this input."""
-    outputs = []
-    for n in x.shape[1:3]:
-        if n < pool_size:
-            raise InputShapeError(f"{name}: a {pool_size}x{pool_size} max pool needs a map of at least {pool_size} px, got {n}")
-        outputs.append(math.ceil((n - pool_size) / strides) + 1)
-    valid = [(n - pool_size) // strides + 1 for n in x.shape[1:3]]
-    same = [math.ceil(n / strides) for n in x.shape[1:3]]
-    if valid == outputs:
-        padding = "valid"
-    elif same == outputs:
-        padding = "same"
-    else:  # mixed parities along h and w: pad the short side(s) at the end, then "valid"
-        pads = [(o - 1) * strides + pool_size - n for o, n in zip(outputs, x.shape[1:3])]
-        # Post-ReLU maps are >= 0 and every window keeps at least one real value: zero padding
-        # gives the same maxima as ceil mode.
-        x = layers.ZeroPadding2D(((0, pads[0]), (0, pads[1])), name=f"{name}_pad")(x)
-        padding = "valid"
-    return layers.MaxPooling2D(pool_size, strides=strides, padding=padding, name=name)(x)
 
 
 def fire_module(x, squeeze: int, expand1x1: int, expand3x3: int, *, name: str):

@@ -2,8 +2,13 @@
 
 One builder walks a configuration list; the named models are presets. Convolutions are 3x3
 (C adds 1x1 convs in its last three blocks), stride 1, "same" padding, bias, ReLU; 2x2 max
-pools; head = flatten -> 4096 -> 4096 -> classes with dropout 0.5, as in the paper, so the
-head's size follows the input size (224 gives the paper's 7x7x512 flatten).
+pools; head = flatten -> 4096 -> 4096 -> classes with dropout 0.5.
+
+Two heads, both legitimate: ``head="flatten"`` (the default, as in the paper and Keras'
+applications) flattens the last map, so the first FC layer's size follows the input size (224
+gives the paper's 7x7x512); ``head="adaptive"`` first average-pools the map to 7x7 as torchvision
+does (``AdaptiveAvgPool2d((7, 7))``, which replicates a smaller map), so the parameters are those of
+224 at any input size (vgg16: 138,357,544).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ VGG_CONFIGS = {
     "E": ((3, 3), (3, 3), (3, 3, 3, 3), (3, 3, 3, 3), (3, 3, 3, 3)),
 }
 BLOCK_WIDTHS = (64, 128, 256, 512, 512)
+HEADS = ("flatten", "adaptive")
 
 
 def vgg_features(x, config: str = "D", *, lrn: bool = False, batch_norm: bool = False, name: str = "block"):
@@ -56,9 +62,15 @@ def vgg_features(x, config: str = "D", *, lrn: bool = False, batch_norm: bool = 
     return block_outputs, x
 
 
-def vgg(input_shape=(224, 224, 3), num_classes=1000, config="D", lrn=False, batch_norm=False, dropout=0.5, name=None):
+def vgg(input_shape=(224, 224, 3), num_classes=1000, config="D", lrn=False, batch_norm=False, dropout=0.5,
+        head="flatten", name=None):
+    """VGG; ``head="flatten"`` (default) sizes the classifier by the input, ``"adaptive"`` pools to 7x7 first."""
+    if head not in HEADS:
+        raise ConfigError("head", head, f"allowed heads {', '.join(HEADS)}")
     inputs = image_input(input_shape)
     _, x = vgg_features(inputs, config, lrn=lrn, batch_norm=batch_norm)
+    if head == "adaptive":
+        x = layers.AdaptiveAveragePooling2D(7, name="adaptive_pool")(x)
     x = layers.Flatten(name="flatten")(x)
     x = dense_stack(x, (4096, 4096), dropout=dropout, name="head")
     outputs = layers.Dense(num_classes, name="predictions")(x)
@@ -74,6 +86,8 @@ def _register(name, config, reported_params, reported_macs, *, source, **preset)
         paper=PAPER,
         min_input_size=(32, 32),
         reported=(Reported(exactness="rounded", primary=True, params=reported_params, macs=reported_macs, source=source),),
+        notes=("head='flatten' (default, as the paper and Keras): the first FC layer follows the input size; "
+               "head='adaptive' pools to 7x7 first, as torchvision, so the parameters are those at 224 at any size.",),
         test_input_size=(32, 32),
     )
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kbench.errors import UsageError
+from kbench.conventions.notes import seed_convention_ops  # noqa: F401  (moved there; re-exported)
 from kbench.layer_walk import prod as _prod
 
 # Registered name -> (entry of architectures/saliency/reference.json, symbol values, convention options).
@@ -96,78 +97,6 @@ def parse_sizes(text: str, min_size: tuple[int, int] | None = None) -> list[tupl
         raise UsageError(f"--sizes {text!r} gives {len(distinct)} distinct size(s); the fit of "
                          "a*h*w + b*(h+w) + c needs at least 3 distinct sizes (e.g. 224,256,288)")
     return distinct
-
-
-# --------------------------------------------------------------------------------------------
-# The notes' (seed's) cost convention
-# --------------------------------------------------------------------------------------------
-def _seed_rules(*, bn: bool, batch: int):
-    """The notes' per-layer terms on top of kbench's MACs, as a rule table for ``analyze``.
-
-    Each rule returns ``(ops, kind)``; layers without a rule cost 0 in this convention. Built per
-    call because the BN term depends on ``bn`` and ``batch``.
-    """
-    import keras
-
-    from kbench.layer_walk import RuleTable
-
-    L = keras.layers
-    rules = RuleTable()
-
-    def output_elements(output_shapes):
-        return _prod(output_shapes[0]) if output_shapes else 0
-
-    @rules.register(L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)
-    def _transposed_conv(layer, in_shapes, out_shapes):
-        # Full kernel at output resolution (zero insertion + conv) instead of 1/stride^2 of it.
-        full = output_elements(out_shapes) * _prod(layer.kernel_size) * in_shapes[0][-1]
-        return full - full // _prod(layer.strides), "transposed conv at output resolution"
-
-    @rules.register(L.MaxPooling2D, L.AveragePooling2D, L.MaxPooling1D, L.AveragePooling1D)
-    def _pooling(layer, in_shapes, out_shapes):
-        return output_elements(out_shapes) * _prod(layer.pool_size), "pooling (k*k per output)"
-
-    @rules.register(L.GlobalAveragePooling2D, L.GlobalMaxPooling2D)
-    def _global_pooling(layer, in_shapes, out_shapes):
-        return _prod(in_shapes[0]), "global pooling (1 per input)"
-
-    @rules.register(L.UpSampling2D)
-    def _upsampling(layer, in_shapes, out_shapes):
-        per = 8 if layer.interpolation == "bilinear" else 1
-        return per * output_elements(out_shapes), f"{layer.interpolation} upsampling ({per} per output)"
-
-    @rules.register(L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
-    def _element_wise(layer, in_shapes, out_shapes):
-        return (len(in_shapes) - 1) * output_elements(out_shapes), "element-wise"
-
-    @rules.register(L.BatchNormalization)
-    def _batch_norm(layer, in_shapes, out_shapes):
-        # mean and variance over the batch (b*h*w*d each), normalise and scale/shift (h*w*d each).
-        return (2 * (batch + 1) * output_elements(out_shapes) if bn else 0), "batch norm"
-
-    return rules
-
-
-def _no_seed_ops(layer, in_shapes, out_shapes):
-    return 0, ""
-
-
-def seed_convention_ops(model, *, bn: bool = True, batch: int = 1) -> dict[str, Any]:
-    """Ops of ``model`` that the notes count but kbench's MACs do not, by kind and by layer.
-
-    Rules (the notes' conventions, see saliency_audit.md section 0): k*k ops per pooled output;
-    1 per input of a global pool; 8 per output of bilinear and 1 per output of nearest
-    upsampling; 1 per output per extra operand of an element-wise layer; BN 2*(b+1) per element
-    (``bn=False``: BN folded, 0); transposed convs charged with the full kernel at the output
-    resolution (the difference to kbench's 1/stride^2 count). Activations, concatenation and
-    reshapes cost 0. ``per_layer`` lists only the layers charged something, nested models'
-    layers as ``nested/layer`` (see ``kbench.layer_walk``).
-    """
-    from kbench.layer_walk import analyze
-
-    counted = analyze(model, _seed_rules(bn=bn, batch=batch), default=_no_seed_ops, as_number=lambda ops: ops,
-                      skip_zero=True)
-    return {"total": float(counted.total), "by_kind": counted.by_kind, "per_layer": counted.per_layer}
 
 
 # --------------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ COUNT_HEADERS = {
     "params_non_trainable": "params (non-trainable)", "reported_params": "reported params",
     "macs": "MACs", "reported_macs": "reported MACs", "flops_tf": "FLOPs (TF profiler)",
     "flops_tf_dilation_padding": "FLOPs on dilation padding", "mem_access": "memory access (elements)",
+    "activations": "activations (elements)", "convention_flops": "FLOPs (the named convention)",
     "samples/s": "samples/s",
 }
 MEGABYTE_HEADERS = {"peak_mem_mb": "peak memory", "model_mem_mb": "model memory"}

@@ -12,6 +12,8 @@ follows it; ``parse_table`` checks it and raises ``UsageError`` naming the file 
     convention = "mmengine"                # optional: default convention of the values below
     baseline = "ResNet50"                  # optional: the row that speed ratios refer to
     notes = "..."                          # optional: what the table is, what is not transcribed
+    layers = { "conv2_x" = "conv2_block*_out" }  # optional: 'at' text -> layer globs in the kbench model
+                                           # (or -> { blocks = "...", default = "..." } per quantity)
 
     [[rows]]
     label = "ResNet50"                     # the row as printed
@@ -44,7 +46,8 @@ value's ``symbols``. The printed precision (``decimals``, ``scale``, ``resolutio
 the same text. ``column_scale`` applies a column header's scale ("Million Mult-Adds": 1000000).
 ``value`` is stored only for a text that is not a number (then ``unreadable`` says why); where
 both exist they must agree. Other value fields: ``at`` (where in the row: a layer, a stage, a
-device), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the head),
+device, as printed), ``layers`` (where that is in the kbench model: comma-separated globs over its
+qualified layer names, e.g. "conv2_block*_out"), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the head),
 ``expression`` (the printed arithmetic leading to the number), ``tolerance`` (relative, for a
 paper's rounding of an approximate count), ``reason`` (a known explanation of a difference, citing
 the spec that found it) and ``note`` (other evidence, e.g. an independent count, that explains
@@ -131,6 +134,7 @@ CONVENTIONS: dict[str, str] = {
     "macs": "conv, depthwise, transposed conv, dense and matmul multiply-accumulates; nothing else",
     "mmengine": "mmengine get_model_complexity_info: conv/linear MACs (bias ignored) + BN 2/element + upsampling and adaptive pooling terms",
     "notes": "the saliency notes' own rule: MACs plus 4 ops per 2x2 max-pool output, BN and upsampling terms",
+    "ptflops": "ptflops' module hooks: MACs + bias adds, BN, ReLU, pooling and upsampling terms",
     "tf": "the TF profiler: 2 per multiply-add plus bias, pooling, add and softmax ops",
     "torchvision": "parameters as torchvision counts them: weights, biases, BN gamma/beta (no running statistics)",
     "keras": "parameters as Keras count_params() counts them: torchvision's plus BN moving mean/variance",
@@ -148,16 +152,19 @@ _LABELLED_SHAPE = re.compile(r"^(?:[A-Za-z]+\s+)?(?P<shape>\d[^A-Za-z]*?)(?:\s+[
 _TIMES = re.compile(r"\s*(?:×|\\times|\\cdot|·|\*)\s*")
 
 REQUIRED_TABLE_KEYS = ("id", "title", "source", "lines", "rows")
-TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline", "formulas"}
+TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline", "formulas", "layers"}
 FORMULA_KEYS = {"name", "text", "expression", "quantity", "unit", "convention", "layer", "at", "rounding", "notes"}
 # The layers a printed formula can be checked on (kbench reproduce builds one and compares).
 FORMULA_LAYERS = {"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense", "AveragePooling2D", "MaxPooling2D"}
 ROUNDINGS = {"none", "floor", "ceil"}
 ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "group", "build", "values", "notes"}
-VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "note", "value", "at", "expression",
+VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "note", "value", "at", "layers", "expression",
               "unreadable", "tolerance", "symbols"}
 # Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
-PARTS = {"whole": "the whole model", "backbone": "the model without its classifier head (mmpretrain extract_feat)"}
+# (the same names as kbench.conventions.PARTS, which defines how each is cut; tests check they agree)
+PARTS = {"whole": "the whole model",
+         "features": "the model without its classifier head, global pooling kept (mmpretrain extract_feat with its GAP neck)",
+         "backbone": "the model without global pooling and classifier head (mmpretrain extract_feat(stage='backbone'))"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +195,7 @@ class PrintedValue:
     scale: int = 1
     part: str = "whole"
     at: str = ""
+    layers: str = ""       # where the value is in the kbench model: comma-separated globs over layer names
     expression: str = ""
     expression_value: float | int | None = None   # what the printed arithmetic evaluates to
     reason: str = ""       # a known explanation of a difference (a typo, a layout, a convention)
@@ -438,6 +446,7 @@ def _parse_value(path: Path, where: str, data: Any, default_convention: str) -> 
             _fail(path, f"{where}.expression", str(exc))
     return PrintedValue(quantity=quantity, text=text, unit=unit, convention=convention, value=value,
                         decimals=decimals, scale=scale, part=part, at=_text_field(path, where, data, "at", required=False),
+                        layers=_text_field(path, where, data, "layers", required=False),
                         expression=expression, expression_value=expression_value, reason=_text_field(path, where, data, "reason", required=False),
                         note=_text_field(path, where, data, "note", required=False),
                         unreadable=unreadable, tolerance=tolerance, symbols=dict(symbols))
@@ -516,6 +525,28 @@ def _parse_formula(path: Path, index: int, data: Any, default_convention: str) -
     return formula
 
 
+def _locate(path: Path, rows, layers: Any):
+    """Apply the table's ``layers`` map (``at`` text -> layer globs, or -> {quantity = globs,
+    default = globs}) to the values that give no ``layers`` of their own."""
+    if not isinstance(layers, Mapping):
+        _fail(path, "layers", "must map an 'at' text to layer globs")
+    ats = {value.at for row in rows for value in row.values}
+    for at, where in layers.items():
+        if at not in ats:
+            _fail(path, f"layers.{at}", "names no value's 'at'")
+        if not (isinstance(where, str) or (isinstance(where, Mapping) and all(isinstance(v, str) for v in where.values())
+                                           and set(where) <= set(QUANTITIES) | {"default"})):
+            _fail(path, f"layers.{at}", "must be globs or a table {quantity = globs, default = globs}")
+
+    def globs(value):
+        where = layers.get(value.at, "")
+        return where if isinstance(where, str) else where.get(value.quantity, where.get("default", ""))
+
+    return tuple(dataclasses.replace(row, values=tuple(
+        value if value.layers or not globs(value) else dataclasses.replace(value, layers=globs(value))
+        for value in row.values)) for row in rows)
+
+
 def _row_key(row: TableRow) -> tuple:
     return (row.model or row.label, row.input_size, tuple(sorted((k, repr(v)) for k, v in row.set.items())), row.setting)
 
@@ -546,6 +577,7 @@ def parse_table(path: Path) -> PaperTable:
     if not isinstance(data["rows"], list) or not data["rows"]:
         _fail(path, "rows", "must be a non-empty list of [[rows]]")
     rows = tuple(_parse_row(path, i, row, convention) for i, row in enumerate(data["rows"]))
+    rows = _locate(path, rows, data.get("layers", {}))
     seen: dict[tuple, str] = {}
     for i, row in enumerate(rows):
         for value in row.values:

@@ -14,6 +14,10 @@ Counting conventions (see also README "Counting conventions"):
   around dilated convolutions (SpaceToBatchND) when the rate does not divide the map.
 * ``mem_access``: memory access cost in ShuffleNet V2's sense (elements read + written per
   image; see ``kbench.memory_cost``). Not to be confused with ``macs``.
+* ``activations``: output elements of conv/matmul (dense) layers per image (fvcore's
+  ``ActivationCountAnalysis``, timm's "macts"; ``kbench.conventions.activations``).
+* ``convention_flops`` (with a ``convention``): that named convention's count of the chosen
+  ``part`` of the model (``kbench.conventions``; ``kbench conventions`` lists them).
 * ``uncounted_ops``: op types in the graph that compute something but have no FLOP rule
   (activations such as Relu, Einsum, resizes, unresolved function calls, gathers at computed
   positions such as RoIAlign's sampling), with node counts.
@@ -44,6 +48,7 @@ import collections
 import re
 from typing import Any
 
+from kbench.conventions.activations import count_activations
 from kbench.errors import UsageError
 from kbench.layer_walk import count_params, flat_layers, is_nested_model
 from kbench.memory_cost import memory_access_cost
@@ -289,8 +294,9 @@ def opaque_layers(model) -> list[str]:
     return [name for name, layer in flat_layers(model) if isinstance(layer, keras.Model) and not is_nested_model(layer)]
 
 
-def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, Any]:
-    """Profile an already built model (see module docstring for the conventions)."""
+def profile_model(model, input_shape, *, per_layer: bool = False, convention=None, part: str = "whole") -> dict[str, Any]:
+    """Profile an already built model (see module docstring for the conventions). ``convention``
+    (a ``kbench.conventions.Convention``) adds ``convention``, ``part`` and ``convention_flops``."""
     model = functional_view(model, input_shape)
     walkable = not opaque_layers(model)
     concrete = trace_graph(model, input_shape)
@@ -347,8 +353,15 @@ def profile_model(model, input_shape, *, per_layer: bool = False) -> dict[str, A
     }
     memory = memory_access_cost(model) if walkable else {"total": None, "per_layer": {}}
     record["mem_access"] = memory["total"]
+    activations = count_activations(model)
+    record["activations"] = activations.total
+    counted = None
+    if convention is not None:
+        counted = convention.count(model, input_shape, part)
+        record.update(convention=convention.name, part=part, convention_flops=counted.total)
     if per_layer:
-        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs, memory["per_layer"], layer_uncounted)
+        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs, memory["per_layer"], layer_uncounted,
+                                              activations.per_layer, counted.per_layer if counted else None)
     return record
 
 
@@ -369,7 +382,8 @@ def _layer_tensor_shape(layer, which):
         return None
 
 
-def _per_layer_rows(model, layer_flops, layer_macs, layer_memory, layer_uncounted=None):
+def _per_layer_rows(model, layer_flops, layer_macs, layer_memory, layer_uncounted=None, layer_activations=None,
+                    layer_convention=None):
     """One row per layer, nested Functional models replaced by their layers (``backbone/conv1``);
     the rows sum to the record's totals. ``uncounted_ops``: the op types without a FLOP rule that
     ran in the layer's scope (activations, resizes...), with node counts."""
@@ -386,6 +400,8 @@ def _per_layer_rows(model, layer_flops, layer_macs, layer_memory, layer_uncounte
             "flops_tf": int(layer_flops.get(name, 0)),
             "mem_access": int(layer_memory.get(name, 0)) if layer_memory else None,
             "uncounted_ops": dict(sorted(layer_uncounted.get(name, {}).items())),
+            "activations": int((layer_activations or {}).get(name, 0)),
+            **({"convention_flops": int(layer_convention.get(name, 0))} if layer_convention is not None else {}),
         })
     # Ops in a nested model's scope outside its layers (none in the zoo so far), then the rest.
     listed = {row["name"] for row in rows}
@@ -395,12 +411,13 @@ def _per_layer_rows(model, layer_flops, layer_macs, layer_memory, layer_uncounte
         if layer_flops.get(name) or layer_macs.get(name) or layer_uncounted.get(name):
             rows.append({"name": name, "type": "" if name == OTHER_ROW else "(nested model)", "input_shape": None,
                          "output_shape": None, "params": 0, "macs": int(layer_macs.get(name, 0)),
-                         "flops_tf": int(layer_flops.get(name, 0)), "mem_access": 0,
-                         "uncounted_ops": dict(sorted(layer_uncounted.get(name, {}).items()))})
+                         "flops_tf": int(layer_flops.get(name, 0)), "mem_access": 0, "activations": 0,
+                         "uncounted_ops": dict(sorted(layer_uncounted.get(name, {}).items())),
+                         **({"convention_flops": 0} if layer_convention is not None else {})})
     return rows
 
 
-PER_LAYER_SUMS = ("params", "macs", "flops_tf", "mem_access")
+PER_LAYER_SUMS = ("params", "macs", "flops_tf", "mem_access", "activations", "convention_flops")
 
 
 def per_layer_at_depth(rows, depth: int | None):
@@ -423,7 +440,8 @@ def per_layer_at_depth(rows, depth: int | None):
                             "uncounted_ops": dict(row.get("uncounted_ops") or {})}
             continue
         for key in PER_LAYER_SUMS:
-            group[key] += row[key]
+            if row.get(key) is not None and group.get(key) is not None:
+                group[key] += row[key]
         group["output_shape"] = row.get("output_shape") or group.get("output_shape")
         ops = collections.Counter(group["uncounted_ops"])
         ops.update(row.get("uncounted_ops") or {})
@@ -441,7 +459,7 @@ def require_tensorflow_backend():
             "FLOPs are device-independent, run 'kbench profile' with KERAS_BACKEND=tensorflow")
 
 
-def profile(request, per_layer: bool = False) -> dict[str, Any]:
+def profile(request, per_layer: bool = False, convention=None, part: str = "whole") -> dict[str, Any]:
     """Build the model of a resolved ``registry.ModelRequest`` and profile it (see ``profile_model``).
 
     The request was validated where it was made (``registry.resolve``); nothing is re-checked here.
@@ -450,7 +468,7 @@ def profile(request, per_layer: bool = False) -> dict[str, Any]:
 
     require_tensorflow_backend()
     model = request.build()
-    record = profile_model(model, request.input_shape, per_layer=per_layer)
+    record = profile_model(model, request.input_shape, per_layer=per_layer, convention=convention, part=part)
     record["model"] = request.name
     record["family"] = request.family
     record["variant"] = dict(request.variant)

@@ -61,11 +61,12 @@ def _check_rows(df):
     assert ok[("2", "6")]["scaling_efficiency"] == ""
 
 
+@pytest.mark.slow  # about 100 s on 2 cores; the split checks below run both backends in the default suite
 def test_jax_sweep_over_1_2_4_simulated_devices(tmp_path):
     _check_rows(_sweep(tmp_path, "jax", "train"))
 
 
-@pytest.mark.slow  # the JAX sweep above is the default suite's representative; TF's split is checked below
+@pytest.mark.slow
 def test_tensorflow_sweep_over_1_2_4_simulated_devices(tmp_path):
     _check_rows(_sweep(tmp_path, "tensorflow", "infer"))
 

@@ -95,8 +95,8 @@ def saved_model(tmp_path):
 
 def run_json(capsys, *argv):
     assert main(["profile", *argv, "--format", "json"]) == 0
-    payload = json.loads(capsys.readouterr().out)
-    return payload[0] if isinstance(payload, list) else payload
+    (record,) = json.loads(capsys.readouterr().out)["models"]
+    return record
 
 
 # ----------------------------------------------------------------------------- Python API

@@ -313,3 +313,40 @@ def test_report_skeleton_has_one_row_per_printed_number(tables):
     # a worked example without a registered model is measured on the layer its row describes
     assert by_key[("conv_vs_separable", "worked example: 5×5 input, 3×3 kernel, stride 1, no padding [row 1, column 1]",
                    "output_value")]["verdict"] is None
+
+
+def test_parts_and_conventions_agree_with_kbench_conventions():
+    from kbench import conventions
+
+    assert set(paper_tables.PARTS) == set(conventions.PARTS)
+    assert set(conventions.CONVENTIONS) <= set(CONVENTIONS)
+
+
+def test_layer_map_applies_to_values_and_names_existing_ats(tmp_path):
+    table = """
+id = "t"
+title = "t"
+source = "004_f26363fd6359ab30.txt"
+lines = [1, 2]
+convention = "shape"
+
+[[rows]]
+label = "LeNet"
+model = "lenet5"
+values = [
+  { quantity = "channels", text = "6", unit = "count", at = "C1" },
+  { quantity = "stride", text = "1", unit = "count", at = "C1" },
+  { quantity = "blocks", text = "1", unit = "count", at = "C3", layers = "own" },
+]
+
+[layers]
+C1 = { default = "c1_conv", stride = "c1_*" }
+C3 = "c3_conv"
+"""
+    path = tmp_path / "t.toml"
+    path.write_text(table, encoding="utf-8")
+    values = parse_table(path).rows[0].values
+    assert [v.layers for v in values] == ["c1_conv", "c1_*", "own"]  # a value's own 'layers' wins
+    path.write_text(table + 'C9 = "x"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="layers.C9: names no value's 'at'"):
+        parse_table(path)

@@ -24,6 +24,7 @@ from architectures.layers.blocks import (
 )
 from architectures.layers.capsule import CapsuleLength, CapsuleMask, CapsuleRouting, Squash
 from architectures.layers.normalization import LocalResponseNormalization
+from architectures.layers.pooling import ceil_max_pool
 from architectures.layers.plugins import PLUGIN_POSITIONS, PLUGIN_TYPES, apply_plugins, register_plugin
 from architectures.layers.shuffle import ChannelShuffle, ChannelSplit, channel_shuffle, shuffle_permutation
 
@@ -32,6 +33,6 @@ __all__ = [
     "CapsuleLength", "CapsuleMask", "CapsuleRouting", "ChannelShuffle", "ChannelSplit",
     "DecoupledAttention", "DecoupledSelfAttention", "LocalResponseNormalization",
     "MultiSpectralChannelAttention", "SqueezeExcitation", "Squash",
-    "apply_plugins", "channel_shuffle", "classifier", "conv_bn_act", "dense_stack", "depthwise_bn_act",
+    "apply_plugins", "ceil_max_pool", "channel_shuffle", "classifier", "conv_bn_act", "dense_stack", "depthwise_bn_act",
     "image_input", "make_divisible", "norm_act", "register_plugin", "shuffle_permutation",
 ]

@@ -193,6 +193,7 @@ class MultiSpectralChannelAttention(_ChannelGate):
             dct_h = dct_w = FCANET_DCT_SIZE_BY_CHANNELS[c]
         else:
             dct_h, dct_w = h, w
+        self.dct_grid = (dct_h, dct_w)  # read by counting conventions that charge the pooling
         bank = fcanet_dct_filter(c, dct_h, dct_w)
         # Fold adaptive average pooling (h, w) -> (dct_h, dct_w) into the filter: D' = Ph^T D Pw.
         if (h, w) != (dct_h, dct_w):

@@ -28,11 +28,11 @@ PROFILE_COLUMNS = (
     "run_id", "timestamp", "model", "family", "input_h", "input_w", "input_c", "variant", "status", "error",
     "params_total", "params_trainable", "params_non_trainable", "macs", "flops_tf", "flops_tf_per_2macs",
     "flops_tf_dilation_padding", "uncounted_ops", "mem_access", "reported_params", "reported_macs", "reported_source", "profile_s",
-    "num_classes", "reported_convention", "reported_input_size",
+    "num_classes", "reported_convention", "reported_input_size", "activations", "convention", "part", "convention_flops",
 ) + env.ENV_COLUMNS
 LAYER_COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "params_pct", "macs", "macs_pct",
-                 "flops_tf", "mem_access", "uncounted_ops")
-PER_LAYER_CSV_COLUMNS = ("model", "input_h", "input_w", "variant", "num_classes") + LAYER_COLUMNS
+                 "flops_tf", "mem_access", "activations", "uncounted_ops")
+PER_LAYER_CSV_COLUMNS = ("model", "input_h", "input_w", "variant", "num_classes") + LAYER_COLUMNS + ("convention_flops",)
 
 
 def add_arguments(parser):
@@ -44,6 +44,11 @@ def add_arguments(parser):
     parser.add_argument("--per-layer", action="store_true",
                         help="add a per-Keras-layer table (with --format csv: per-layer rows instead of the summary)")
     parser.add_argument("--depth", help="with --per-layer: fold nested models deeper than N levels into one row each")
+    parser.add_argument("--convention", metavar="NAME",
+                        help="add convention_flops counted under NAME (see 'kbench conventions')")
+    parser.add_argument("--part", metavar="NAME",
+                        help="with --convention: the part counted: whole (default), features (no classifier head), "
+                             "backbone (no global pooling, no head)")
     parser.add_argument("--resume", action="store_true",
                         help="with --format csv --out: append, skipping models already in the file")
     add_format_arguments(parser)
@@ -61,7 +66,9 @@ def _flat_row(record, request, run_id, environment, seconds):
         "flops_tf": record["flops_tf"],
         "flops_tf_per_2macs": round(record["flops_tf"] / (2 * record["macs"]), 6) if record["macs"] else "",
         "uncounted_ops": ";".join(f"{k}:{v}" for k, v in record["uncounted_ops"].items()),
-        "mem_access": record["mem_access"],
+        "mem_access": record["mem_access"], "activations": record["activations"],
+        "convention": record.get("convention", ""), "part": record.get("part", ""),
+        "convention_flops": record.get("convention_flops", ""),
         "flops_tf_dilation_padding": record["flops_tf_dilation_padding"],
         "reported_params": reported.params if reported else "", "reported_macs": reported.macs if reported else "",
         "reported_source": reported.source if reported else "", "profile_s": round(seconds, 3),
@@ -113,6 +120,7 @@ def _with_shares(record, depth):
 def _per_layer_totals(record):
     return {"name": "total", "params": record["params_total"], "params_pct": 100.0, "macs": record["macs"],
             "macs_pct": 100.0, "flops_tf": record["flops_tf"], "mem_access": record["mem_access"],
+            "activations": record.get("activations"), "convention_flops": record.get("convention_flops"),
             "uncounted_ops": record["uncounted_ops"]}
 
 
@@ -151,6 +159,7 @@ def run(args) -> int:
     depth = check.integer(args.depth, "--depth", minimum=1) if args.depth is not None else None
     if depth is not None and not args.per_layer:
         raise UsageError("--depth folds the per-layer rows: it needs --per-layer")
+    convention, part = _convention_and_part(args.convention, args.part)
     csv_out = bool(args.out) and args.format == "csv"
     if args.resume and not csv_out:
         raise UsageError("--resume needs --format csv and --out FILE")
@@ -179,7 +188,7 @@ def run(args) -> int:
         started = time.perf_counter()
         record = None
         try:
-            record = profile(request, per_layer=args.per_layer)
+            record = profile(request, per_layer=args.per_layer, convention=convention, part=part)
         except UsageError:
             raise
         except Exception as exc:  # one failing model is a row with its status, not a dead run
@@ -231,6 +240,18 @@ def _csv_rows(per_layer, entries):
     return [r for request, record, _ in entries if record is not None for r in _per_layer_csv_rows(record, request)]
 
 
+def _convention_and_part(name, part):
+    """The ``kbench.conventions.Convention`` of ``--convention`` (None without it) and ``--part``."""
+    from kbench.conventions import CONVENTIONS, PARTS
+    from kbench.validate import one_of
+
+    if name is None:
+        if part is not None:
+            raise UsageError("--part needs --convention NAME")
+        return None, "whole"
+    return CONVENTIONS[one_of(name, "--convention", list(CONVENTIONS))], one_of(part or "whole", "--part", list(PARTS))
+
+
 def _request_key(request):
     """The CSV resume key of a request: the same fields ``_row_key`` reads from a written row."""
     h, w, _ = request.input_shape
@@ -243,18 +264,23 @@ def _row_key(row):
 
 
 SUMMARY_TABLE_COLUMNS = ("model", "input_h", "input_w", "params_trainable", "params_total", "macs", "flops_tf",
-                         "flops_tf_per_2macs", "mem_access", "uncounted_ops", "status")
+                         "flops_tf_per_2macs", "mem_access", "activations", "uncounted_ops", "status")
+CONVENTION_TABLE_COLUMNS = ("convention", "part", "convention_flops")
 PER_LAYER_NOTE = ("MACs = multiply-accumulates; FLOPs = TF profiler float operations; memory access = "
-                  "elements read + written; %: share of the model's total")
+                  "elements read + written; activations = conv/dense output elements; %: share of the model's total")
 
 
 def _render_table(fmt, entries, per_layer):
     rows = [{**row, "model": _label(request)} for request, _, row in entries]
-    text = format_table(SUMMARY_TABLE_COLUMNS, rows, fmt)
+    columns = SUMMARY_TABLE_COLUMNS
+    if any(record and record.get("convention") for _, record, _ in entries):
+        columns = columns[:-2] + CONVENTION_TABLE_COLUMNS + columns[-2:]
+    text = format_table(columns, rows, fmt)
     if per_layer:
         for request, record, _ in entries:
             if record is None:
                 continue
             text += f"\n{_label(request)} per layer ({PER_LAYER_NOTE})\n\n"
-            text += format_table(LAYER_COLUMNS, record["per_layer"], fmt, totals=_per_layer_totals(record))
+            layer_columns = LAYER_COLUMNS + (("convention_flops",) if record.get("convention") else ())
+            text += format_table(layer_columns, record["per_layer"], fmt, totals=_per_layer_totals(record))
     return text

@@ -18,6 +18,17 @@ def _outputs(result):
     return list(result) if isinstance(result, (list, tuple)) else [result]
 
 
+# The profiler's per-element terms (BN, ReLU6, adds) grow with the share of thin layers: MobileNet V2
+# at 0.15x (8-channel layers) reaches 1.10 with a 3-class head and 1.08 at 224 with 1000 classes;
+# ShuffleNet V1 0.5x g=3 (bottlenecks of 15-60 channels, three groups) 1.066 with a 3-class head.
+TF_RATIO_LIMITS = {"mobilenet_v2_0.15": 1.12, "shufflenet_v1_g3_x0.5": 1.08}
+
+
+def tf_ratio_limit(model_name: str) -> float:
+    """Upper bound of flops_tf / (2 * MACs) for a built model (by its Keras name)."""
+    return TF_RATIO_LIMITS.get(model_name, 1.06)
+
+
 def check_forward_and_profile(model, shape, num_classes, x):
     outputs = _outputs(model(x, training=False))
     for out in outputs:
@@ -36,7 +47,7 @@ def check_forward_and_profile(model, shape, num_classes, x):
     # The profiler counts 2 per MAC plus bias/BN/pool/element-wise terms on top (and, for dilated
     # convolutions whose rate does not divide the map, the padding TF convolves: set apart).
     ratio = (record["flops_tf"] - record["flops_tf_dilation_padding"]) / (2 * record["macs"])
-    assert 1.0 <= ratio <= 1.06, ratio
+    assert 1.0 <= ratio <= tf_ratio_limit(model.name), ratio
     rows = record["per_layer"]
     assert sum(r["flops_tf"] for r in rows) == record["flops_tf"]
     assert sum(r["macs"] for r in rows) == record["macs"]
@@ -70,6 +81,11 @@ def check_backward(model, x):
     not_finite = [v.path for v, g in zip(model.trainable_variables, grads)
                   if not np.all(np.isfinite(keras.ops.convert_to_numpy(g)))]
     assert not not_finite, not_finite
+
+
+@pytest.fixture(name="tf_ratio_limit")
+def tf_ratio_limit_fixture():
+    return tf_ratio_limit
 
 
 @pytest.fixture

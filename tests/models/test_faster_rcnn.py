@@ -85,7 +85,8 @@ def test_train_step_as_the_sweep_builds_it(small_detector):
     assert np.isfinite(first) and first > 0.1  # classification losses start near log(classes)
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+# One backend per family in the default suite (the other family runs the other), both under -m slow.
+@pytest.mark.parametrize("backend", [pytest.param("torch", marks=pytest.mark.slow), "jax"])
 def test_forward_on_other_backends(backend):
     code = ("import numpy as np, kbench; m = kbench.build('faster_rcnn_r50_fpn', input_shape=(64, 64, 3), "
             "num_classes=3, num_proposals=50, max_detections=10); "

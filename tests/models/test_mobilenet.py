@@ -59,3 +59,58 @@ def test_mobilenet_v2_width_rounding():
     assert model.get_layer("conv1_conv").filters == 16  # make_divisible(11.2, 8)
     assert model.get_layer("conv_last_conv").filters == 1280  # last conv only widens for alpha > 1
     assert model.get_layer("block2_project_conv").filters == 8  # make_divisible(24 * 0.35 = 8.4, 8)
+
+
+def test_shallow_mobilenet_drops_the_five_repeated_14x14_blocks():
+    """Table 5's Shallow MobileNet: 5 x (3x3x512 dw + 512x512 pw, each + BN) fewer than MobileNet."""
+    full, shallow = kbench.build("mobilenet_v1"), kbench.build("mobilenet_v1_shallow")
+    per_block_params = 3 * 3 * 512 + 2 * 512 + 512 * 512 + 2 * 512
+    per_block_macs = 14 * 14 * (3 * 3 * 512 + 512 * 512)
+    assert count_params(shallow)["params_trainable"] == 4_231_976 - 5 * per_block_params == 2_887_976
+    assert count_macs(shallow)["macs"] == 568_740_352 - 5 * per_block_macs == 307_323_392
+    names = {layer.name for layer in shallow.layers}
+    assert {"block6_pw_conv", "block12_dw_dwconv", "block13_pw_conv"} <= names
+    assert not any(name.startswith(f"block{i}_") for name in names for i in range(7, 12))
+
+
+def _make_divisible(value, divisor=8):
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def mobilenet_v2_hand_count(alpha, size, num_classes=1000):
+    """(trainable params, conv+FC MACs) of MobileNet V2 from the paper's Table 2, by arithmetic only."""
+    side = -(-size // 2)
+    width = _make_divisible(32 * alpha)
+    params, macs = 27 * width + 2 * width, side * side * 27 * width
+    for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1)):
+        out = _make_divisible(c * alpha)
+        for i in range(n):
+            hidden = width * t
+            if t != 1:
+                params += width * hidden + 2 * hidden
+                macs += side * side * width * hidden
+            side = -(-side // (s if i == 0 else 1))
+            params += 9 * hidden + 2 * hidden + hidden * out + 2 * out
+            macs += side * side * (9 * hidden + hidden * out)
+            width = out
+    last = _make_divisible(1280 * max(1.0, alpha))
+    params += width * last + 2 * last + last * num_classes + num_classes
+    macs += side * side * width * last + last * num_classes
+    return params, macs
+
+
+def test_mobilenet_v2_hand_count_reproduces_torchvision():
+    assert mobilenet_v2_hand_count(1.0, 224) == (3_504_872, 300_774_272)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2_075", "mobilenet_v2_060", "mobilenet_v2_040", "mobilenet_v2_015"])
+def test_mobilenet_v2_width_presets_equal_the_hand_count(name):
+    spec = kbench.get_spec(name)
+    calculated = next(r for r in spec.reported if r.exactness == "exact")
+    assert mobilenet_v2_hand_count(spec.preset["alpha"], 224) == (calculated.params, calculated.macs)
+    # At the test size too: the build follows the arithmetic, not a stored number.
+    model = kbench.build(name, input_shape=(64, 64))
+    assert (count_params(model)["params_trainable"], count_macs(model)["macs"]) == \
+        mobilenet_v2_hand_count(spec.preset["alpha"], 64)

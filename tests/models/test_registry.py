@@ -78,7 +78,27 @@ def _save_load_representatives():
 SAVE_LOAD = _save_load_representatives()
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVIEST else n for n in MODELS])
+def _same_test_build(name):
+    """Models whose contract is the very same computation: the same builder, preset (the name
+    aside) and test input (fcn_r50_d8_synapse is fcn_r50_d8_cityscapes with other default classes,
+    and the contract builds both with 3). The first in natural order runs it; the rest under -m slow."""
+    spec = kbench.get_spec(name)
+    return spec.builder, repr(sorted((k, v) for k, v in spec.preset.items() if k != "name")), _test_shape(spec)
+
+
+def _repeats():
+    first, repeats = {}, set()
+    for name in sorted(MODELS, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)]):
+        if first.setdefault(_same_test_build(name), name) != name:
+            repeats.add(name)
+    return repeats
+
+
+REPEATS = _repeats()
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVIEST | REPEATS else n
+                                  for n in MODELS])
 def test_model_contract(name, check_model_contract):
     """Forward + MAC cross-check and backward pass on one build, and the save/load round trip for
     one model of each structure (``SAVE_LOAD``; all of them under -m slow)."""
@@ -95,13 +115,23 @@ def test_save_load_of_every_sibling(name, check_model_contract):
     check_model_contract(kbench.build(name, input_shape=_test_shape(spec), num_classes=3), num_classes=3)
 
 
+def test_repeated_builds_are_exact_repeats():
+    assert REPEATS and all(_same_test_build(n) in {_same_test_build(m) for m in MODELS if m not in REPEATS}
+                           for n in REPEATS)
+
+
 def test_every_structure_has_a_save_load_representative():
     structures = {_structure(n) for n in MODELS if n not in HEAVIEST}
     assert {_structure(n) for n in SAVE_LOAD} == structures
     assert len(SAVE_LOAD) < len(MODELS) - len(HEAVIEST)  # siblings share a representative
 
 
-@pytest.mark.parametrize("name", sorted(HEAVIEST))
+# The detectors with plugins: their plugin layers run the contract in attention_resnet and fcn.
+PLUGIN_DETECTORS = {"faster_rcnn_fcanet50_fpn", "faster_rcnn_dsnet50_a_fpn", "faster_rcnn_dsnet50_b_fpn"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in PLUGIN_DETECTORS else n
+                                  for n in sorted(HEAVIEST)])
 def test_forward_pass_of_the_heaviest(name, check_model_forward):
     shape = _test_shape(kbench.get_spec(name))
     check_model_forward(kbench.build(name, input_shape=shape, num_classes=3), num_classes=3)
@@ -111,7 +141,8 @@ def test_forward_pass_of_the_heaviest(name, check_model_forward):
 def test_input_below_minimum_is_rejected(name):
     spec = kbench.get_spec(name)
     h, w = spec.min_input_size
-    with pytest.raises(kbench.InputSizeError, match="too small"):
+    # (A model that takes any size, min 1x1, is refused at 0 as "not positive".)
+    with pytest.raises(kbench.InputSizeError, match="too small" if h > 1 else "must be positive"):
         kbench.build(name, input_shape=(h - 1, w))
 
 
@@ -152,10 +183,11 @@ def test_a_builder_bug_is_not_reported_as_bad_input(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
-def test_full_size_profile_ratio_and_cross_check(name):
+def test_full_size_profile_ratio_and_cross_check(name, tf_ratio_limit):
     """The same MAC checks at the model's default (paper) input size."""
     spec = kbench.get_spec(name)
     model = kbench.build(name)
     record = profile_model(model, spec.default_input_shape)
     assert record["macs"] == count_macs(model)["macs"]
-    assert 1.0 <= (record["flops_tf"] - record["flops_tf_dilation_padding"]) / (2 * record["macs"]) <= 1.06
+    ratio = (record["flops_tf"] - record["flops_tf_dilation_padding"]) / (2 * record["macs"])
+    assert 1.0 <= ratio <= tf_ratio_limit(model.name), ratio

@@ -161,6 +161,19 @@ def test_shufflenet_v1_scale_factors(groups, scale, calc_params, calc_mmacs, pap
     assert abs(macs / (paper_mmacs * M) - 1) <= 0.03
 
 
+def test_shufflenet_v1_g3_scales_of_the_v2_comparison_table_are_presets():
+    """ShuffleNet V2's Table 8 lists ShuffleNet v1 0.5x/1x/1.5x at g=3: one preset each, none twice."""
+    presets = {}
+    for name in kbench.list_models("shufflenet"):
+        spec = kbench.get_spec(name)
+        if spec.builder is shufflenet_v1:
+            key = (spec.preset["groups"], spec.preset["scale"])
+            assert key not in presets, (name, presets.get(key))
+            presets[key] = name
+    assert [presets[(3, scale)] for scale in (0.5, 1.0, 1.5)] == [
+        "shufflenet_v1_g3_x0_5", "shufflenet_v1_g3", "shufflenet_v1_g3_x1_5"]
+
+
 def test_shufflenet_v1_first_pointwise_of_stage2_is_not_grouped():
     model = shufflenet_v1(input_shape=(32, 32, 3), groups=8)
     assert model.get_layer("stage2_unit1_gconv1_conv").groups == 1
