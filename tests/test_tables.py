@@ -349,10 +349,10 @@ def test_profile_json_lists_a_failed_model_with_its_error(monkeypatch, capsys):
 
     real = profiling.profile
 
-    def profile_or_fail(request, per_layer=False):
+    def profile_or_fail(request, **options):
         if request.name == "vgg11":
             raise RuntimeError("simulated failure")
-        return real(request, per_layer=per_layer)
+        return real(request, **options)
 
     monkeypatch.setattr(profiling, "profile", profile_or_fail)
     assert main(["profile", "lenet5,vgg11", "--input-size", "32", "--format", "json"]) == 1
