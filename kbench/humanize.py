@@ -15,14 +15,20 @@ def _three_digits(value: float) -> str:
     return text
 
 
-def human_number(value) -> str:
-    """Three significant digits with a k/M/G/T suffix: 25557032 -> '25.6M', 4.089e9 -> '4.09G',
-    183.49 -> '183', 0.4521 -> '0.452'. '' for None, NaN or non-numbers."""
+def _finite(value) -> float | None:
+    """``value`` as a finite float, or None (None, NaN, infinities and non-numbers)."""
     try:
         value = float(value)
     except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(value):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def human_number(value) -> str:
+    """Three significant digits with a k/M/G/T suffix: 25557032 -> '25.6M', 4.089e9 -> '4.09G',
+    183.49 -> '183', 0.4521 -> '0.452'. '' for None, NaN or non-numbers."""
+    value = _finite(value)
+    if value is None:
         return ""
     magnitude = abs(value)
     for scale, suffix in _SUFFIXES:
@@ -34,11 +40,8 @@ def human_number(value) -> str:
 
 def human_megabytes(value) -> str:
     """Memory given in MB: 734.6 -> '735 MB', 1293 -> '1.26 GB' (1 GB = 1024 MB)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(value):
+    value = _finite(value)
+    if value is None:
         return ""
     if abs(value) >= 999.5:
         return f"{_three_digits(value / 1024)} GB"
@@ -85,11 +88,8 @@ PERCENT_SHARE_COLUMNS = {"params_pct": "params %", "macs_pct": "MACs %", "flops_
 def human_count(value) -> str:
     """Two decimals with a k/M/G/T suffix, as papers print them: 25557032 -> '25.56M',
     4089184256 -> '4.09G', 61706 -> '61.71k', 120 -> '120'. '' for None, NaN or non-numbers."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(value):
+    value = _finite(value)
+    if value is None:
         return ""
     for scale, suffix in _SUFFIXES:
         if abs(value) >= scale * 0.999995:  # 999_999.999 is '1.00M', never '1000.00k'

@@ -39,6 +39,15 @@ class Convention:
     count: Callable[..., Counted]     # count(model, input_shape, part) -> Counted
 
 
+def rule_table_convention(name: str, rules, summary: str, unit: str = "macs") -> Convention:
+    """A convention that is one rule table over the layer walk (the input shape is the model's)."""
+
+    def count(model, input_shape=None, part: str = "whole") -> Counted:
+        return count_with_rules(model, rules, part)
+
+    return Convention(name=name, summary=summary, unit=unit, count=count)
+
+
 def _is_global_pooling(layer) -> bool:
     import keras
 

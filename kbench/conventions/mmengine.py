@@ -20,7 +20,7 @@ from kbench._quiet import quiet_import
 
 keras = quiet_import("keras")
 
-from kbench.conventions._base import Convention, Counted, copy_rules, count_with_rules, input_elements, output_elements
+from kbench.conventions._base import copy_rules, input_elements, output_elements, rule_table_convention
 
 
 def _rules():
@@ -65,11 +65,7 @@ def _rules():
 MMENGINE_RULES = _rules()
 
 
-def count(model, input_shape=None, part: str = "whole") -> Counted:
-    return count_with_rules(model, MMENGINE_RULES, part)
-
-
-CONVENTION = Convention(
-    name="mmengine", unit="macs", count=count,
+CONVENTION = rule_table_convention(
+    "mmengine", MMENGINE_RULES,
     summary="mmengine get_model_complexity_info (mmpretrain/mmdet/mmseg get_flops): conv/linear MACs without bias, "
             "BN 2/element, LN/GN 5/element, nearest upsampling 1 and bilinear 4 per output, global average pool 1 per input")

@@ -17,8 +17,8 @@ from kbench._quiet import quiet_import
 
 keras = quiet_import("keras")
 
-from kbench.conventions._base import (Convention, Counted, copy_rules, count_with_rules, input_elements, output_elements,
-                                      rule_for_class)
+from kbench.conventions._base import (copy_rules, input_elements, output_elements, rule_for_class,
+                                      rule_table_convention)
 
 _RELU_NAMES = {"relu", "relu6", "elu", "leaky_relu", "prelu"}
 
@@ -76,11 +76,7 @@ def _rules():
 PTFLOPS_RULES = _rules()
 
 
-def count(model, input_shape=None, part: str = "whole") -> Counted:
-    return count_with_rules(model, PTFLOPS_RULES, part)
-
-
-CONVENTION = Convention(
-    name="ptflops", unit="macs", count=count,
+CONVENTION = rule_table_convention(
+    "ptflops", PTFLOPS_RULES,
     summary="ptflops (PyTorch module hooks): MACs + bias adds, BN 2/element, ReLU 1/element, pooling 1 per input, "
             "upsampling 1 per output; residual adds not counted")
