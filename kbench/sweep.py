@@ -79,7 +79,11 @@ REQUIRED_COLUMNS = (
 EXTRA_COLUMNS = (
     "input_c", "variant", "num_classes", "n_iters", "warmup", "cv", "latency_ms_mean", "latency_ms_min",
     "peak_tflops", "flops_multiplier", "peak_mem_source", "python_version",
+    "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac",
 )
+# Columns appended by later versions: a CSV whose header lacks only these (a trailing run of
+# them) is an older sweep CSV, still read (``read_existing``) with them empty, never appended to.
+LATER_COLUMNS = ("samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac")
 SWEEP_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
 KEY_COLUMNS = ("model", "input_h", "input_w", "variant", "batch_size", "mode", "backend", "precision", "jit")
 STATUSES = ("ok", "oom", "error", "timeout", "skipped")
@@ -98,6 +102,7 @@ class Config:
     jit: bool
     warmup: int
     iters: int
+    rounds: int = 1
 
     @property
     def model(self) -> str:
@@ -132,7 +137,7 @@ class Config:
     def worker_payload(self) -> dict:
         return {"key": "|".join(self.key), "request": self.request.to_payload(), "batch_size": self.batch_size,
                 "mode": self.mode, "precision": self.precision, "jit": self.jit, "warmup": self.warmup,
-                "iters": self.iters}
+                "iters": self.iters, "rounds": self.rounds}
 
     def describe(self) -> str:
         h, w, _ = self.input_shape
@@ -152,7 +157,8 @@ class SweepSpec:
     variant: dict = dataclasses.field(default_factory=dict)
     num_classes: int | None = None
     warmup: int = 10
-    iters: int = 50
+    iters: int = 50  # timed steps per round
+    rounds: int = 5
     timeout_s: float = 600.0
     time_budget_s: float | None = None
     peak_tflops: float | None = None
@@ -188,11 +194,12 @@ def validate(spec: SweepSpec) -> list[ModelRequest]:
                 raise UsageError(f"{what}: unknown value {v!r}; allowed: {', '.join(allowed)}")
     if not spec.batch_sizes or any((not isinstance(b, int)) or b <= 0 for b in spec.batch_sizes):
         raise UsageError(f"batch sizes must be positive integers, got {spec.batch_sizes!r}")
-    for what, value in (("--warmup", spec.warmup), ("--iters", spec.iters)):
+    for what, value in (("--warmup", spec.warmup), ("--iters", spec.iters), ("--rounds", spec.rounds)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{what} {value!r} must be an integer")
-    if spec.warmup < 0 or spec.iters <= 0:
-        raise UsageError(f"--warmup must be >= 0 and --iters > 0 (got {spec.warmup}, {spec.iters})")
+    if spec.warmup < 0 or spec.iters <= 0 or spec.rounds <= 0:
+        raise UsageError(f"--warmup must be >= 0, --iters and --rounds > 0 "
+                         f"(got {spec.warmup}, {spec.iters}, {spec.rounds})")
     for what, value in (("--timeout", spec.timeout_s), ("--time-budget", spec.time_budget_s),
                         ("--peak-tflops", spec.peak_tflops)):
         if value is None and what != "--timeout":
@@ -237,7 +244,7 @@ def plan(spec: SweepSpec, requests: Iterable[ModelRequest]) -> list[Config]:
                     for mode in spec.modes:
                         for batch in sorted(set(spec.batch_sizes)):
                             configs.append(Config(request, batch, mode, backend, precision, jit,
-                                                  spec.warmup, spec.iters))
+                                                  spec.warmup, spec.iters, spec.rounds))
     return configs
 
 
@@ -261,9 +268,21 @@ def read_existing(path: Path) -> list[dict[str, str]]:
     from kbench.csvio import decode
 
     header, _ = parse(decode(data, path), path, SWEEP_COLUMNS)
-    if header is not None and header != list(SWEEP_COLUMNS):
+    if header is not None and header != list(SWEEP_COLUMNS) and not is_older_header(header):
         raise UsageError(_mismatch_message(str(path))(header))
-    return check_rows(read_rows(path), path)
+    rows = read_rows(path)
+    for row in rows:  # an older CSV: the later columns are empty
+        for column in LATER_COLUMNS:
+            row.setdefault(column, "")
+    return check_rows(rows, path)
+
+
+def is_older_header(header: list[str]) -> bool:
+    """The header of an earlier kbench version: this version's columns minus a trailing run of
+    ``LATER_COLUMNS`` (each appended at the end when it was introduced)."""
+    n = len(header)
+    return (len(SWEEP_COLUMNS) - len(LATER_COLUMNS) <= n < len(SWEEP_COLUMNS)
+            and header == list(SWEEP_COLUMNS[:n]))
 
 
 def row_key(row: dict[str, str]) -> tuple[str, ...]:
@@ -389,6 +408,10 @@ def make_row(cfg: Config, result: dict, profile: dict, run_id: str, environment:
         "cv": significant(result.get("cv"), 4), "latency_ms_mean": significant(result.get("latency_ms_mean")),
         "latency_ms_min": significant(result.get("latency_ms_min")), "peak_tflops": significant(peak) if peak else "",
         "flops_multiplier": mult, "peak_mem_source": result.get("peak_mem_source", ""),
+        "samples_per_s_iqr": significant(result.get("samples_per_s_iqr")) if status == "ok" else "",
+        "rounds": result.get("rounds", "") if status == "ok" else "",
+        "samples_per_s_rounds": result.get("samples_per_s_rounds", "") if status == "ok" else "",
+        "other_cpu_frac": significant(result.get("other_cpu_frac"), 3) if status == "ok" else "",
     }
     return row
 
