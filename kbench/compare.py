@@ -130,7 +130,8 @@ def _pair(base, new, threshold: float, alpha: float, ignore_env: Sequence[str]) 
             and abs(loads[1] - loads[0]) >= LOAD_DIFFERENCE:
         row.update(verdict=stats.NOT_COMPARABLE,
                    note=f"{result.verdict} by {result.change:+.1%} but measured under different load: other "
-                        f"processes used {loads[0]:.0%} vs {loads[1]:.0%} of the CPUs; measure again on a quiet machine")
+                        f"processes used {loads[0]:.0%} vs {loads[1]:.0%} of the CPUs; "
+                        f"measure again on a quiet machine")
     return row
 
 

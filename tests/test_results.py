@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kbench import devices
-from kbench.sweep import read_existing, row_key
+from kbench.sweep import LATER_COLUMNS, SWEEP_COLUMNS, is_older_header, read_existing, row_key
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 GPU_SWEEPS = sorted(RESULTS.glob("sweep-gpu-*.csv"))
@@ -70,3 +70,20 @@ def test_gpu_harness_overhead_within_3_percent():
             assert record["mode"] == mode and record["backend"] == "jax"
             assert abs(record["ratio"] - 1) <= 0.03, (path.name, mode, record["ratio"])
             assert len(record["harness_all"]) == len(record["minimal_all"]) == record["repeats"]
+
+
+def test_older_sweep_csvs_are_still_read(tmp_path):
+    """A CSV written before the rounds columns existed (the committed GPU sweeps are) is read
+    with those columns empty; any other header is refused."""
+    older = list(SWEEP_COLUMNS[:-len(LATER_COLUMNS)])
+    assert is_older_header(older) and is_older_header(list(SWEEP_COLUMNS[:-1]))
+    assert not is_older_header(older[:-1]) and not is_older_header(list(SWEEP_COLUMNS))
+    assert not is_older_header(older + ["rounds"])  # a later column out of place
+    row = {c: "" for c in older}
+    row.update(model="lenet5", batch_size="1", status="ok", samples_per_s="10")
+    path = tmp_path / "old.csv"
+    path.write_text(",".join(older) + "\n" + ",".join(row[c] for c in older) + "\n")
+    (read,) = read_existing(path)
+    assert read["samples_per_s"] == "10" and all(read[c] == "" for c in LATER_COLUMNS)
+    for path in GPU_SWEEPS:
+        assert all(set(LATER_COLUMNS) <= set(r) for r in read_existing(path))
