@@ -80,7 +80,8 @@ def run_night(new: str | Path, directory: str | Path | None = None, report_dir: 
     check_out(report_dir)
     label = night_label(new.name, tag) or new.name
     base, skipped = previous_run(directory, new, tag)
-    comparison = compare_files(base, new, threshold, alpha) if base else None
+    # A sweep whose budget ran out before its first row has nothing to compare.
+    comparison = compare_files(base, new, threshold, alpha) if base and len(frame) else None
 
     counts: dict[str, int] = {}
     for status in frame["status"]:
@@ -90,7 +91,9 @@ def run_night(new: str | Path, directory: str | Path | None = None, report_dir: 
     parts = [f"Night {label} on {', '.join(hosts) or 'an unknown host'} (commit {', '.join(commits) or '?'}): "
              f"{len(frame)} configurations ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); "
              f"{_spread_text(frame)}{_load_text(frame)}."]
-    if comparison is None:
+    if not len(frame):
+        parts.append("Nothing measured: no row to compare.")
+    elif comparison is None:
         parts.append("No earlier run of this machine to compare with.")
     else:
         parts.append(f"Against {base.name}: {comparison.summary()}.")
