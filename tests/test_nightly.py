@@ -149,3 +149,53 @@ def test_results_and_report_directories_can_be_named(tmp_path, extra, reports):
     assert reports[0]["directory"] == results
     assert reports[0]["out"] == results / ("elsewhere" if "--report" in extra else "report")
     assert reports[0]["comparison"].base.endswith("sweep-2026-12-01T010000Z.csv")
+
+
+# ----------------------------------------------------------------------------- run_all.sh
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE_PYTHON = """#!/usr/bin/env bash
+# Stands in for the venv's python: records each call, plays each kbench command's exit code.
+echo "$*" >> "$LOG"
+case "$3" in
+  profile) exit "$PROFILE_RC" ;;
+  sweep) while [ $# -gt 0 ]; do [ "$1" = --out ] && cp "$SWEEP_ROWS" "$2"; shift; done; exit 0 ;;
+  nightly) exit "$NIGHTLY_RC" ;;
+esac
+exit 3
+"""
+
+
+@pytest.mark.parametrize("profile_rc, nightly_rc", [(0, 0), (1, 1), (0, 2)])
+def test_run_all_runs_profile_sweep_and_nightly_and_exits_with_the_nightly_code(tmp_path, profile_rc, nightly_rc):
+    """run_all.sh's own logic, with a stand-in python (no measuring): the profile (resumed, one
+    file a day) whose failure does not stop the sweep, the sweep into a file of its own named by
+    the UTC time, `-- ARGS` passed to the sweep, then `kbench nightly` on that file, whose exit
+    code (0 clean, 1 regression, 2 bad input) is the job's."""
+    import subprocess
+
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "run_all.sh", checkout)
+    shutil.copy(ROOT / "scripts" / "bootstrap.sh", checkout / "scripts")
+    (checkout / "setup.cfg").write_text("")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(FAKE_PYTHON)
+    (venv / "bin" / "python").chmod(0o755)
+    (venv / ".kbench-install-cpu").touch()  # newer than setup.cfg: bootstrap installs nothing
+    log = tmp_path / "calls.log"
+    env = {"PATH": "/usr/bin:/bin", "KBENCH_VENV": str(venv), "LOG": str(log), "SWEEP_ROWS": str(ROUNDS_A),
+           "PROFILE_RC": str(profile_rc), "NIGHTLY_RC": str(nightly_rc)}
+    done = subprocess.run([str(checkout / "run_all.sh"), "--", "--backend", "tensorflow"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == nightly_rc, done.stderr
+    profile, sweep, nightly = log.read_text().splitlines()
+    assert profile.startswith("-m kbench profile all --format csv --out results/profile-") and "--resume" in profile
+    assert ("some models failed" in done.stderr) == (profile_rc != 0)
+    out = sweep.split("--out ")[1].split()[0]
+    assert night_label(Path(out).name) is not None and "T" in night_label(Path(out).name)
+    assert "--config sweeps/nightly.toml" in sweep and "--time-budget" in sweep and "--resume" not in sweep
+    assert sweep.endswith("--backend tensorflow")
+    assert nightly == f"-m kbench nightly {out} --results results --tag sweep --report results/report"
+    assert (checkout / out).read_bytes() == ROUNDS_A.read_bytes()
