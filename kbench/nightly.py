@@ -27,7 +27,7 @@ from kbench import stats
 from kbench.compare import Comparison, compare_files
 from kbench.errors import UsageError
 from kbench.history import History, load_history
-from kbench.report import INDEX, build_report, check_out
+from kbench.report import build_report, check_out
 from kbench.sweep_frame import describe_key, night_label, previous_run, read_sweep
 
 

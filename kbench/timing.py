@@ -41,7 +41,6 @@ A configuration is a dict: ``request`` (``kbench.registry.ModelRequest.to_payloa
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Callable
 
