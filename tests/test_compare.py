@@ -296,3 +296,24 @@ def test_rows_without_a_load_record_are_judged_as_before(tmp_path):
     base = _with_load(tmp_path, ROUNDS_A, "base.csv", {})
     assert _verdicts(compare_files(base, ROUNDS_SLOW))[SLOWED] == stats.SLOWER  # one side unknown
     assert all(r["new_other_cpu"] is None for r in compare_files(base, ROUNDS_SLOW).rows)
+
+
+LOADED = DATA / "loaded"
+
+
+def test_a_real_a_a_pair_under_load_raises_no_alarm(tmp_path):
+    """Two real sweeps of one commit on the loaded shared machine (tests/data/nightly/README.md,
+    `loaded/`): lenet5 b8 train fell 74%, every round, while the other processes' share of the
+    CPUs rose from 58% to 84%. The load record turns that false alarm into `not_comparable`; the
+    same files without the record would exit 1."""
+    comparison = compare_files(LOADED / "rounds_a.csv", LOADED / "rounds_b.csv")
+    verdicts = _verdicts(comparison)
+    assert verdicts.pop(("lenet5", "8", "train")) == stats.NOT_COMPARABLE
+    assert set(verdicts.values()) == {stats.SAME}
+    assert main(["compare", str(LOADED / "rounds_a.csv"), str(LOADED / "rounds_b.csv")]) == 0
+
+    def forget_load(rows):
+        for row in rows:
+            row["other_cpu_frac"] = ""
+    blind = _edited(tmp_path, LOADED / "rounds_b.csv", "blind.csv", forget_load)
+    assert _verdicts(compare_files(LOADED / "rounds_a.csv", blind))[("lenet5", "8", "train")] == stats.SLOWER
