@@ -166,12 +166,8 @@ exit 3
 """
 
 
-@pytest.mark.parametrize("profile_rc, nightly_rc", [(0, 0), (1, 1), (0, 2)])
-def test_run_all_runs_profile_sweep_and_nightly_and_exits_with_the_nightly_code(tmp_path, profile_rc, nightly_rc):
-    """run_all.sh's own logic, with a stand-in python (no measuring): the profile (resumed, one
-    file a day) whose failure does not stop the sweep, the sweep into a file of its own named by
-    the UTC time, `-- ARGS` passed to the sweep, then `kbench nightly` on that file, whose exit
-    code (0 clean, 1 regression, 2 bad input) is the job's."""
+def _run_all(tmp_path, args, profile_rc=0, nightly_rc=0):
+    """run_all.sh ARGS in a copy of the checkout with a stand-in python; (result, calls)."""
     import subprocess
 
     checkout = tmp_path / "checkout"
@@ -187,10 +183,20 @@ def test_run_all_runs_profile_sweep_and_nightly_and_exits_with_the_nightly_code(
     log = tmp_path / "calls.log"
     env = {"PATH": "/usr/bin:/bin", "KBENCH_VENV": str(venv), "LOG": str(log), "SWEEP_ROWS": str(ROUNDS_A),
            "PROFILE_RC": str(profile_rc), "NIGHTLY_RC": str(nightly_rc)}
-    done = subprocess.run([str(checkout / "run_all.sh"), "--", "--backend", "tensorflow"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run([str(checkout / "run_all.sh"), *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+    return done, checkout, log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.mark.parametrize("profile_rc, nightly_rc", [(0, 0), (1, 1), (0, 2)])
+def test_run_all_runs_profile_sweep_and_nightly_and_exits_with_the_nightly_code(tmp_path, profile_rc, nightly_rc):
+    """run_all.sh's own logic, with a stand-in python (no measuring): the profile (resumed, one
+    file a day) whose failure does not stop the sweep, the sweep into a file of its own named by
+    the UTC time, `-- ARGS` passed to the sweep, then `kbench nightly` on that file, whose exit
+    code (0 clean, 1 regression, 2 bad input) is the job's."""
+    done, checkout, (profile, sweep, nightly) = _run_all(tmp_path, ["--", "--backend", "tensorflow"],
+                                                         profile_rc, nightly_rc)
     assert done.returncode == nightly_rc, done.stderr
-    profile, sweep, nightly = log.read_text().splitlines()
     assert profile.startswith("-m kbench profile all --format csv --out results/profile-") and "--resume" in profile
     assert ("some models failed" in done.stderr) == (profile_rc != 0)
     out = sweep.split("--out ")[1].split()[0]
@@ -199,3 +205,14 @@ def test_run_all_runs_profile_sweep_and_nightly_and_exits_with_the_nightly_code(
     assert sweep.endswith("--backend tensorflow")
     assert nightly == f"-m kbench nightly {out} --results results --tag sweep --report results/report"
     assert (checkout / out).read_bytes() == ROUNDS_A.read_bytes()
+
+
+def test_run_all_full_sweeps_every_model_into_its_own_series(tmp_path):
+    done, _, (_, sweep, nightly) = _run_all(tmp_path, ["--full"])
+    assert done.returncode == 0, done.stderr
+    out = sweep.split("--out ")[1].split()[0]
+    assert out.startswith("results/sweep-full-") and night_label(Path(out).name, tag="sweep-full")
+    assert "--config sweeps/full.toml" in sweep and "--time-budget" not in sweep
+    assert nightly == f"-m kbench nightly {out} --results results --tag sweep-full --report results/report-full"
+    bad, _, calls = _run_all(tmp_path / "bad", ["--fast"])
+    assert bad.returncode == 2 and "usage: run_all.sh" in bad.stderr and calls == []
