@@ -2,9 +2,12 @@
 
 Every nightly sweep CSV (``sweep-YYYY-MM-DDTHHMMSSZ.csv`` or ``sweep-YYYY-MM-DD.csv``:
 ``kbench.sweep_frame.night_label``) is one night, i.e. one run. A series is one configuration
-(``kbench.sweep_frame.CONFIG_KEY``) on one host; its points are the nights whose row has status ok, valued by the row's ``samples_per_s`` (the median over rounds). Change points
-are searched over the whole series (``kbench.stats.detect_steps``), not only between the last
-two nights; each step is reported with the night and commit it started at, the commit before it
+(``kbench.sweep_frame.CONFIG_KEY``) on one host; its points are the nights whose row has status
+ok, valued by the row's ``samples_per_s`` (the median over rounds). The rounds measure the noise
+within one night, which is smaller than the noise between nights, so steps are judged on the
+nights' medians against the night-to-night noise, never on pooled rounds. Change points are
+searched over the whole series (``kbench.stats.detect_steps``), not only between the last two
+nights; each step is reported with the night and commit it started at, the commit before it
 (the range to bisect), its size and its significance, and with the environment columns that
 changed that night, when some did (a library upgrade is a step too, but not a kbench change).
 """
