@@ -11,7 +11,15 @@ every row of either file appears exactly once in the result.
 Result columns (``COLUMNS``): the key, both throughputs (median over rounds), ``change`` (new /
 base - 1, negative = slower), ``p_value`` (Mann-Whitney, when it was used), the round counts,
 ``base_spread``/``new_spread`` (IQR/median of the rounds, or the per-step cv of a row without
-rounds), ``verdict``, ``method`` (how the verdict was reached) and ``note`` (why).
+rounds), ``verdict``, ``method`` (how the verdict was reached), ``note`` (why) and
+``base_other_cpu``/``new_other_cpu`` (the share of the CPUs other processes used meanwhile).
+
+**Load.** Rounds see the noise within one run, not a shift of the whole run: another job that
+takes a core for the whole of one row slows every round alike (tests/data/nightly/README.md,
+``second_set``). Each row records ``other_cpu_frac``; a pair whose medians moved (``faster`` or
+``slower``) while the two rows' other-process load differed by ``LOAD_DIFFERENCE`` or more is
+``not_comparable`` ("measured under different load"), not a regression: measure again on a
+quiet machine. A pair within noise stays ``same`` whatever the load.
 """
 
 from __future__ import annotations
@@ -27,7 +35,10 @@ from kbench.sweep_frame import CONFIG_KEY, ENVIRONMENT_COLUMNS, KEY_COLUMNS, rea
 
 COLUMNS = ("model", "input", "variant", "batch_size", "mode", "backend", "precision", "jit", "device_kind",
            "base_samples_per_s", "new_samples_per_s", "change", "p_value", "base_rounds", "new_rounds",
-           "base_spread", "new_spread", "verdict", "method", "note")
+           "base_spread", "new_spread", "verdict", "method", "note", "base_other_cpu", "new_other_cpu")
+# A quarter of the machine: half a core on a 2-core CPU. Other processes' load moves a CPU
+# benchmark's throughput roughly in proportion (two runnable processes per core halve it).
+LOAD_DIFFERENCE = 0.25
 
 
 @dataclasses.dataclass
@@ -85,12 +96,15 @@ def _pair(base, new, threshold: float, alpha: float, ignore_env: Sequence[str]) 
     if base is not None and new is not None and base["device_kind"] != new["device_kind"]:
         row["device_kind"] = f"{base['device_kind']} -> {new['device_kind']}"
     row.update(base_samples_per_s=None, new_samples_per_s=None, change=None, p_value=None, base_rounds=0,
-               new_rounds=0, base_spread=None, new_spread=None, method="", note="")
+               new_rounds=0, base_spread=None, new_spread=None, method="", note="", base_other_cpu=None,
+               new_other_cpu=None)
     for side, side_row in (("base", base), ("new", new)):
         if side_row is not None and side_row["status"] == "ok":
             row[f"{side}_samples_per_s"] = side_row["throughput"]
             row[f"{side}_rounds"] = len(side_row["round_values"])
             row[f"{side}_spread"] = _spread(side_row)
+            if math.isfinite(side_row["other_cpu"]):
+                row[f"{side}_other_cpu"] = side_row["other_cpu"]
     if base is None or new is None:
         row.update(verdict=stats.NOT_COMPARABLE, note=f"only in {'new' if base is None else 'base'}")
         return row
@@ -111,6 +125,13 @@ def _pair(base, new, threshold: float, alpha: float, ignore_env: Sequence[str]) 
             result.note = "rounds on one side only: " + result.note
     row.update(change=result.change, p_value=result.p_value, verdict=result.verdict, method=result.method,
                note=result.note)
+    loads = (row["base_other_cpu"], row["new_other_cpu"])
+    if result.verdict in (stats.FASTER, stats.SLOWER) and None not in loads \
+            and abs(loads[1] - loads[0]) >= LOAD_DIFFERENCE:
+        row.update(verdict=stats.NOT_COMPARABLE,
+                   note=f"{result.verdict} by {result.change:+.1%} but measured under different load: other "
+                        f"processes used {loads[0]:.0%} vs {loads[1]:.0%} of the CPUs; "
+                        f"measure again on a quiet machine")
     return row
 
 

@@ -1,10 +1,13 @@
 """``kbench history``: the nightly sweep CSVs of a results directory as time series, with steps.
 
-Every ``sweep-YYYY-MM-DD.csv`` (``run_all.sh``'s names) is one night. A series is one
-configuration (``kbench.sweep_frame.CONFIG_KEY``) on one host; its points are the nights whose
-row has status ok, valued by the row's ``samples_per_s`` (the median over rounds). Change points
-are searched over the whole series (``kbench.stats.detect_steps``), not only between the last
-two nights; each step is reported with the night and commit it started at, the commit before it
+Every nightly sweep CSV (``sweep-YYYY-MM-DDTHHMMSSZ.csv`` or ``sweep-YYYY-MM-DD.csv``:
+``kbench.sweep_frame.night_label``) is one night, i.e. one run. A series is one configuration
+(``kbench.sweep_frame.CONFIG_KEY``) on one host; its points are the nights whose row has status
+ok, valued by the row's ``samples_per_s`` (the median over rounds). The rounds measure the noise
+within one night, which is smaller than the noise between nights, so steps are judged on the
+nights' medians against the night-to-night noise, never on pooled rounds. Change points are
+searched over the whole series (``kbench.stats.detect_steps``), not only between the last two
+nights; each step is reported with the night and commit it started at, the commit before it
 (the range to bisect), its size and its significance, and with the environment columns that
 changed that night, when some did (a library upgrade is a step too, but not a kbench change).
 """
@@ -108,10 +111,10 @@ def _step_row(series: Series, step: stats.Step) -> dict:
 def load_history(directory: str | Path, tag: str = "sweep", host: str | None = None,
                  min_points: int = stats.DEFAULT_MIN_POINTS, min_change: float = stats.DEFAULT_MIN_CHANGE,
                  noise_factor: float = stats.DEFAULT_NOISE_FACTOR) -> History:
-    """Read every ``<tag>-YYYY-MM-DD.csv`` of ``directory`` and detect steps in every series."""
+    """Read every nightly ``<tag>-YYYY-MM-DD[THHMMSSZ].csv`` of ``directory`` and detect steps in every series."""
     files = nightly_files(directory, tag)
     if not files:
-        raise UsageError(f"no {tag}-YYYY-MM-DD.csv files in {str(directory)!r} (run_all.sh writes them there)")
+        raise UsageError(f"no {tag}-YYYY-MM-DD.csv or {tag}-YYYY-MM-DDTHHMMSSZ.csv files in {str(directory)!r} (run_all.sh writes them there)")
     by_key: dict[tuple, list[Point]] = {}
     for night, path in files:
         frame = read_sweep(path)

@@ -55,7 +55,7 @@ def display_value(column: str, value: Any) -> str:
     """A cell for people: changes as +3.2%, throughputs and spreads readable, blanks for None."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if column in PERCENT_COLUMNS or column.endswith("_spread") or column == "noise":
+    if column in PERCENT_COLUMNS or column.endswith(("_spread", "_other_cpu")) or column == "noise":
         return f"{value:+.1%}" if column in PERCENT_COLUMNS else f"{value:.1%}"
     if column == "p_value":
         return f"{value:.2g}"

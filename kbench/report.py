@@ -30,7 +30,7 @@ from kbench.csvio import write_text_atomic
 from kbench.errors import UsageError
 from kbench.history import History, Series, load_history
 from kbench.humanize import display_value, human_megabytes, human_number
-from kbench.sweep_frame import nightly_files, read_sweep
+from kbench.sweep_frame import nightly_files, previous_run, read_sweep
 
 MARKER = ".kbench-report"
 INDEX = "index.html"
@@ -350,16 +350,26 @@ def _figure(name: str, alt: str) -> str:
 
 # ----------------------------------------------------------------------------- the report
 
+def check_out(out: str | Path, force: bool = False) -> None:
+    """Refuse now (UsageError) an ``out`` that ``build_report`` would refuse later."""
+    _check_output(Path(out), force)
+
+
 def build_report(directory: str | Path, out: str | Path, tag: str = "sweep", force: bool = False,
-                 threshold: float = stats.DEFAULT_THRESHOLD, alpha: float = stats.DEFAULT_ALPHA) -> Report:
-    """Write ``out/index.html`` and its PNGs from the nightly CSVs of ``directory``."""
+                 threshold: float = stats.DEFAULT_THRESHOLD, alpha: float = stats.DEFAULT_ALPHA,
+                 comparison: Comparison | None = None) -> Report:
+    """Write ``out/index.html`` and its PNGs from the nightly CSVs of ``directory``. The latest
+    night is compared with the previous run of its machine (``sweep_frame.previous_run``) unless
+    ``comparison`` is given (run_all.sh's, the one its exit code reports)."""
     out = Path(out)
     previous_files = _check_output(out, force)
     history = load_history(directory, tag)  # validates every night's CSV before anything is written
     files = nightly_files(directory, tag)
     latest_night, latest_path = files[-1]
     latest = read_sweep(latest_path)
-    comparison = compare_files(files[-2][1], latest_path, threshold, alpha) if len(files) >= 2 else None
+    if comparison is None:
+        base, _ = previous_run(directory, latest_path, tag)
+        comparison = compare_files(base, latest_path, threshold, alpha) if base else None
 
     out.mkdir(parents=True, exist_ok=True)
     for name in previous_files:

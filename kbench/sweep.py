@@ -90,7 +90,12 @@ EXTRA_COLUMNS = (
     "input_c", "variant", "num_classes", "n_iters", "warmup", "cv", "latency_ms_mean", "latency_ms_min",
     "peak_tflops", "flops_multiplier", "peak_mem_source", "python_version", "model_mem_mb",
     "n_devices", "per_device_batch", "scaling_efficiency",
+    "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac",
 )
+# Columns appended by later versions: a CSV whose header lacks only these (a trailing run of
+# them) is an older sweep CSV, still read (``read_existing``) with them empty, never appended to.
+LATER_COLUMNS = ("model_mem_mb", "n_devices", "per_device_batch", "scaling_efficiency",
+                 "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac")
 SWEEP_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
 KEY_COLUMNS = ("model", "input_h", "input_w", "variant", "batch_size", "mode", "backend", "precision", "jit",
                "n_devices")
@@ -114,6 +119,7 @@ class Config:
     jit: bool
     warmup: int
     iters: int
+    rounds: int = 1
     n_devices: int = 1  # data parallelism: batch_size is the global batch (kbench.backends.DataParallel)
 
     @property
@@ -150,7 +156,7 @@ class Config:
     def worker_payload(self) -> dict:
         return {"key": "|".join(self.key), "request": self.request.to_payload(), "batch_size": self.batch_size,
                 "mode": self.mode, "precision": self.precision, "jit": self.jit, "warmup": self.warmup,
-                "iters": self.iters, "n_devices": self.n_devices}
+                "iters": self.iters, "rounds": self.rounds, "n_devices": self.n_devices}
 
     def describe(self) -> str:
         h, w, _ = self.input_shape
@@ -182,7 +188,8 @@ class SweepSpec:
     variant: dict = dataclasses.field(default_factory=dict)
     num_classes: int | None = None
     warmup: int = 10
-    iters: int = 50
+    iters: int = 50  # timed steps per round
+    rounds: int = 5
     timeout_s: float = 600.0
     time_budget_s: float | None = None
     peak_tflops: float | None = None
@@ -222,11 +229,12 @@ def validate(spec: SweepSpec) -> list[ModelRequest]:
         raise UsageError(f"batch sizes must be positive integers, got {spec.batch_sizes!r}")
     if not spec.devices or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in spec.devices):
         raise UsageError(f"--devices must be positive integers (device counts), got {spec.devices!r}")
-    for what, value in (("--warmup", spec.warmup), ("--iters", spec.iters)):
+    for what, value in (("--warmup", spec.warmup), ("--iters", spec.iters), ("--rounds", spec.rounds)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{what} {value!r} must be an integer")
-    if spec.warmup < 0 or spec.iters <= 0:
-        raise UsageError(f"--warmup must be >= 0 and --iters > 0 (got {spec.warmup}, {spec.iters})")
+    if spec.warmup < 0 or spec.iters <= 0 or spec.rounds <= 0:
+        raise UsageError(f"--warmup must be >= 0, --iters and --rounds > 0 "
+                         f"(got {spec.warmup}, {spec.iters}, {spec.rounds})")
     for what, value in (("--timeout", spec.timeout_s), ("--time-budget", spec.time_budget_s),
                         ("--peak-tflops", spec.peak_tflops)):
         if value is None and what != "--timeout":
@@ -278,7 +286,7 @@ def plan(spec: SweepSpec, requests: Iterable[ModelRequest]) -> list[Config]:
                         for mode in spec.modes:
                             for batch in sorted(set(spec.batch_sizes)):
                                 configs.append(Config(request, batch, mode, backend, precision, jit,
-                                                      spec.warmup, spec.iters, n_devices))
+                                                      spec.warmup, spec.iters, spec.rounds, n_devices))
     return configs
 
 
@@ -302,9 +310,21 @@ def read_existing(path: Path) -> list[dict[str, str]]:
     from kbench.csvio import decode
 
     header, _ = parse(decode(data, path), path, SWEEP_COLUMNS)
-    if header is not None and header != list(SWEEP_COLUMNS):
+    if header is not None and header != list(SWEEP_COLUMNS) and not is_older_header(header):
         raise UsageError(_mismatch_message(str(path))(header))
-    return check_rows(read_rows(path), path)
+    rows = read_rows(path)
+    for row in rows:  # an older CSV: the later columns are empty
+        for column in LATER_COLUMNS:
+            row.setdefault(column, "")
+    return check_rows(rows, path)
+
+
+def is_older_header(header: list[str]) -> bool:
+    """The header of an earlier kbench version: this version's columns minus a trailing run of
+    ``LATER_COLUMNS`` (each appended at the end when it was introduced)."""
+    n = len(header)
+    return (len(SWEEP_COLUMNS) - len(LATER_COLUMNS) <= n < len(SWEEP_COLUMNS)
+            and header == list(SWEEP_COLUMNS[:n]))
 
 
 def row_key(row: dict[str, str]) -> tuple[str, ...]:
@@ -449,6 +469,10 @@ def make_row(cfg: Config, result: dict, profile: dict, run_id: str, environment:
         "model_mem_mb": significant(result.get("model_mem_mb"), 6),
         "n_devices": cfg.n_devices,
         "per_device_batch": "" if cfg.batch_size % cfg.n_devices else cfg.batch_size // cfg.n_devices,
+        "samples_per_s_iqr": significant(result.get("samples_per_s_iqr")) if status == "ok" else "",
+        "rounds": result.get("rounds", "") if status == "ok" else "",
+        "samples_per_s_rounds": result.get("samples_per_s_rounds", "") if status == "ok" else "",
+        "other_cpu_frac": significant(result.get("other_cpu_frac"), 3) if status == "ok" else "",
     }
     return row
 

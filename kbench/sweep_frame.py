@@ -6,7 +6,9 @@
 * ``key``: the configuration key (``kbench.sweep.KEY_COLUMNS`` + ``device_kind``), a tuple;
 * ``throughput``: ``samples_per_s`` as a float (NaN unless the row's status is ``ok``);
 * ``round_values``: the per-round samples/s (``samples_per_s_rounds``; [] in older CSVs);
-* ``step_cv``: the per-step coefficient of variation ``cv`` (NaN when absent).
+* ``step_cv``: the per-step coefficient of variation ``cv`` (NaN when absent);
+* ``other_cpu``: ``other_cpu_frac``, the share of the CPUs other processes used while the row
+  was measured (NaN when absent: CSVs written before it was recorded, or no /proc).
 
 Input files are only ever read.
 """
@@ -28,7 +30,11 @@ CONFIG_KEY = KEY_COLUMNS + ("device_kind",)
 ENVIRONMENT_COLUMNS = ("host", "tf_version", "keras_version", "backend_version", "python_version")
 REQUIRED = CONFIG_KEY + ("status", "samples_per_s")
 ROUND_COLUMNS = ("samples_per_s_iqr", "rounds", "samples_per_s_rounds")
-NIGHTLY_NAME = re.compile(r"^(?P<tag>[a-z][a-z0-9-]*?)-(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
+# run_all.sh names each run <tag>-YYYY-MM-DDTHHMMSSZ.csv (UTC), so that a second run on one day
+# has its own file; <tag>-YYYY-MM-DD.csv (earlier run_all.sh) and kbench sweep's default
+# <tag>-YYYYMMDDTHHMMSSZ.csv are read too.
+NIGHTLY_NAME = re.compile(r"^(?P<tag>[a-z][a-z0-9-]*?)-(?P<y>\d{4})-?(?P<m>\d{2})-?(?P<d>\d{2})"
+                          r"(?:T(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})Z)?\.csv$")
 
 
 def _number(text: str) -> float:
@@ -63,7 +69,7 @@ def read_sweep(path: str | Path):
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise UsageError(f"{name!r} is not a kbench sweep CSV: missing columns {', '.join(missing)}")
-    for column in ENVIRONMENT_COLUMNS + ROUND_COLUMNS + ("cv", "git_commit", "timestamp"):
+    for column in ENVIRONMENT_COLUMNS + ROUND_COLUMNS + ("cv", "other_cpu_frac", "git_commit", "timestamp"):
         if column not in frame.columns:
             frame[column] = ""
     bad_status = frame.loc[~frame["status"].isin(STATUSES), "status"]
@@ -95,6 +101,7 @@ def read_sweep(path: str | Path):
     frame["throughput"] = throughput
     frame["round_values"] = round_values
     frame["step_cv"] = [_number(v) for v in frame["cv"]]
+    frame["other_cpu"] = [_number(v) for v in frame["other_cpu_frac"]]
     return frame
 
 
@@ -110,15 +117,50 @@ def describe_key(key: tuple) -> str:
     return text
 
 
+def night_label(name: str, tag: str = "sweep") -> str | None:
+    """The run's UTC date (``2026-12-03``) or time (``2026-12-03T14:15:00Z``) from a file name
+    of ``NIGHTLY_NAME`` with this tag; None for any other name. Labels sort in time order."""
+    match = NIGHTLY_NAME.match(name)
+    if not match or match["tag"] != tag:
+        return None
+    label = f"{match['y']}-{match['m']}-{match['d']}"
+    if match["H"]:
+        label += f"T{match['H']}:{match['M']}:{match['S']}Z"
+    return label
+
+
 def nightly_files(directory: str | Path, tag: str = "sweep") -> list[tuple[str, Path]]:
-    """``(date, path)`` of every ``<tag>-YYYY-MM-DD.csv`` in ``directory`` (as run_all.sh names
-    them), oldest first. ``tag`` 'sweep' does not pick up 'sweep-full-...' or other tags."""
+    """``(label, path)`` of every nightly sweep CSV in ``directory`` (``night_label``), oldest
+    first. ``tag`` 'sweep' does not pick up 'sweep-full-...' or other tags."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UsageError(f"{str(directory)!r} is not a directory (expected run_all.sh's results directory)")
     found = []
     for path in directory.iterdir():
-        match = NIGHTLY_NAME.match(path.name)
-        if match and match["tag"] == tag and path.is_file():
-            found.append((match["date"], path))
+        label = night_label(path.name, tag)
+        if label and path.is_file():
+            found.append((label, path))
     return sorted(found)
+
+
+def previous_run(directory: str | Path, new_path: str | Path, tag: str = "sweep"):
+    """The run to compare ``new_path`` with: the newest nightly CSV of ``directory`` that is
+    older than it (by the label in its name; any other file of the directory when ``new_path``
+    has no such name) and holds rows of one of its hosts (the same machine). Returns
+    ``(path, skipped)``: path None when there is none; ``skipped`` names the unreadable
+    candidates passed over (a damaged old file must not stop every later night)."""
+    new_path = Path(new_path)
+    new_hosts = set(read_sweep(new_path)["host"]) - {""}
+    new_label = night_label(new_path.name, tag)
+    skipped = []
+    for label, path in reversed(nightly_files(directory, tag)):
+        if path.resolve() == new_path.resolve() or (new_label is not None and label >= new_label):
+            continue
+        try:
+            hosts = set(read_sweep(path)["host"]) - {""}
+        except UsageError as exc:
+            skipped.append(f"{path.name} ({exc})")
+            continue
+        if not new_hosts or not hosts or hosts & new_hosts:
+            return path, skipped
+    return None, skipped

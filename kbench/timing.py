@@ -15,32 +15,39 @@ What one configuration measures:
   A training step is forward + loss + backward + SGD(momentum=0.9) update (+ loss scaling
   under ``mixed_float16``, which Keras adds itself); inference is ``predict_step``.
 * ``compile_s``: wall time of the first call (tracing + compilation + one step).
-* ``warmup`` untimed steps, then ``iters`` timed steps, the device synchronised after each one
-  (TF: ``.numpy()`` of the step's outputs; JAX: ``block_until_ready`` on outputs and state;
-  torch: ``cuda.synchronize`` on GPU, nothing on CPU where eager ops are synchronous).
-  One ``perf_counter`` read per step: step i's time is the gap between consecutive reads, so
-  the latencies add up exactly to the loop's wall time and
-  ``samples_per_s = batch * iters / wall``.
-* ``latency_ms_p50/p90/p99/std/mean/min`` over the per-step times; ``cv`` = std / mean.
+* ``warmup`` untimed steps (once), then ``rounds`` rounds of ``iters`` timed steps each, the
+  device synchronised after each step (TF: ``.numpy()`` of the step's outputs; JAX:
+  ``block_until_ready`` on outputs and state; torch: ``cuda.synchronize`` on GPU, nothing on
+  CPU where eager ops are synchronous). One ``perf_counter`` read per step: step i's time is
+  the gap between consecutive reads, so a round's latencies add up exactly to its wall time
+  and its throughput is ``batch * iters / wall``. Between rounds the harness does nothing but
+  start the next round's clock (no per-step extra work: ``kbench overhead``).
+* ``samples_per_s`` = the median of the per-round throughputs, ``samples_per_s_iqr`` their
+  interquartile range, ``rounds`` and ``samples_per_s_rounds`` (the values, ';'-joined) for
+  ``kbench compare``'s rank test (``kbench.stats.summarize_rounds``).
+* ``latency_ms_p50/p90/p99/std/mean/min`` over all timed steps of all rounds; ``cv`` = std / mean.
+* ``other_cpu_frac``: the share of the machine's CPU time (all cores) that *other* processes
+  used while the rounds ran (Linux ``/proc/stat`` busy time minus this process's own, from one
+  reading before the first round and one after the last; empty elsewhere). ``kbench compare``
+  does not judge two rows measured under very different load (``kbench.compare``).
 
 ``minimal_loop`` is the smallest possible loop over the same compiled step (no per-step
 timestamps); ``overhead_check`` interleaves both and reports the ratio (the harness-overhead
 check, ``kbench overhead --model resnet18 --input-size 64 --batch-size 8``).
 
 A configuration is a dict: ``request`` (``kbench.registry.ModelRequest.to_payload()``),
-``batch_size``, ``mode``, ``precision``, ``jit``, ``warmup``, ``iters`` and optionally
-``n_devices`` (> 1: data parallelism, ``kbench.backends.DataParallel``; ``batch_size`` is then
+``batch_size``, ``mode``, ``precision``, ``jit``, ``warmup``, ``iters``, ``rounds`` (default 1) and
+optionally ``n_devices`` (> 1: data parallelism, ``kbench.backends.DataParallel``; ``batch_size`` is then
 the global batch, split over the devices, and the split is checked before the first step).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from typing import Any, Callable
 
-from kbench import backends
+from kbench import backends, stats
 from kbench.layer_walk import count_params
 
 MODES = ("infer", "train")
@@ -66,25 +73,50 @@ def one_line(exc: BaseException, limit: int = 500) -> str:
 
 
 def step_stats(step_times_s, batch_size: int) -> dict[str, float]:
-    """Throughput and latency statistics from per-step times (seconds)."""
-    import numpy as np
+    """Throughput and latency statistics from one block of per-step times (seconds)."""
+    latency = stats.latency_stats(step_times_s)  # raises ValueError unless all times are positive
+    return {"samples_per_s": batch_size * len(step_times_s) / float(sum(step_times_s)), **latency}
 
-    t = np.asarray(step_times_s, dtype=float)
-    if t.size == 0 or not np.all(t > 0):
-        raise ValueError("need at least one positive step time")
-    ms = t * 1000.0
-    mean = float(ms.mean())
-    std = float(ms.std(ddof=1)) if t.size > 1 else 0.0
-    return {
-        "samples_per_s": batch_size * t.size / float(t.sum()),
-        "latency_ms_p50": float(np.percentile(ms, 50)),
-        "latency_ms_p90": float(np.percentile(ms, 90)),
-        "latency_ms_p99": float(np.percentile(ms, 99)),
-        "latency_ms_std": std,
-        "latency_ms_mean": mean,
-        "latency_ms_min": float(ms.min()),
-        "cv": std / mean if mean > 0 else math.nan,
-    }
+
+def read_cpu_times(proc_stat: str, self_stat: str) -> tuple[int, int, int]:
+    """(busy, total, own) clock ticks from the text of /proc/stat and /proc/self/stat.
+
+    busy = total - idle - iowait over all CPUs (the aggregate ``cpu`` line; steal counts as
+    busy: time the hypervisor gave to another guest); own = this process's utime + stime (all
+    its threads). Both files count in the same unit (USER_HZ ticks)."""
+    fields = proc_stat.split("\n", 1)[0].split()
+    if not fields or fields[0] != "cpu":
+        raise ValueError("no aggregate cpu line in /proc/stat")
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    total = sum(ticks)
+    busy = total - ticks[3] - ticks[4]
+    after_name = self_stat[self_stat.rindex(")") + 2:].split()  # the name may hold spaces
+    own = int(after_name[11]) + int(after_name[12])  # fields 14 (utime) and 15 (stime)
+    return busy, total, own
+
+
+MIN_LOAD_TICKS = 50
+
+
+def cpu_snapshot() -> tuple[int, int, int] | None:
+    try:
+        with open("/proc/stat") as machine, open("/proc/self/stat") as own:
+            return read_cpu_times(machine.read(), own.read())
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def other_cpu_fraction(before, after) -> float | None:
+    """The share (0..1) of all CPUs' time between two ``cpu_snapshot``s that went to other
+    processes. None without both snapshots or when too little time passed to tell: fewer than
+    ``MIN_LOAD_TICKS`` ticks over all CPUs (USER_HZ is 100: 0.25 s on 2 cores), where one tick
+    of rounding would move the share by more than 2%."""
+    if before is None or after is None:
+        return None
+    busy, total, own = (a - b for a, b in zip(after, before))
+    if total < MIN_LOAD_TICKS:
+        return None
+    return min(1.0, max(0.0, (busy - own) / total))
 
 
 # ----------------------------------------------------------------------------- loops
@@ -101,6 +133,16 @@ def timed_loop(step: Callable[[], Any], sync: Callable[[Any], Any], iters: int) 
         append(now - previous)
         previous = now
     return times
+
+
+def timed_rounds(step: Callable[[], Any], sync: Callable[[Any], Any], iters: int,
+                 rounds: int) -> tuple[list[list[float]], float | None]:
+    """``rounds`` blocks of ``timed_loop``; returns the per-round step times and
+    ``other_cpu_frac`` over the whole block (None where /proc is not available)."""
+    before = cpu_snapshot()
+    per_round = [timed_loop(step, sync, iters) for _ in range(rounds)]
+    after = cpu_snapshot()
+    return per_round, other_cpu_fraction(before, after)
 
 
 def minimal_loop(step: Callable[[], Any], sync: Callable[[], Any], iters: int, batch_size: int) -> float:
@@ -225,9 +267,11 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         compile_s = time.perf_counter() - started
         for _ in range(cfg["warmup"]):
             sync(step())
-        times = timed_loop(step, sync, cfg["iters"])
+        per_round, other_cpu = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
         peak, source = backend.peak_memory_mb(device["device"])
-        return {**base, "status": "ok", "error": "", **step_stats(times, cfg["batch_size"]),
+        throughputs = [cfg["batch_size"] * len(times) / sum(times) for times in per_round]
+        summary = stats.summarize_rounds(throughputs, [t for times in per_round for t in times])
+        return {**base, "status": "ok", "error": "", **summary, "other_cpu_frac": other_cpu,
                 "compile_s": compile_s, "peak_mem_mb": peak, "peak_mem_source": source,
                 "params_trainable": params}
     except backends.DeviceShortage as exc:

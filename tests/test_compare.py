@@ -261,3 +261,59 @@ def test_a_load_shift_between_runs_is_not_noise_to_the_rounds():
     # the slowed configuration is still found against both A runs
     for base in ("rounds_a.csv", "rounds_b.csv"):
         assert _verdicts(compare_files(SECOND / base, SECOND / "rounds_slow.csv"))[SLOWED] == stats.SLOWER
+
+
+# ----------------------------------------------------------------------------- load
+
+def _with_load(tmp_path, source, name, loads):
+    """A copy of ``source`` whose rows record other processes' CPU share: ``loads`` maps
+    (model, batch, mode) to a share, every other row gets 0.05."""
+    header, rows = _read(source)
+    header = header if "other_cpu_frac" in header else header + ["other_cpu_frac"]
+    for row in rows:
+        row["other_cpu_frac"] = str(loads.get((row["model"], row["batch_size"], row["mode"]), 0.05))
+    return _write(tmp_path / name, header, rows)
+
+
+def test_a_move_under_very_different_load_is_not_comparable(tmp_path):
+    """The slowed row measured while other processes took 60% of the CPUs (5% in the base run):
+    the load explains the move as well as a regression would, so the pair is not judged; the
+    same move under equal load is `slower`. A pair within noise stays `same` whatever the load."""
+    base = _with_load(tmp_path, ROUNDS_A, "base.csv", {})
+    loaded = _with_load(tmp_path, ROUNDS_SLOW, "loaded.csv", {SLOWED: 0.6, ("lenet5", "1", "infer"): 0.9})
+    rows = {(r["model"], r["batch_size"], r["mode"]): r for r in compare_files(base, loaded).rows}
+    slowed = rows[SLOWED]
+    assert slowed["verdict"] == stats.NOT_COMPARABLE and "different load" in slowed["note"]
+    assert "5% vs 60%" in slowed["note"] and slowed["change"] < -0.1
+    assert (slowed["base_other_cpu"], slowed["new_other_cpu"]) == (0.05, 0.6)
+    assert rows[("lenet5", "1", "infer")]["verdict"] == stats.SAME
+    assert main(["compare", str(base), str(loaded)]) == 0
+    equal = _with_load(tmp_path, ROUNDS_SLOW, "equal.csv", {SLOWED: 0.2})  # 15 points apart: comparable
+    assert _verdicts(compare_files(base, equal))[SLOWED] == stats.SLOWER
+
+
+def test_rows_without_a_load_record_are_judged_as_before(tmp_path):
+    base = _with_load(tmp_path, ROUNDS_A, "base.csv", {})
+    assert _verdicts(compare_files(base, ROUNDS_SLOW))[SLOWED] == stats.SLOWER  # one side unknown
+    assert all(r["new_other_cpu"] is None for r in compare_files(base, ROUNDS_SLOW).rows)
+
+
+LOADED = DATA / "loaded"
+
+
+def test_a_real_a_a_pair_under_load_raises_no_alarm(tmp_path):
+    """Two real sweeps of one commit on the loaded shared machine (tests/data/nightly/README.md,
+    `loaded/`): lenet5 b8 train fell 74%, every round, while the other processes' share of the
+    CPUs rose from 58% to 84%. The load record turns that false alarm into `not_comparable`; the
+    same files without the record would exit 1."""
+    comparison = compare_files(LOADED / "rounds_a.csv", LOADED / "rounds_b.csv")
+    verdicts = _verdicts(comparison)
+    assert verdicts.pop(("lenet5", "8", "train")) == stats.NOT_COMPARABLE
+    assert set(verdicts.values()) == {stats.SAME}
+    assert main(["compare", str(LOADED / "rounds_a.csv"), str(LOADED / "rounds_b.csv")]) == 0
+
+    def forget_load(rows):
+        for row in rows:
+            row["other_cpu_frac"] = ""
+    blind = _edited(tmp_path, LOADED / "rounds_b.csv", "blind.csv", forget_load)
+    assert _verdicts(compare_files(LOADED / "rounds_a.csv", blind))[("lenet5", "8", "train")] == stats.SLOWER

@@ -139,7 +139,7 @@ def test_bad_directories_exit_2(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["history", str(tmp_path / "empty")]) == 2
-    assert "no sweep-YYYY-MM-DD.csv" in capsys.readouterr().err
+    assert "no sweep-YYYY-MM-DD.csv or sweep-YYYY-MM-DDTHHMMSSZ.csv" in capsys.readouterr().err
 
 
 def test_a_malformed_night_exits_2_naming_it(tmp_path, capsys):

@@ -1,7 +1,6 @@
 """The measurements committed under results/ are whole, self-consistent kbench rows.
 
-These check the files, not the hardware: a schema this kbench version extends (columns are only
-ever added, at the end, so a file keeps the columns of the version that wrote it), no key twice, the
+These check the files, not the hardware: the schema of this kbench version, no key twice, the
 derived columns recomputed from the measured ones, the environment recorded, and the harness
 overhead on GPU within the 3% the sweep promises.
 """
@@ -15,21 +14,10 @@ from pathlib import Path
 import pytest
 
 from kbench import devices
-from kbench.csvio import read_header, read_rows
-from kbench.sweep import REQUIRED_COLUMNS, STATUSES, SWEEP_COLUMNS, row_key
+from kbench.sweep import LATER_COLUMNS, SWEEP_COLUMNS, is_older_header, read_existing, row_key
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 GPU_SWEEPS = sorted(RESULTS.glob("sweep-gpu-*.csv"))
-
-
-def read_existing(path):
-    """The rows of a committed sweep CSV, whose header is this version's columns up to those added
-    after it was written, with every required column and known statuses."""
-    header = read_header(path)
-    assert header == list(SWEEP_COLUMNS[:len(header)]) and set(REQUIRED_COLUMNS) <= set(header), header
-    rows = read_rows(path)
-    assert all(r["status"] in STATUSES for r in rows)
-    return rows
 
 
 def test_gpu_results_are_committed():
@@ -43,7 +31,7 @@ def test_gpu_results_are_committed():
 
 @pytest.mark.parametrize("path", GPU_SWEEPS, ids=lambda p: p.name)
 def test_gpu_rows_are_consistent(path):
-    rows = read_existing(path)  # a header this version extends, known statuses
+    rows = read_existing(path)  # header of this version, known statuses
     assert rows
     keys = [row_key(r) for r in rows]
     assert len(keys) == len(set(keys))
@@ -82,3 +70,20 @@ def test_gpu_harness_overhead_within_3_percent():
             assert record["mode"] == mode and record["backend"] == "jax"
             assert abs(record["ratio"] - 1) <= 0.03, (path.name, mode, record["ratio"])
             assert len(record["harness_all"]) == len(record["minimal_all"]) == record["repeats"]
+
+
+def test_older_sweep_csvs_are_still_read(tmp_path):
+    """A CSV written before the rounds columns existed (the committed GPU sweeps are) is read
+    with those columns empty; any other header is refused."""
+    older = list(SWEEP_COLUMNS[:-len(LATER_COLUMNS)])
+    assert is_older_header(older) and is_older_header(list(SWEEP_COLUMNS[:-1]))
+    assert not is_older_header(older[:-1]) and not is_older_header(list(SWEEP_COLUMNS))
+    assert not is_older_header(older + ["rounds"])  # a later column out of place
+    row = {c: "" for c in older}
+    row.update(model="lenet5", batch_size="1", status="ok", samples_per_s="10")
+    path = tmp_path / "old.csv"
+    path.write_text(",".join(older) + "\n" + ",".join(row[c] for c in older) + "\n")
+    (read,) = read_existing(path)
+    assert read["samples_per_s"] == "10" and all(read[c] == "" for c in LATER_COLUMNS)
+    for path in GPU_SWEEPS:
+        assert all(set(LATER_COLUMNS) <= set(r) for r in read_existing(path))

@@ -65,6 +65,12 @@ def test_two_models_rows_and_columns(two_model_sweep):
     assert (num["samples_per_s"] > 0).all() and (num["compile_s"] > 0).all() and (num["peak_mem_mb"] > 0).all()
     assert (num["latency_ms_p50"] <= num["latency_ms_p90"]).all() and (num["latency_ms_p90"] <= num["latency_ms_p99"]).all()
     assert (df["n_iters"] == "3").all() and (df["warmup"] == "1").all()
+    assert (df["rounds"] == "5").all()  # the default: 5 rounds of --iters steps
+    for _, row in df.iterrows():
+        values = [float(v) for v in row["samples_per_s_rounds"].split(";")]
+        assert len(values) == 5 and float(row["samples_per_s"]) == pytest.approx(sorted(values)[2], rel=1e-5)
+        assert 0 <= float(row["samples_per_s_iqr"]) <= max(values) - min(values) + 1e-9
+        assert row["other_cpu_frac"] == "" or 0 <= float(row["other_cpu_frac"]) <= 1
     assert df["run_id"].nunique() == 1
     for col in ("device", "device_kind", "host", "kbench_version", "tf_version", "keras_version", "backend_version", "timestamp"):
         assert (df[col] != "").all(), col

@@ -11,7 +11,9 @@ import statistics
 
 import pytest
 
-from kbench import devices, timing
+import numpy as np
+
+from kbench import devices, stats, timing
 
 
 def test_step_stats_known_values():
@@ -89,6 +91,58 @@ def test_measure_in_process_record():
     assert r["cv"] >= 0 and r["compile_s"] > 0
     assert r["latency_ms_min"] <= r["latency_ms_p50"] <= r["latency_ms_p90"] <= r["latency_ms_p99"]
     assert r["device"] == "cpu" and r["device_kind"]
+
+
+def test_measure_in_rounds():
+    """R rounds of `iters` steps after one warm-up: the row's throughput is the median of the R
+    per-round throughputs, its spread their IQR, the R values kept in order; the latency
+    percentiles cover all R x iters steps."""
+    r = timing.measure(_cfg(iters=3, warmup=1, rounds=4))
+    assert r["status"] == "ok", r.get("error")
+    values = stats.parse_rounds(r["samples_per_s_rounds"])
+    assert r["rounds"] == 4 and len(values) == 4 and r["n_iters"] == 3
+    assert r["samples_per_s"] == pytest.approx(statistics.median(values), rel=1e-5)
+    q1, q3 = np.percentile(values, [25, 75])
+    assert r["samples_per_s_iqr"] == pytest.approx(q3 - q1, rel=1e-4, abs=1e-9)
+    assert r["other_cpu_frac"] is None or 0 <= r["other_cpu_frac"] <= 1
+    # the latencies are those of all 12 steps: their mean is the rounds' total time / 12
+    round_wall_s = [4 * 3 / v for v in values]
+    assert r["latency_ms_mean"] == pytest.approx(1000 * sum(round_wall_s) / 12, rel=1e-4)
+    assert r["latency_ms_min"] <= 1000 * min(round_wall_s) / 3 * (1 + 1e-4)
+    assert r["latency_ms_p99"] >= r["latency_ms_p50"] >= r["latency_ms_min"]
+
+
+def test_timed_rounds_are_blocks_of_timed_loops():
+    calls = []
+    per_round, other = timing.timed_rounds(lambda: calls.append("step"), lambda out: None, iters=3, rounds=4)
+    assert [len(times) for times in per_round] == [3, 3, 3, 3] and calls == ["step"] * 12
+    assert other is None or 0 <= other <= 1
+
+
+PROC_STAT = ("cpu  1000 50 300 8000 100 10 20 5 0 0\n"
+             "cpu0 500 25 150 4000 50 5 10 2 0 0\n")
+SELF_STAT = "4242 (python (a) b) S 1 2 3 0 -1 4194560 100 0 0 0 70 30 0 0 20 0 8 0 1 2 3\n"
+
+
+def test_read_cpu_times_from_proc_text():
+    """busy = all CPUs' ticks minus idle and iowait (steal counts: another guest ran); own =
+    utime + stime, found after the last ')' so that a process name with spaces or ')' parses."""
+    busy, total, own = timing.read_cpu_times(PROC_STAT, SELF_STAT)
+    assert total == 1000 + 50 + 300 + 8000 + 100 + 10 + 20 + 5
+    assert busy == total - 8000 - 100
+    assert own == 70 + 30
+    with pytest.raises(ValueError):
+        timing.read_cpu_times("intr 1 2 3\n", SELF_STAT)
+
+
+def test_other_cpu_fraction_from_two_snapshots():
+    # 400 ticks passed over all CPUs, 200 busy, 100 of them this process: others used a quarter
+    assert timing.other_cpu_fraction((100, 1000, 20), (300, 1400, 120)) == pytest.approx(0.25)
+    assert timing.other_cpu_fraction((100, 1000, 20), (130, 1400, 120)) == 0.0  # own > busy: rounding, clipped
+    assert timing.other_cpu_fraction((100, 1000, 20), (120, 1020, 25)) is None  # too short to tell
+    assert timing.other_cpu_fraction(None, (120, 1400, 25)) is None  # no /proc
+    snapshot = timing.cpu_snapshot()
+    assert snapshot is None or (snapshot[0] <= snapshot[1] and snapshot[2] >= 0)
 
 
 def test_timed_loop_bookkeeping():

@@ -16,7 +16,7 @@ HELP = "time series of the nightly sweep CSVs in a directory, with the steps (ch
 
 def add_arguments(parser):
     parser.allow_abbrev = False  # a prefix of a flag is an error, not that flag
-    parser.add_argument("directory", metavar="DIR", help="results directory holding sweep-YYYY-MM-DD.csv files")
+    parser.add_argument("directory", metavar="DIR", help="results directory holding the nightly sweep-<UTC date[time]>.csv files")
     parser.add_argument("--tag", default="sweep",
                         help="file name prefix of the nightly CSVs (default: %(default)s; "
                              "run_all.sh --full writes sweep-full)")

@@ -14,7 +14,7 @@ HELP = "write a static HTML report (PNG plots, compare table, history with steps
 
 def add_arguments(parser):
     parser.allow_abbrev = False  # a prefix of a flag is an error, not that flag
-    parser.add_argument("directory", metavar="DIR", help="results directory holding sweep-YYYY-MM-DD.csv files")
+    parser.add_argument("directory", metavar="DIR", help="results directory holding the nightly sweep-<UTC date[time]>.csv files")
     parser.add_argument("--out", help="output directory (default: DIR/report)")
     parser.add_argument("--tag", default="sweep", help="file name prefix of the nightly CSVs (default: %(default)s)")
     parser.add_argument("--threshold", default=f"{stats.DEFAULT_THRESHOLD:.0%}",

@@ -7,7 +7,7 @@ See ``kbench/sweep.py`` for the rules (resume keys, OOM/skip, timeout, time budg
 Defaults can come from a TOML file (``--config my.toml``) or a preset shipped with kbench
 (``--config nightly``, ``--config full``: ``kbench/sweeps/*.toml``); flags given on the
 command line win over the file. Keys: models (list or selector string), family, batch_sizes,
-modes, precision, backend, jit (auto|on|off|both), warmup, iters, timeout, time_budget,
+modes, precision, backend, jit (auto|on|off|both), warmup, iters, rounds, timeout, time_budget,
 input_size, num_classes, peak_tflops, devices, set (a table of builder options), each with its type
 checked (``kbench.validate``). SIGINT, SIGTERM and SIGHUP stop a sweep cleanly: one line on
 stderr, every written row complete, exit code 128 + the signal's number.
@@ -32,10 +32,10 @@ NAME = "sweep"
 HELP = "measure throughput and latency over models x batch sizes x modes x precision x backends"
 
 DEFAULTS = {"batch_sizes": "1,8,32", "modes": "infer,train", "precision": "float32", "backend": "tensorflow",
-            "jit": "auto", "warmup": 10, "iters": 50, "timeout": 600.0}
+            "jit": "auto", "warmup": 10, "iters": 50, "rounds": 5, "timeout": 600.0}
 CONFIG_TYPES = {"models": (str, list), "family": (str,), "batch_sizes": (str, int, list), "modes": (str, list),
                 "precision": (str, list), "backend": (str, list), "jit": (str, bool), "warmup": (int,),
-                "iters": (int,), "timeout": (int, float), "time_budget": (int, float), "input_size": (str, int, list),
+                "iters": (int,), "rounds": (int,), "timeout": (int, float), "time_budget": (int, float), "input_size": (str, int, list),
                 "num_classes": (int,), "peak_tflops": (int, float), "set": (dict,), "devices": (str, int, list)}
 CONFIG_KEYS = set(CONFIG_TYPES)
 JIT_CHOICES = ("auto", "on", "off", "both")
@@ -65,7 +65,9 @@ def add_arguments(parser):
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option for every model (repeatable)")
     parser.add_argument("--num-classes", help="classifier outputs (default: the model's)")
     parser.add_argument("--warmup", help="untimed steps after the first (compiling) call (default: 10)")
-    parser.add_argument("--iters", help="timed steps (default: 50)")
+    parser.add_argument("--iters", help="timed steps per round (default: 50)")
+    parser.add_argument("--rounds", help="rounds of --iters timed steps after one warm-up; samples_per_s is "
+                        "the median over rounds (default: 5)")
     parser.add_argument("--timeout", help="seconds per configuration before it is killed (default: 600)")
     parser.add_argument("--time-budget", help="seconds for the whole sweep; configurations left "
                         "when it runs out are not run (no row) and --resume picks them up")
@@ -182,6 +184,8 @@ def build_spec(args):
     warmup = check.integer(warmup, what, minimum=0)
     iters, what = pick("iters")
     iters = check.integer(iters, what, minimum=1)
+    rounds, what = pick("rounds")
+    rounds = check.integer(rounds, what, minimum=1)
     timeout, what = pick("timeout")
     timeout = check.finite_float(timeout, what, positive=True)
     time_budget, what = pick("time_budget")
@@ -212,7 +216,7 @@ def build_spec(args):
         input_size=check.input_size(input_size, input_what),
         variant=variant,
         num_classes=num_classes,
-        warmup=warmup, iters=iters, timeout_s=timeout, time_budget_s=time_budget, peak_tflops=peak,
+        warmup=warmup, iters=iters, rounds=rounds, timeout_s=timeout, time_budget_s=time_budget, peak_tflops=peak,
         out=out, resume=args.resume,
         profile_cache=args.profile_cache,
         progress=args.progress,

@@ -1,0 +1,39 @@
+"""``kbench nightly NEW.csv``: what run_all.sh does after its sweep (``kbench.nightly``)."""
+
+from __future__ import annotations
+
+import sys
+
+from kbench import stats
+from kbench.commands._nightly import parse_fraction, render
+from kbench.compare import COLUMNS
+from kbench.nightly import run_night
+
+NAME = "nightly"
+HELP = ("compare a night's sweep CSV with the previous run of its machine, update the history and the "
+        "report, print a summary (exit 1 if a configuration is slower)")
+
+
+def add_arguments(parser):
+    parser.allow_abbrev = False  # a prefix of a flag is an error, not that flag
+    parser.add_argument("new", metavar="NEW.csv", help="tonight's sweep CSV (run_all.sh: results/sweep-<UTC time>.csv)")
+    parser.add_argument("--results", metavar="DIR", help="directory of the nightly CSVs (default: NEW.csv's)")
+    parser.add_argument("--report", metavar="DIR", help="report directory (default: DIR/report)")
+    parser.add_argument("--tag", default="sweep", help="file name prefix of the nightly CSVs (default: %(default)s)")
+    parser.add_argument("--threshold", default=f"{stats.DEFAULT_THRESHOLD:.0%}",
+                        help="smallest change of the median samples/s that counts (default: %(default)s)")
+    parser.add_argument("--alpha", default=str(stats.DEFAULT_ALPHA),
+                        help="significance level of the Mann-Whitney U test on the rounds (default: %(default)s)")
+
+
+def run(args) -> int:
+    threshold = parse_fraction(args.threshold, "--threshold")
+    alpha = parse_fraction(args.alpha, "--alpha")
+    night = run_night(args.new, args.results, args.report, args.tag, threshold, alpha)
+    if night.comparison is not None:
+        shown = [row for row in night.comparison.rows if row["verdict"] != stats.SAME]
+        if shown:
+            sys.stdout.write(render(COLUMNS, shown, "table"))
+            sys.stdout.write("\n")
+    print(night.summary)
+    return night.exit_code
