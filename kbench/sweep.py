@@ -188,7 +188,7 @@ class SweepSpec:
     variant: dict = dataclasses.field(default_factory=dict)
     num_classes: int | None = None
     warmup: int = 10
-    iters: int = 50  # timed steps per round
+    iters: int = 10  # timed steps per round (5 rounds: 50 timed steps, as before rounds existed)
     rounds: int = 5
     timeout_s: float = 600.0
     time_budget_s: float | None = None

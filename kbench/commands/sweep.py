@@ -32,7 +32,7 @@ NAME = "sweep"
 HELP = "measure throughput and latency over models x batch sizes x modes x precision x backends"
 
 DEFAULTS = {"batch_sizes": "1,8,32", "modes": "infer,train", "precision": "float32", "backend": "tensorflow",
-            "jit": "auto", "warmup": 10, "iters": 50, "rounds": 5, "timeout": 600.0}
+            "jit": "auto", "warmup": 10, "iters": 10, "rounds": 5, "timeout": 600.0}
 CONFIG_TYPES = {"models": (str, list), "family": (str,), "batch_sizes": (str, int, list), "modes": (str, list),
                 "precision": (str, list), "backend": (str, list), "jit": (str, bool), "warmup": (int,),
                 "iters": (int,), "rounds": (int,), "timeout": (int, float), "time_budget": (int, float), "input_size": (str, int, list),
@@ -65,7 +65,7 @@ def add_arguments(parser):
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option for every model (repeatable)")
     parser.add_argument("--num-classes", help="classifier outputs (default: the model's)")
     parser.add_argument("--warmup", help="untimed steps after the first (compiling) call (default: 10)")
-    parser.add_argument("--iters", help="timed steps per round (default: 50)")
+    parser.add_argument("--iters", help="timed steps per round (default: 10; 5 rounds: 50 timed steps)")
     parser.add_argument("--rounds", help="rounds of --iters timed steps after one warm-up; samples_per_s is "
                         "the median over rounds (default: 5)")
     parser.add_argument("--timeout", help="seconds per configuration before it is killed (default: 600)")
