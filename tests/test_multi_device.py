@@ -121,11 +121,11 @@ def test_skip_reasons_without_a_worker():
     from kbench.sweep import Config
 
     request = registry.resolve("lenet5", (32, 32))
-    assert "not divisible by 4 devices" in Config(request, 6, "infer", "jax", "float32", True, 0, 1, 4).skip_reason()
-    assert "#21167" in Config(request, 6, "infer", "jax", "float32", True, 0, 1, 4).skip_reason()
-    assert Config(request, 8, "infer", "jax", "float32", True, 0, 1, 4).skip_reason() == ""
-    assert "not on torch" in Config(request, 8, "infer", "torch", "float32", False, 0, 1, 2).skip_reason()
-    assert Config(request, 8, "infer", "torch", "float32", False, 0, 1, 1).skip_reason() == ""
+    assert "not divisible by 4 devices" in Config(request, 6, "infer", "jax", "float32", True, 0, 1, n_devices=4).skip_reason()
+    assert "#21167" in Config(request, 6, "infer", "jax", "float32", True, 0, 1, n_devices=4).skip_reason()
+    assert Config(request, 8, "infer", "jax", "float32", True, 0, 1, n_devices=4).skip_reason() == ""
+    assert "not on torch" in Config(request, 8, "infer", "torch", "float32", False, 0, 1, n_devices=2).skip_reason()
+    assert Config(request, 8, "infer", "torch", "float32", False, 0, 1, n_devices=1).skip_reason() == ""
 
 
 def test_worker_env_simulates_jax_devices(monkeypatch):
