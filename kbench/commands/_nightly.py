@@ -31,6 +31,21 @@ def parse_fraction(text: str, what: str) -> float:
     return value
 
 
+def add_verdict_arguments(parser):
+    """``--threshold`` and ``--alpha``: how compare judges a pair (compare, nightly, report)."""
+    from kbench import stats
+
+    parser.add_argument("--threshold", default=f"{stats.DEFAULT_THRESHOLD:.0%}",
+                        help="smallest change of the median samples/s that counts (default: %(default)s)")
+    parser.add_argument("--alpha", default=str(stats.DEFAULT_ALPHA),
+                        help="significance level of the Mann-Whitney U test on the rounds (default: %(default)s)")
+
+
+def parse_verdict_arguments(args) -> tuple[float, float]:
+    """(threshold, alpha) of ``add_verdict_arguments``, validated."""
+    return parse_fraction(args.threshold, "--threshold"), parse_fraction(args.alpha, "--alpha")
+
+
 def add_output_arguments(parser, default: str = "table"):
     parser.add_argument("--format", choices=FORMATS, default=default, help="output format (default: %(default)s)")
     parser.add_argument("--out", help="write the output to this file instead of standard output")

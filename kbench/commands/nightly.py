@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from kbench import stats
-from kbench.commands._nightly import parse_fraction, render
+from kbench.commands._nightly import add_verdict_arguments, parse_verdict_arguments, render
 from kbench.compare import COLUMNS
 from kbench.nightly import run_night
 
@@ -20,15 +20,11 @@ def add_arguments(parser):
     parser.add_argument("--results", metavar="DIR", help="directory of the nightly CSVs (default: NEW.csv's)")
     parser.add_argument("--report", metavar="DIR", help="report directory (default: DIR/report)")
     parser.add_argument("--tag", default="sweep", help="file name prefix of the nightly CSVs (default: %(default)s)")
-    parser.add_argument("--threshold", default=f"{stats.DEFAULT_THRESHOLD:.0%}",
-                        help="smallest change of the median samples/s that counts (default: %(default)s)")
-    parser.add_argument("--alpha", default=str(stats.DEFAULT_ALPHA),
-                        help="significance level of the Mann-Whitney U test on the rounds (default: %(default)s)")
+    add_verdict_arguments(parser)
 
 
 def run(args) -> int:
-    threshold = parse_fraction(args.threshold, "--threshold")
-    alpha = parse_fraction(args.alpha, "--alpha")
+    threshold, alpha = parse_verdict_arguments(args)
     night = run_night(args.new, args.results, args.report, args.tag, threshold, alpha)
     if night.comparison is not None:
         shown = [row for row in night.comparison.rows if row["verdict"] != stats.SAME]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kbench import stats
-from kbench.commands._nightly import parse_fraction
+from kbench.commands._nightly import add_verdict_arguments, parse_verdict_arguments
 from kbench.report import INDEX, build_report
 
 NAME = "report"
@@ -17,18 +16,14 @@ def add_arguments(parser):
     parser.add_argument("directory", metavar="DIR", help="results directory holding the nightly sweep-<UTC date[time]>.csv files")
     parser.add_argument("--out", help="output directory (default: DIR/report)")
     parser.add_argument("--tag", default="sweep", help="file name prefix of the nightly CSVs (default: %(default)s)")
-    parser.add_argument("--threshold", default=f"{stats.DEFAULT_THRESHOLD:.0%}",
-                        help="compare threshold for the latest-night table (default: %(default)s)")
-    parser.add_argument("--alpha", default=str(stats.DEFAULT_ALPHA),
-                        help="compare significance level (default: %(default)s)")
+    add_verdict_arguments(parser)
     parser.add_argument("--force", action="store_true",
                         help="write into an existing non-empty directory that holds no kbench report "
                              "(nothing there is deleted)")
 
 
 def run(args) -> int:
-    threshold = parse_fraction(args.threshold, "--threshold")
-    alpha = parse_fraction(args.alpha, "--alpha")
+    threshold, alpha = parse_verdict_arguments(args)
     out = Path(args.out) if args.out else Path(args.directory) / "report"
     report = build_report(args.directory, out, args.tag, args.force, threshold, alpha)
     print(f"wrote {out / INDEX} ({len(report.images)} plots)")
