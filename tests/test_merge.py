@@ -4,17 +4,12 @@ and resumed) merge into exactly the unsharded plan's keys."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 
 from kbench.cli import main
 from kbench.csvio import to_csv_text
 from kbench.sweep import KEY_COLUMNS, SWEEP_COLUMNS
+from sweep_processes import kill_sweep_after_first_row
 
 
 def _row(**values):
@@ -112,26 +107,6 @@ def _planned_keys():
     return sorted(c.key for c in sweep.plan(spec, [registry.resolve("lenet5", (32, 32))]))
 
 
-def _kill_after_first_row(args, out):
-    proc = subprocess.Popen([sys.executable, "-m", "kbench", "sweep", *args], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 400
-        while time.monotonic() < deadline:
-            if out.exists() and out.read_text().count("\n") >= 2:  # header + one finished row
-                return
-            if proc.poll() is not None:
-                pytest.fail(f"shard exited early with {proc.returncode}")
-            time.sleep(0.05)
-        pytest.fail("no row within 400 s")
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the shard and its worker, as a hard kill would
-        except ProcessLookupError:
-            pass
-        proc.wait()
-
-
 @pytest.mark.slow  # five real sweeps (minutes on 2 cores); the shard arithmetic is tested in test_shard.py
 def test_three_shards_with_a_kill_merge_into_the_unsharded_plan(tmp_path, capsys):
     cache = str(tmp_path / "cache")
@@ -141,7 +116,7 @@ def test_three_shards_with_a_kill_merge_into_the_unsharded_plan(tmp_path, capsys
     # row, then resumed
     assert main(["sweep", *common, "--shard", "1/3", "--out", str(outs[0])]) == 0
     killed_args = [*common, "--shard", "3/3", "--out", str(outs[2])]
-    _kill_after_first_row(killed_args, outs[2])
+    kill_sweep_after_first_row(killed_args, outs[2], timeout_s=400)
     kept = read(outs[2])
     assert 1 <= len(kept) < 4
     assert main(["sweep", *killed_args, "--resume"]) == 0

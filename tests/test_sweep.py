@@ -4,16 +4,12 @@ the numbers (no assertion here depends on how fast the machine is)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from kbench.cli import main
+from sweep_processes import kill_sweep_after_first_row
 
 # The interface contract (shared/specs/interface.md), written out here on purpose: the test
 # must fail if the module's column list drifts from the spec.
@@ -102,24 +98,7 @@ def test_resume_after_kill(tmp_path, profile_cache):
     out = tmp_path / "killed.csv"
     args = ["--models", "lenet5", "--batch-sizes", "1,2,3", "--modes", "infer,train", "--no-jit",
             "--out", str(out), *FAST, "--profile-cache", profile_cache]
-    proc = subprocess.Popen([sys.executable, "-m", "kbench", "sweep", *args], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            if out.exists() and out.read_text().count("\n") >= 2:  # header + one finished row
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"sweep exited early with {proc.returncode}")
-            time.sleep(0.05)
-        else:
-            pytest.fail("no row within 240 s")
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, as a hard kill would
-        except ProcessLookupError:
-            pass
-        proc.wait()
+    kill_sweep_after_first_row(args, out, timeout_s=240)
     kept = read(out)
     assert 1 <= len(kept) < 6
     with out.open("a") as f:  # and a row torn in the middle of its write
