@@ -14,7 +14,8 @@ import pytest
 
 import kbench
 from architectures.layers import ChannelShuffle, ChannelSplit, channel_shuffle, shuffle_permutation
-from architectures.shufflenet import shufflenet_v1, shufflenet_v2
+from architectures.errors import ConfigError
+from architectures.shufflenet import SHUFFLENET_V2_WIDTHS, shufflenet_v1, shufflenet_v2, shufflenet_v2_unit
 from kbench.layer_walk import count_params
 from kbench.macs import count_macs
 from kbench.memory_cost import g1_lower_bound, memory_access_cost
@@ -189,6 +190,71 @@ def test_shuffle_methods_give_identical_networks(builder):
     b.set_weights(a.get_weights())
     x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(a(x)), keras.ops.convert_to_numpy(b(x)), rtol=0, atol=0)
+
+
+# ---- ShuffleNet V2 stride-2 layouts: torchvision (default) and the authors' megvii code ---------
+
+def _branch_widths(model, unit):
+    return {conv: model.get_layer(f"{unit}_{conv}_conv").filters for conv in ("left_pw", "right_pw1", "right_pw2")}
+
+
+def _unit_counts(model, unit):
+    """MACs and trainable parameters (kernels, BN gamma/beta) of the layers of one unit."""
+    macs = sum(v for k, v in count_macs(model)["per_layer"].items() if k.startswith(f"{unit}_"))
+    params = sum(math.prod(w.shape) for layer in model.layers if layer.name.startswith(f"{unit}_")
+                 for w in layer.trainable_weights)
+    return macs, params
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_shufflenet_v2_megvii_layout_widens_the_first_unit_of_stage2(scale):
+    size, classes, stem = 64, 1000, 24
+    c2 = SHUFFLENET_V2_WIDTHS[scale][0]
+    mid = c2 // 2
+    tv = shufflenet_v2(input_shape=(size, size, 3), scale=scale)
+    mg = shufflenet_v2(input_shape=(size, size, 3), scale=scale, downsample="megvii")
+    # The authors' projection branch keeps the stem's 24 channels; the main branch fills up to c2.
+    assert _branch_widths(mg, "stage2_unit1") == {"left_pw": stem, "right_pw1": mid, "right_pw2": c2 - stem}
+    assert _branch_widths(tv, "stage2_unit1") == {"left_pw": mid, "right_pw1": mid, "right_pw2": mid}
+    for unit in ("stage3_unit1", "stage4_unit1"):  # stages 3/4 take in = out / 2: the same widths
+        assert _branch_widths(mg, unit) == _branch_widths(tv, unit)
+    assert mg.get_layer("stage2_unit1_shuffle").output.shape[1:] == (size // 8, size // 8, c2)
+
+    # The unit by hand: input size/4 (conv1 and pool), output size/8; 3x3 depthwise convs.
+    hw_in, hw = (size // 4) ** 2, (size // 8) ** 2
+    left = (hw * 9 * stem + hw * stem * stem, 9 * stem + 2 * stem + stem * stem + 2 * stem)
+    right = (hw_in * stem * mid + hw * 9 * mid + hw * mid * (c2 - stem),
+             stem * mid + 2 * mid + 9 * mid + 2 * mid + mid * (c2 - stem) + 2 * (c2 - stem))
+    assert _unit_counts(mg, "stage2_unit1") == (left[0] + right[0], left[1] + right[1])
+
+    # The whole networks differ by the two 1x1 convs of that unit (and their BN) and the FC bias.
+    macs_delta = hw * (stem * stem + mid * (c2 - stem) - stem * mid - mid * mid)
+    params_delta = (stem * stem + 2 * stem + mid * (c2 - stem) + 2 * (c2 - stem)
+                    - (stem * mid + 2 * mid + mid * mid + 2 * mid) - classes)
+    assert count_macs(mg)["macs"] - count_macs(tv)["macs"] == macs_delta
+    assert count_params(mg)["params_trainable"] - count_params(tv)["params_trainable"] == params_delta
+    assert not mg.get_layer("head_fc").use_bias and tv.get_layer("head_fc").use_bias
+    # megvii's 2.0x model drops out 0.2 before its classifier.
+    assert ("head_drop" in [layer.name for layer in mg.layers]) == (scale == 2.0)
+
+
+def test_shufflenet_v2_default_layout_is_torchvision():
+    default = shufflenet_v2(input_shape=(224, 224, 3))
+    explicit = shufflenet_v2(input_shape=(224, 224, 3), downsample="torchvision")
+    describe = lambda model: [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in model.layers]
+    assert describe(default) == describe(explicit)
+    assert count_params(default)["params_trainable"] == 2_278_604  # torchvision's num_params
+    assert _branch_widths(default, "stage2_unit1") == {"left_pw": 58, "right_pw1": 58, "right_pw2": 58}
+    assert default.get_layer("head_fc").use_bias
+
+
+def test_shufflenet_v2_unknown_downsample_layout_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"downsample='tf' is not allowed: allowed layouts torchvision, megvii"):
+        shufflenet_v2(input_shape=(64, 64, 3), downsample="tf")
+    with pytest.raises(ConfigError, match=r"downsample='Megvii'"):
+        shufflenet_v2_unit(keras.Input((8, 8, 24)), 48, 2, downsample="Megvii", name="u")
+    with pytest.raises(kbench.UsageError, match=r"downsample=tf is not allowed for shufflenet_v2_x1_0: allowed layouts"):
+        kbench.build("shufflenet_v2_x1_0", input_shape=(64, 64), downsample="tf")
 
 
 # ---- memory access cost (ShuffleNet V2 guidelines) ---------------------------------------------
