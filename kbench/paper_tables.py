@@ -23,6 +23,7 @@ follows it; ``parse_table`` checks it and raises ``UsageError`` naming the file 
     set = { alpha = 0.5 }                  # optional preset overrides (as ``--set``)
     setting = "trained on a 3090"          # optional: what else tells two rows of one model apart
     group = "~40 MFLOPs"                   # optional: a block of rows compared among themselves
+    layers = "block*_add,head_pool"        # optional: layer globs for this row's values that give none
     build = { layer = "Conv2D", ... }      # optional: the single layer to build when no model exists
     values = [
       { quantity = "params", text = "25.557M", unit = "params", convention = "torchvision" },
@@ -47,7 +48,8 @@ the same text. ``column_scale`` applies a column header's scale ("Million Mult-A
 ``value`` is stored only for a text that is not a number (then ``unreadable`` says why); where
 both exist they must agree. Other value fields: ``at`` (where in the row: a layer, a stage, a
 device, as printed), ``layers`` (where that is in the kbench model: comma-separated globs over its
-qualified layer names, e.g. "conv2_block*_out"), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the head),
+qualified layer names, e.g. "conv2_block*_out"; "head_fc:output" reads an input shape at that
+layer's output: the input of a softmax the model leaves to its loss), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the head),
 ``expression`` (the printed arithmetic leading to the number), ``tolerance`` (relative, for a
 paper's rounding of an approximate count), ``reason`` (a known explanation of a difference, citing
 the spec that found it) and ``note`` (other evidence, e.g. an independent count, that explains
@@ -157,7 +159,8 @@ FORMULA_KEYS = {"name", "text", "expression", "quantity", "unit", "convention", 
 # The layers a printed formula can be checked on (kbench reproduce builds one and compares).
 FORMULA_LAYERS = {"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense", "AveragePooling2D", "MaxPooling2D"}
 ROUNDINGS = {"none", "floor", "ceil"}
-ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "group", "build", "values", "notes"}
+ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "group", "build", "values", "notes",
+            "layers"}
 VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "note", "value", "at", "layers", "expression",
               "unreadable", "tolerance", "symbols"}
 # Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
@@ -239,6 +242,7 @@ class TableRow:
     setting: str = ""      # what else tells this row from another with the same model (training setup)
     group: str = ""        # a block of rows compared among themselves (a complexity level)
     notes: str = ""
+    layers: str = ""       # layer globs for the row's values that give none (its model's layer names differ)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -494,7 +498,8 @@ def _parse_row(path: Path, index: int, data: Any, default_convention: str) -> Ta
                     set=dict(data.get("set", {})), build=dict(data.get("build", {})), values=parsed,
                     setting=_text_field(path, where, data, "setting", required=False),
                     group=_text_field(path, where, data, "group", required=False),
-                    notes=_text_field(path, where, data, "notes", required=False))
+                    notes=_text_field(path, where, data, "notes", required=False),
+                    layers=_text_field(path, where, data, "layers", required=False))
 
 
 def _parse_formula(path: Path, index: int, data: Any, default_convention: str) -> PrintedFormula:
@@ -526,8 +531,8 @@ def _parse_formula(path: Path, index: int, data: Any, default_convention: str) -
 
 
 def _locate(path: Path, rows, layers: Any):
-    """Apply the table's ``layers`` map (``at`` text -> layer globs, or -> {quantity = globs,
-    default = globs}) to the values that give no ``layers`` of their own."""
+    """Give each value its layer globs: its own ``layers``, else its row's, else the table's
+    ``layers`` map (``at`` text -> layer globs, or -> {quantity = globs, default = globs})."""
     if not isinstance(layers, Mapping):
         _fail(path, "layers", "must map an 'at' text to layer globs")
     ats = {value.at for row in rows for value in row.values}
@@ -538,13 +543,14 @@ def _locate(path: Path, rows, layers: Any):
                                            and set(where) <= set(QUANTITIES) | {"default"})):
             _fail(path, f"layers.{at}", "must be globs or a table {quantity = globs, default = globs}")
 
-    def globs(value):
+    def globs(row, value):
+        if value.layers or row.layers:
+            return value.layers or row.layers
         where = layers.get(value.at, "")
         return where if isinstance(where, str) else where.get(value.quantity, where.get("default", ""))
 
-    return tuple(dataclasses.replace(row, values=tuple(
-        value if value.layers or not globs(value) else dataclasses.replace(value, layers=globs(value))
-        for value in row.values)) for row in rows)
+    return tuple(dataclasses.replace(row, values=tuple(dataclasses.replace(value, layers=globs(row, value))
+                                                       for value in row.values)) for row in rows)
 
 
 def _row_key(row: TableRow) -> tuple:

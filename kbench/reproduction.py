@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from typing import Any, Callable, Iterable
 
 from kbench.paper_tables import (PaperTable, PrintedValue, TableRow, load_tables,
@@ -33,6 +34,10 @@ VERDICTS = ("exact", "rounding", "tolerance", "explained", "unexplained", "not_m
 SPEED_REASON = "a speed on the paper's hardware: only ratios within the table compare (kbench reproduce --speed)"
 ACCURACY_REASON = "accuracy on the paper's data set, which kbench does not have"
 _BN_STATISTICS = ("moving_mean", "moving_variance")
+# Activation memory (max_channels, memory, peak_memory): 16-bit activations, as the MobileNet V2
+# paper's memory table assumes; its "Kb" are 1000 bytes (128 x 56 x 56 x 2 B = 802,816 B -> "800").
+ACTIVATION_BYTES = 2
+_MEMORY_UNITS = {"bytes": 1, "kb": 1000}
 _KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
 
 
@@ -69,11 +74,16 @@ def _kernel_weights(layers) -> int:
     return sum(prod(w.shape) for layer in layers for w in layer.weights if w.path.rsplit("/", 1)[-1] in _KERNELS)
 
 
+# A locator ending in ":output" reads an input_shape at the located layer's output: the input of an
+# operation the model leaves out (its softmax, which belongs to the loss as in torchvision).
+AFTER = ":output"
+
+
 def _located(model, value: PrintedValue) -> list[tuple[str, Any]]:
     """The ``(qualified name, layer)`` pairs the value's ``layers`` globs name, in model order."""
     from kbench.layer_walk import flat_layers
 
-    patterns = [p.strip() for p in value.layers.split(",") if p.strip()]
+    patterns = [p.strip().removesuffix(AFTER) for p in value.layers.split(",") if p.strip()]
     found = [(name, layer) for name, layer in flat_layers(model) if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
     if not found:
         raise NotMeasured(f"no layer of {model.name} matches {value.layers!r}")
@@ -188,7 +198,8 @@ class ModelMeasurements:
                 else:  # a pooling window; a global pool's window is its whole input map
                     measured = _shape(getattr(first, "pool_size", None) or _input_tensor(first).shape[1:-1])
             else:
-                measured = _output_shape(first) if q == "output_shape" else _shape(_input_tensor(first).shape[1:])
+                after = q == "output_shape" or value.layers.endswith(AFTER)
+                measured = _output_shape(first) if after else _shape(_input_tensor(first).shape[1:])
             return _compare_shape(reported, measured) if isinstance(reported, tuple) else measured
         if q == "output_size":
             return int(_output_shape(first)[0])
@@ -199,7 +210,39 @@ class ModelMeasurements:
         if q in ("macs", "flops"):
             per_layer = self.convention(value.convention if value.convention in _COUNTING else "macs", value.part).per_layer
             return sum(per_layer.get(name, 0) for name, _ in layers)
+        if q in ("max_channels", "memory", "peak_memory"):
+            return _activation_memory([_feature_map(layer) for _, layer in layers], value)
         raise NotMeasured(f"kbench does not measure {q!r} at a layer")
+
+
+def _feature_map(layer) -> tuple[int, int, int]:
+    """A layer's output as (height, width, channels); a pooled vector is a 1 x 1 map."""
+    shape = _output_shape(layer)
+    return (1, 1, shape[0]) if len(shape) == 1 else shape[-3:]
+
+
+def _activation_memory(maps: list[tuple[int, int, int]], value: PrintedValue):
+    """What a memory table prints, from the feature maps (H, W, C) the value's ``layers`` name as the
+    tensors that must be materialised: at ``at`` = "HxW", the largest channel count among them
+    (``max_channels``) or that many channels of H x W 16-bit activations (``memory``); at "max", the
+    largest such tensor of all (``peak_memory``)."""
+    if value.quantity != "max_channels" and value.unit not in _MEMORY_UNITS:
+        raise NotMeasured(f"memory is measured in {' or '.join(_MEMORY_UNITS)}, not {value.unit!r}")
+    if value.quantity == "peak_memory":
+        elements = max(h * w * c for h, w, c in maps)
+    else:
+        resolution = re.fullmatch(r"(\d+)x(\d+)", value.at)
+        if not resolution:
+            raise NotMeasured(f"{value.quantity} needs 'at' = a resolution such as '56x56', got {value.at!r}")
+        h, w = int(resolution[1]), int(resolution[2])
+        channels = [c for mh, mw, c in maps if (mh, mw) == (h, w)]
+        if not channels:
+            raise NotMeasured(f"none of the located layers has a {h}x{w} output")
+        if value.quantity == "max_channels":
+            return max(channels)
+        elements = max(channels) * h * w
+    size, per_unit = elements * ACTIVATION_BYTES, _MEMORY_UNITS[value.unit]
+    return size // per_unit if size % per_unit == 0 else size / per_unit
 
 
 _COUNTING = {"macs", "tf", "mmengine", "notes", "ptflops"}

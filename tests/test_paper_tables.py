@@ -322,8 +322,8 @@ def test_parts_and_conventions_agree_with_kbench_conventions():
     assert set(conventions.CONVENTIONS) <= set(CONVENTIONS)
 
 
-def test_layer_map_applies_to_values_and_names_existing_ats(tmp_path):
-    table = """
+# A one-row LeNet table; each test appends the row's fields.
+_LENET_ROW = """
 id = "t"
 title = "t"
 source = "004_f26363fd6359ab30.txt"
@@ -333,7 +333,11 @@ convention = "shape"
 [[rows]]
 label = "LeNet"
 model = "lenet5"
-values = [
+"""
+
+
+def test_layer_map_applies_to_values_and_names_existing_ats(tmp_path):
+    table = _LENET_ROW + """values = [
   { quantity = "channels", text = "6", unit = "count", at = "C1" },
   { quantity = "stride", text = "1", unit = "count", at = "C1" },
   { quantity = "blocks", text = "1", unit = "count", at = "C3", layers = "own" },
@@ -350,3 +354,17 @@ C3 = "c3_conv"
     path.write_text(table + 'C9 = "x"\n', encoding="utf-8")
     with pytest.raises(UsageError, match="layers.C9: names no value's 'at'"):
         parse_table(path)
+
+
+def test_row_layers_apply_to_its_values_before_the_table_map(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(_LENET_ROW + """layers = "c*_conv"
+values = [
+  { quantity = "channels", text = "6", unit = "count", at = "C1" },
+  { quantity = "blocks", text = "2", unit = "count", at = "C3", layers = "own" },
+]
+
+[layers]
+C1 = "c1_conv"
+""", encoding="utf-8")
+    assert [v.layers for v in parse_table(path).rows[0].values] == ["c*_conv", "own"]

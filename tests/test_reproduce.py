@@ -165,3 +165,41 @@ def test_printed_formulas_are_checked_on_real_layers():
     assert rows["pool_output_size"]["verdict"] == "explained"
     assert rows["conv_flops_with_bias"]["measured"] - rows["conv_flops_with_bias"]["formula_value"] == 5 * 5 * 5
     assert rows["conv_flops_exact"]["verdict"] == "not_measurable"
+
+
+def _memory_value(quantity, at, unit, layers="*"):
+    from kbench.paper_tables import PrintedValue
+
+    return PrintedValue(quantity=quantity, text="1", unit=unit, convention="paper", value=1, at=at, layers=layers)
+
+
+def test_activation_memory_by_hand():
+    import keras
+
+    from kbench.reproduction import ModelMeasurements, NotMeasured
+
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", name="a")(inputs)             # 8 x 8 x 4
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="same", name="b")(x)      # 4 x 4 x 6
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)                    # 6, a 1 x 1 map
+    measure = ModelMeasurements(keras.Model(inputs, x), "tiny", (8, 8, 3)).measure
+    assert measure(_memory_value("max_channels", "8x8", "count"), 1) == 4
+    assert measure(_memory_value("max_channels", "1x1", "count"), 1) == 6
+    assert measure(_memory_value("memory", "4x4", "kb"), 1) == 4 * 4 * 6 * 2 / 1000   # 16-bit activations
+    assert measure(_memory_value("peak_memory", "max", "bytes"), 1) == 8 * 8 * 4 * 2    # the 8x8x4 map, not the image
+    assert measure(_memory_value("peak_memory", "max", "bytes", layers="b,pool"), 1) == 4 * 4 * 6 * 2
+    with pytest.raises(NotMeasured, match="3x3"):
+        measure(_memory_value("memory", "3x3", "kb"), 1)
+
+
+def test_mobilenet_v2_memory_table_is_measured_from_activation_sizes():
+    from architectures.shufflenet import shufflenet_v1
+
+    report = reproduce([load_table("mobilenet_v2_memory")])
+    counts = {verdict: n for verdict, n in verdict_counts(report).items() if n}
+    assert counts == {"exact": 8, "rounding": 1, "tolerance": 6, "explained": 18, "not_measurable": 3}
+    v1 = [e["measured"] for e in report if e["row"].startswith("MobileNetV1") and e["quantity"] == "max_channels"]
+    assert v1 == [None, 128, 256, 512, 1024, 1024]
+    # The explanation of the ShuffleNet column: its widths are g=2's at 2x, not g=3's.
+    g2 = shufflenet_v1(input_shape=(64, 64, 3), groups=2, scale=2.0)
+    assert [g2.get_layer(f"stage{s}_unit1_relu").output.shape[-1] for s in (2, 3, 4)] == [400, 800, 1600]
