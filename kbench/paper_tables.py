@@ -20,6 +20,7 @@ follows it; ``parse_table`` checks it and raises ``UsageError`` naming the file 
     model = "resnet50"                     # a registered kbench model ... or, instead:
     # missing_model = "why kbench has no model for this row"
     input_size = [224, 224]                # (height, width) the numbers were counted at
+    num_classes = 1001                     # optional: classifier outputs, when not the model's (TF checkpoints' 1001)
     set = { alpha = 0.5 }                  # optional preset overrides (as ``--set``)
     setting = "trained on a 3090"          # optional: what else tells two rows of one model apart
     group = "~40 MFLOPs"                   # optional: a block of rows compared among themselves
@@ -140,6 +141,7 @@ CONVENTIONS: dict[str, str] = {
     "tf": "the TF profiler: 2 per multiply-add plus bias, pooling, add and softmax ops",
     "torchvision": "parameters as torchvision counts them: weights, biases, BN gamma/beta (no running statistics)",
     "keras": "parameters as Keras count_params() counts them: torchvision's plus BN moving mean/variance",
+    "weights_and_biases": "parameters without any batch-norm variable: conv/dense kernels and biases (TF-slim's MobileNet V2 README)",
     "paper": "the paper's own count, as it defines it (see the table notes)",
     "shape": "an architecture fact (a size, a channel or layer count), not a count of operations",
     "none": "not a count: accuracy or speed on the authors' data and hardware",
@@ -160,7 +162,7 @@ FORMULA_KEYS = {"name", "text", "expression", "quantity", "unit", "convention", 
 FORMULA_LAYERS = {"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense", "AveragePooling2D", "MaxPooling2D"}
 ROUNDINGS = {"none", "floor", "ceil"}
 ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "group", "build", "values", "notes",
-            "layers"}
+            "layers", "num_classes"}
 VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "note", "value", "at", "layers", "expression",
               "unreadable", "tolerance", "symbols"}
 # Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
@@ -243,6 +245,13 @@ class TableRow:
     group: str = ""        # a block of rows compared among themselves (a complexity level)
     notes: str = ""
     layers: str = ""       # layer globs for the row's values that give none (its model's layer names differ)
+    num_classes: int | None = None  # classifier outputs when not the model's default
+
+    @property
+    def build_key(self) -> tuple:
+        """What the row's built model depends on: rows with one key share one build."""
+        return (self.model, tuple(self.input_size or ()), self.num_classes,
+                tuple(sorted((k, repr(v)) for k, v in self.set.items())))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -481,6 +490,9 @@ def _parse_row(path: Path, index: int, data: Any, default_convention: str) -> Ta
         if not (isinstance(size, list) and len(size) == 2 and all(isinstance(d, int) and d > 0 for d in size)):
             _fail(path, f"{where}.input_size", f"must be [height, width] positive integers, got {size!r}")
         size = tuple(size)
+    classes = data.get("num_classes")
+    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes <= 0):
+        _fail(path, f"{where}.num_classes", f"must be a positive integer, got {classes!r}")
     for key in ("set", "build"):
         if not isinstance(data.get(key, {}), Mapping):
             _fail(path, f"{where}.{key}", f"must be a table, got {data[key]!r}")
@@ -499,7 +511,7 @@ def _parse_row(path: Path, index: int, data: Any, default_convention: str) -> Ta
                     setting=_text_field(path, where, data, "setting", required=False),
                     group=_text_field(path, where, data, "group", required=False),
                     notes=_text_field(path, where, data, "notes", required=False),
-                    layers=_text_field(path, where, data, "layers", required=False))
+                    layers=_text_field(path, where, data, "layers", required=False), num_classes=classes)
 
 
 def _parse_formula(path: Path, index: int, data: Any, default_convention: str) -> PrintedFormula:
@@ -554,7 +566,8 @@ def _locate(path: Path, rows, layers: Any):
 
 
 def _row_key(row: TableRow) -> tuple:
-    return (row.model or row.label, row.input_size, tuple(sorted((k, repr(v)) for k, v in row.set.items())), row.setting)
+    return (row.model or row.label, row.input_size, row.num_classes, tuple(sorted((k, repr(v)) for k, v in row.set.items())),
+            row.setting)
 
 
 def parse_table(path: Path) -> PaperTable:

@@ -151,6 +151,10 @@ class ModelMeasurements:
         if q == "params":
             if value.convention == "keras":
                 return self.model.count_params()
+            if value.convention == "weights_and_biases":
+                from kbench.layer_walk import prod
+
+                return sum(prod(w.shape) for w in self.model.weights if w.path.rsplit("/", 1)[-1] in _KERNELS + ("bias",))
             if value.convention == "notes":
                 from kbench.fit import SALIENCY_MODELS, seed_param_count
 
@@ -285,10 +289,6 @@ def _measure_built_layer(row: TableRow, value: PrintedValue):
 
 # ---------------------------------------------------------------- the report
 
-def _row_key(row: TableRow):
-    return (row.model, tuple(row.input_size or ()), tuple(sorted((k, repr(v)) for k, v in row.set.items())))
-
-
 def _skeleton(table: PaperTable, row: TableRow, value: PrintedValue) -> dict[str, Any]:
     reported = value.evaluate(row.input_size)
     return {
@@ -360,12 +360,12 @@ def reproduce(tables: Iterable[PaperTable] | None = None, *, progress: Callable[
                 except NotMeasured as exc:
                     entry.update(verdict="not_measurable", reason=value.reason or str(exc))
                 continue
-            pending.setdefault(_row_key(row), []).append((row, value, entry))
+            pending.setdefault(row.build_key, []).append((row, value, entry))
     for key, items in pending.items():
         row = items[0][0]
         if progress:
             progress(f"{row.model} {row.input_size or ''} {dict(row.set) or ''}".strip())
-        request = registry.resolve(row.model, row.input_size, None, dict(row.set))
+        request = registry.resolve(row.model, row.input_size, row.num_classes, dict(row.set))
         model = request.build()
         measurements = ModelMeasurements(model, row.model, request.input_shape)
         for row, value, entry in items:

@@ -77,10 +77,10 @@ def add_speed_ratios(tables, report: list[dict[str, Any]], *, iters: int = 10, w
         for row, value, entry in entries:
             if not row.model:
                 continue
-            request = registry.resolve(row.model, row.input_size, None, dict(row.set))
-            key = (request.name, request.input_shape, request.variant_text, _mode(value.quantity))
+            request = registry.resolve(row.model, row.input_size, row.num_classes, dict(row.set))
+            key = (request.name, request.input_shape, request.num_classes, request.variant_text, _mode(value.quantity))
             if key not in timed:
-                cfg = {"request": request.to_payload(), "batch_size": batch_size, "mode": key[3],
+                cfg = {"request": request.to_payload(), "batch_size": batch_size, "mode": key[-1],
                        "precision": "float32", "jit": False, "warmup": warmup, "iters": iters}
                 timed[key] = measure(cfg, device)
             result = timed[key]

@@ -368,3 +368,15 @@ values = [
 C1 = "c1_conv"
 """, encoding="utf-8")
     assert [v.layers for v in parse_table(path).rows[0].values] == ["c*_conv", "own"]
+
+
+def test_num_classes_is_a_row_field_and_part_of_the_build_key(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(_LENET_ROW + 'num_classes = 11\nvalues = [{ quantity = "channels", text = "6", unit = "count" }]\n',
+                    encoding="utf-8")
+    row = parse_table(path).rows[0]
+    assert row.num_classes == 11 and row.build_key == ("lenet5", (), 11, ())
+    path.write_text(_LENET_ROW + 'num_classes = 0\nvalues = [{ quantity = "channels", text = "6", unit = "count" }]\n',
+                    encoding="utf-8")
+    with pytest.raises(UsageError, match=r"rows\[0\]\.num_classes: must be a positive integer"):
+        parse_table(path)

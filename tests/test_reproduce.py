@@ -203,3 +203,20 @@ def test_mobilenet_v2_memory_table_is_measured_from_activation_sizes():
     # The explanation of the ShuffleNet column: its widths are g=2's at 2x, not g=3's.
     g2 = shufflenet_v1(input_shape=(64, 64, 3), groups=2, scale=2.0)
     assert [g2.get_layer(f"stage{s}_unit1_relu").output.shape[-1] for s in (2, 3, 4)] == [400, 800, 1600]
+
+
+def test_parameter_conventions_by_hand():
+    import keras
+
+    from kbench.paper_tables import PrintedValue
+    from kbench.reproduction import ModelMeasurements
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)                       # 108 kernel + 4 bias
+    x = keras.layers.BatchNormalization(name="bn")(x)                        # 4 gamma, 4 beta, 8 statistics
+    x = keras.layers.Dense(5, name="fc")(keras.layers.GlobalAveragePooling2D()(x))  # 20 kernel + 5 bias
+    measurements = ModelMeasurements(keras.Model(inputs, x), "tiny", (8, 8, 3))
+    counts = {convention: measurements.measure(PrintedValue(quantity="params", text="1", unit="params",
+                                                            convention=convention, value=1), 1)
+              for convention in ("torchvision", "keras", "weights_and_biases")}
+    assert counts == {"torchvision": 145, "keras": 153, "weights_and_biases": 137}

@@ -153,8 +153,8 @@ def render(report, fmt, counts, *, speed=False, formulas=()) -> str:
     for (table, source), group in frame.groupby(["table", "source"], sort=False):
         counts_line = ", ".join(f"{v} {n}" for v, n in group["verdict"].value_counts().items())
         parts.append(f"## {table} ({source})\n\n{counts_line}\n\n"
-                     + group[list(group_columns)].fillna("").to_markdown(index=False, disable_numparse=True) + "\n")
+                     + group[list(group_columns)].astype(object).fillna("").to_markdown(index=False, disable_numparse=True) + "\n")
     if formulas:
         parts.append("## Printed formulas on real Keras layers\n\n"
-                     + pd.DataFrame(formulas).fillna("").to_markdown(index=False, disable_numparse=True) + "\n")
+                     + pd.DataFrame(formulas).astype(object).fillna("").to_markdown(index=False, disable_numparse=True) + "\n")
     return "\n".join(parts)
