@@ -19,7 +19,7 @@ follows it; ``parse_table`` checks it and raises ``UsageError`` naming the file 
     label = "ResNet50"                     # the row as printed
     model = "resnet50"                     # a registered kbench model ... or, instead:
     # missing_model = "why kbench has no model for this row"
-    input_size = [224, 224]                # (height, width) the numbers were counted at
+    input_size = [224, 224]                # (height, width[, channels]) the numbers were counted at
     num_classes = 1001                     # optional: classifier outputs, when not the model's (TF checkpoints' 1001)
     set = { alpha = 0.5 }                  # optional preset overrides (as ``--set``)
     setting = "trained on a 3090"          # optional: what else tells two rows of one model apart
@@ -237,7 +237,7 @@ class TableRow:
     label: str
     model: str | None
     missing_model: str
-    input_size: tuple[int, int] | None
+    input_size: tuple[int, ...] | None     # (height, width) or (height, width, channels)
     set: Mapping[str, Any]
     build: Mapping[str, Any]
     values: tuple[PrintedValue, ...]
@@ -487,8 +487,8 @@ def _parse_row(path: Path, index: int, data: Any, default_convention: str) -> Ta
         _fail(path, f"{where}.missing_model", f"must be a reason (string), got {missing!r}")
     size = data.get("input_size")
     if size is not None:
-        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(d, int) and d > 0 for d in size)):
-            _fail(path, f"{where}.input_size", f"must be [height, width] positive integers, got {size!r}")
+        if not (isinstance(size, list) and len(size) in (2, 3) and all(isinstance(d, int) and d > 0 for d in size)):
+            _fail(path, f"{where}.input_size", f"must be [height, width] or [height, width, channels] positive integers, got {size!r}")
         size = tuple(size)
     classes = data.get("num_classes")
     if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes <= 0):

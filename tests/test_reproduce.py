@@ -220,3 +220,17 @@ def test_parameter_conventions_by_hand():
                                                             convention=convention, value=1), 1)
               for convention in ("torchvision", "keras", "weights_and_biases")}
     assert counts == {"torchvision": 145, "keras": 153, "weights_and_biases": 137}
+
+
+def test_g3_speed_columns_run_each_block_at_its_own_width():
+    from kbench import registry
+    from kbench.reproduction_speed import _baseline
+
+    table = load_table("shufflenet_v2_g3")
+    entries = [(row, value, {}) for row, value in table.printed_values()]
+    assert len(entries) == 30
+    for row, value, _ in entries:
+        width = int(value.at.removeprefix("c="))
+        assert registry.resolve(row.model, row.input_size, row.num_classes, dict(row.set)).input_shape == (56, 56, width)
+        base_row, base_value, _ = _baseline(table, entries, row, value)
+        assert (base_row.label, base_value.at, base_row.input_size[2]) == ("1-fragment", value.at, width)

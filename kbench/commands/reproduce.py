@@ -72,7 +72,7 @@ def run(args) -> int:
     for table in tables:  # every model a row names is registered, before anything is built
         for row in table.rows:
             if row.model:
-                check_variant(registry.resolve(row.model, row.input_size, None, dict(row.set)), f"{table.id}: set")
+                check_variant(registry.resolve(row.model, row.input_size, row.num_classes, dict(row.set)), f"{table.id}: set")
     from kbench.reproduction import reproduce, verdict_counts
 
     report = reproduce(tables, progress=lambda text: print(f"kbench: measuring {text}", file=sys.stderr))
