@@ -109,7 +109,7 @@ def run_night(new: str | Path, directory: str | Path | None = None, report_dir: 
                          f"{s['model']} b{s['batch_size']} {s['mode']} {s['direction']} {s['change']:+.1%} "
                          f"from {s['night']}" for s in steps[-3:]) + "."))
         index = build_report(directory, report_dir, tag, threshold=threshold, alpha=alpha,
-                             comparison=comparison).index
+                             comparison=comparison, history=history).index
         parts.append(f"Report: {index}.")
     except UsageError as exc:
         parts.append(f"{'Report' if history else 'History and report'} not written: {exc}.")

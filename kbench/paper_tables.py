@@ -566,8 +566,7 @@ def _locate(path: Path, rows, layers: Any):
 
 
 def _row_key(row: TableRow) -> tuple:
-    return (row.model or row.label, row.input_size, row.num_classes, tuple(sorted((k, repr(v)) for k, v in row.set.items())),
-            row.setting)
+    return (row.model or row.label, *row.build_key[1:], row.setting)
 
 
 def parse_table(path: Path) -> PaperTable:

@@ -357,13 +357,15 @@ def check_out(out: str | Path, force: bool = False) -> None:
 
 def build_report(directory: str | Path, out: str | Path, tag: str = "sweep", force: bool = False,
                  threshold: float = stats.DEFAULT_THRESHOLD, alpha: float = stats.DEFAULT_ALPHA,
-                 comparison: Comparison | None = None) -> Report:
+                 comparison: Comparison | None = None, history: History | None = None) -> Report:
     """Write ``out/index.html`` and its PNGs from the nightly CSVs of ``directory``. The latest
     night is compared with the previous run of its machine (``sweep_frame.previous_run``) unless
-    ``comparison`` is given (run_all.sh's, the one its exit code reports)."""
+    ``comparison`` is given (run_all.sh's, the one its exit code reports); ``history`` is
+    ``load_history(directory, tag)`` when the caller has it already."""
     out = Path(out)
     previous_files = _check_output(out, force)
-    history = load_history(directory, tag)  # validates every night's CSV before anything is written
+    if history is None:
+        history = load_history(directory, tag)  # validates every night's CSV before anything is written
     files = nightly_files(directory, tag)
     latest_night, latest_path = files[-1]
     latest = read_sweep(latest_path)

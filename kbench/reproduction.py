@@ -68,10 +68,11 @@ def _torchvision_params(model) -> int:
     return sum(prod(w.shape) for w in model.weights if not w.path.endswith(_BN_STATISTICS))
 
 
-def _kernel_weights(layers) -> int:
+def _kernel_weights(layers, names=_KERNELS) -> int:
+    """Elements of the layers' weights named in ``names`` (kernels by default)."""
     from kbench.layer_walk import prod
 
-    return sum(prod(w.shape) for layer in layers for w in layer.weights if w.path.rsplit("/", 1)[-1] in _KERNELS)
+    return sum(prod(w.shape) for layer in layers for w in layer.weights if w.path.rsplit("/", 1)[-1] in names)
 
 
 # A locator ending in ":output" reads an input_shape at the located layer's output: the input of an
@@ -152,9 +153,7 @@ class ModelMeasurements:
             if value.convention == "keras":
                 return self.model.count_params()
             if value.convention == "weights_and_biases":
-                from kbench.layer_walk import prod
-
-                return sum(prod(w.shape) for w in self.model.weights if w.path.rsplit("/", 1)[-1] in _KERNELS + ("bias",))
+                return _kernel_weights([self.model], _KERNELS + ("bias",))
             if value.convention == "notes":
                 from kbench.fit import SALIENCY_MODELS, seed_param_count
 

@@ -42,7 +42,8 @@ def reports(monkeypatch):
     test_an_a_a_night_is_clean builds the real one."""
     calls = []
 
-    def fake_build_report(directory, out, tag, threshold, alpha, comparison):
+    def fake_build_report(directory, out, tag, threshold, alpha, comparison, history):
+        assert history is not None  # the night's own history, not read a second time
         calls.append({"directory": Path(directory), "out": Path(out), "comparison": comparison})
         return type("Report", (), {"index": Path(out) / "index.html"})
 
