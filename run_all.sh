@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The nightly job, from a fresh clone: builds its own virtualenv, profiles every registered
 # model (results/profile-<date>.csv), runs the default throughput sweep configured by
-# kbench/sweeps/nightly.toml (results/sweep-<UTC time>.csv), then `kbench nightly`: compares it with the
+# kbench/running/sweeps/nightly.toml (results/sweep-<UTC time>.csv), then `kbench nightly`: compares it with the
 # previous run of this machine, updates the history and the report (results/report/index.html)
 # and prints a one-paragraph summary.
 #
 #   ./run_all.sh                 profile all + the small default sweep (< 20 min on a 2-core CPU)
-#   ./run_all.sh --full          profile all + sweep every model (kbench/sweeps/full.toml; a GPU job)
+#   ./run_all.sh --full          profile all + sweep every model (kbench/running/sweeps/full.toml; a GPU job)
 #   ./run_all.sh [--full] -- ARGS  extra ARGS go to `kbench sweep` (e.g. --backend jax --time-budget 600)
 #
 # Exit code: 0 for a clean night, 1 when a configuration is slower than in the previous run (a

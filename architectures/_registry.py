@@ -1,7 +1,7 @@
 """The model table: every registered builder and its metadata, as plain data.
 
 This module only *records* models; looking them up, validating arguments and building
-them is kbench's job (``kbench.registry``). Keeping the table here lets each family file
+them is kbench's job (``kbench.models.registry``). Keeping the table here lets each family file
 declare its variants next to its builder (timm's ``@register_model``) without the zoo
 depending on the harness.
 
@@ -42,7 +42,7 @@ class Reported:
     tests/models/test_reported.py):
 
     * ``"exact"``: an exact count of this build in kbench's conventions (params to the unit,
-      trainable unless ``params_total``; MACs as ``kbench.macs.count_macs`` counts them);
+      trainable unless ``params_total``; MACs as ``kbench.counting.macs.count_macs`` counts them);
     * ``"rounded"``: a figure of this build printed at lower precision (``25.0e6``, ``4.23e9``);
       it must agree to its last printed (non-zero) digit;
     * ``"derived"``: not comparable to the unit: another layout or counting convention, a

@@ -1,6 +1,6 @@
 """Errors a builder raises for arguments it cannot build with.
 
-``kbench.registry`` turns both into a one-line ``UsageError`` (exit code 2 on the CLI). Any
+``kbench.models.registry`` turns both into a one-line ``UsageError`` (exit code 2 on the CLI). Any
 other exception from a builder is a bug in the builder and propagates as it is.
 """
 

@@ -9,7 +9,7 @@ Run them with::
 
 ``block_bench(block_fn, input_shape, batch_size=..., mode=..., jit=...)`` builds a one-block
 Keras model and returns ``(run, extra_info)``: ``run()`` executes one compiled step (the same
-``kbench.timing.build_step`` that the sweep uses) and waits for the device, so each pytest-
+``kbench.running.timing.build_step`` that the sweep uses) and waits for the device, so each pytest-
 benchmark round is one synchronised step. Put ``extra_info`` into ``benchmark.extra_info`` so
 ``kbench convert-benchmarks`` can fill the sweep columns (batch size, input, mode, backend...).
 """
@@ -29,11 +29,12 @@ WARMUP_ROUNDS = int(os.environ.get("KBENCH_BENCH_WARMUP", "5"))
 
 @pytest.fixture
 def block_bench():
-    from kbench._quiet import quiet_import
+    from kbench.common.quiet import quiet_import
 
     keras = quiet_import("keras")
-    from kbench import backends, env, timing
-    from kbench.layer_walk import count_params
+    from kbench.running import backends, timing
+    from kbench.common import env
+    from kbench.counting.layer_walk import count_params
 
     def make(block_fn, input_shape, *, name, batch_size=8, mode="infer", jit=False, precision="float32"):
         keras.config.set_dtype_policy(precision)

@@ -5,7 +5,7 @@ Public API (see the README and ``shared/specs/interface.md``)::
     kbench.list_models(family=None)
     kbench.build(name, input_shape=None, num_classes=None, **variant_kwargs)
     kbench.profile(model, input_shape=None, per_layer=False, num_classes=None, **variant_kwargs)
-    kbench.sweep.sweep_models(models, out=..., batch_sizes=(1, 8, 32), ...)  # import kbench.sweep
+    kbench.running.sweep.sweep_models(models, out=..., batch_sizes=(1, 8, 32), ...)  # import kbench.running.sweep
     kbench.load_model(path)  # keras.saving.load_model with the zoo's layers registered
 
 ``model`` is a registered name, a saved ``PATH.keras``, a ``module:factory`` or a ``keras.Model``.
@@ -13,11 +13,11 @@ Public API (see the README and ``shared/specs/interface.md``)::
 ``keras.saving.load_model`` reads a saved kbench model.
 """
 
-__version__ = "0.1.0"
+from kbench.version import __version__  # noqa: E402
 
 from kbench.errors import InputSizeError, UnknownModelError, UsageError  # noqa: E402
-from kbench.registry import build, get_spec, list_families, list_models, load_model  # noqa: E402
-from kbench.registry import register_zoo_layers as _register_zoo_layers  # noqa: E402
+from kbench.models.registry import build, get_spec, list_families, list_models, load_model  # noqa: E402
+from kbench.models.registry import register_zoo_layers as _register_zoo_layers  # noqa: E402
 
 _register_zoo_layers()  # keras.saving.load_model knows the zoo's layers once Keras is imported
 
@@ -29,14 +29,14 @@ def profile(model, input_shape=None, per_layer: bool = False, num_classes: int |
     keyword arguments) or a ``keras.Model`` (Functional, Sequential or subclassed; a model that
     declares no input shape needs ``input_shape``). Bad arguments raise ``UsageError``.
     """
-    from kbench import registry, selectors
-    from kbench.profiling import profile as profile_request
+    from kbench.models import registry, selectors
+    from kbench.counting.profiling import profile as profile_request
 
     if isinstance(model, str):
         names = selectors.expand(model)
         if len(names) != 1:
             raise UsageError(f"{model!r} names {len(names)} models; kbench.profile takes one "
-                             "(loop over kbench.selectors.expand(...))")
+                             "(loop over kbench.models.selectors.expand(...))")
         model = names[0]
     return profile_request(registry.resolve(model, input_shape, num_classes, variant), per_layer=per_layer)
 

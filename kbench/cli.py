@@ -13,7 +13,7 @@ import os
 import pkgutil
 import sys
 
-from kbench import __version__
+from kbench.version import __version__
 from kbench.errors import UsageError
 
 
@@ -42,7 +42,7 @@ def _command_modules():
 def version_text() -> str:
     """``kbench --version``: kbench and the versions its numbers depend on (from the installed
     packages' metadata: nothing is imported, so this is instant)."""
-    from kbench import env
+    from kbench.common import env
 
     backend = env.backend_name()
     versions = [("TensorFlow", "tensorflow"), ("Keras", "keras"), (f"backend: {backend}", backend)]
@@ -62,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run one command. SIGINT, SIGTERM and SIGHUP stop any command alike (``kbench.interrupts``):
+    """Run one command. SIGINT, SIGTERM and SIGHUP stop any command alike (``kbench.common.interrupts``):
     one line on stderr, exit 128 + the signal's number."""
-    from kbench import interrupts
+    from kbench.common import interrupts
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     installed = interrupts.install()

@@ -3,7 +3,7 @@
 import csv
 from pathlib import Path
 
-from kbench import stats
+from kbench.results import stats
 
 DATA = Path(__file__).parent / "data" / "nightly"
 

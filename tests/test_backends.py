@@ -1,11 +1,12 @@
-"""kbench.backends: one class per Keras backend behind one interface, looked up by name."""
+"""kbench.running.backends: one class per Keras backend behind one interface, looked up by name."""
 
 from __future__ import annotations
 
 import pytest
 
-from kbench import backends, devices, env
-from kbench.backends import BACKENDS, Backend
+from kbench.running import backends
+from kbench.common import devices, env
+from kbench.running.backends import BACKENDS, Backend
 
 
 def test_registry_names_every_keras_backend():
@@ -52,7 +53,7 @@ def test_active_backend_on_cpu():
 def test_a_new_backend_is_one_class(monkeypatch):
     """What a new backend needs: a subclass with its attributes and step; the sweep's planning
     picks it up from the registry."""
-    from kbench.sweep import jit_values
+    from kbench.running.sweep import jit_values
 
     class NumpyBackend(Backend):
         name = "numpy"

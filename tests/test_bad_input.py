@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from kbench.cli import main
-from kbench.sweep import SWEEP_COLUMNS
+from kbench.results.schema import SWEEP_COLUMNS
 
 SWEEP = ["sweep", "--models", "lenet5", "--input-size", "32", "--batch-sizes", "1", "--modes", "infer", "--no-jit",
          "--warmup", "0", "--iters", "1", "--no-progress", "--profile-cache", "{tmp}/pc", "--out", "{tmp}/new.csv"]
@@ -362,7 +362,7 @@ CASES = [
      "cannot parse"),
     ("fit-flops-set-bare-word", ["fit-flops", "resnet18", "--sizes", "32,64,96", "--set", "groups=abc"], "groups"),
     ("fit-flops-abbrev", ["fit-flops", "lenet5", "--size", "32,40,48"], "--size"),
-    # ---- model selectors (profile and sweep share kbench.selectors) and --config presets
+    # ---- model selectors (profile and sweep share kbench.models.selectors) and --config presets
     ("profile-glob-no-match", ["profile", "nomatch*"], "pattern 'nomatch*' matches no registered model"),
     ("profile-list-file-missing", ["profile", "@{tmp}/missing.txt"], "cannot read model list"),
     ("profile-list-file-empty", ["profile", "lenet5,@{tmp}/nomodels.txt"], "names no model"),

@@ -12,7 +12,7 @@ import pytest
 
 import kbench
 from kbench.cli import main
-from kbench.humanize import natural_key
+from kbench.common.humanize import natural_key
 
 
 # ---- bad input: exit 2, one line on stderr ---------------------------------------------------
@@ -49,7 +49,7 @@ def test_cli_fit_flops_bad_input_exits_2(argv, message, capsys):
 
 
 def test_profile_validates_every_model_before_measuring_any(monkeypatch, tmp_path, capsys):
-    from kbench import profiling
+    from kbench.counting import profiling
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("measured before all requests were validated")

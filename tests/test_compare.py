@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kbench import stats
+from kbench.results import stats
 from kbench.cli import main
-from kbench.compare import COLUMNS, compare_files
+from kbench.nightly.compare import COLUMNS, compare_files
 from kbench.errors import UsageError
 
 DATA = Path(__file__).parent / "data" / "nightly"

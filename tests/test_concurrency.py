@@ -1,4 +1,4 @@
-"""Several writers on one CSV: one header, each key once (kbench.csvio.CsvLog's lock around
+"""Several writers on one CSV: one header, each key once (kbench.common.csvio.CsvLog's lock around
 read-decide-append); --resume keeps a complete last row without its newline; --retry-failed
 replaces the failed row, one row per key. Torch with --jit writes ``skipped`` rows without
 starting a worker, which keeps the multi-process sweep test fast."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kbench.cli import main
-from kbench.sweep import KEY_COLUMNS, SWEEP_COLUMNS
+from kbench.results.schema import KEY_COLUMNS, SWEEP_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +26,7 @@ def _read(path):
 
 
 def _claim_keys(path: str, keys: int):
-    from kbench.csvio import CsvLog
+    from kbench.common.csvio import CsvLog
 
     log = CsvLog(path, ["key", "pid"])
     for key in range(keys):
@@ -52,8 +52,8 @@ def test_four_writers_one_header_each_key_once(tmp_path):
 
 @pytest.fixture(scope="module")
 def profile_cache(tmp_path_factory):
-    from kbench import registry
-    from kbench.profile_cache import ProfileCache
+    from kbench.models import registry
+    from kbench.running.profile_cache import ProfileCache
 
     directory = tmp_path_factory.mktemp("profiles")
     ProfileCache(directory).store(registry.resolve("lenet5", (32, 32)).to_payload(),

@@ -1,4 +1,4 @@
-"""Counting conventions (kbench.conventions) on tiny hand-computed models, parts, activations, and
+"""Counting conventions (kbench.counting.conventions) on tiny hand-computed models, parts, activations, and
 the mmpretrain ResNet-50 figure (4,109,364,224 under mmengine, backbone only)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import keras
 import pytest
 
-from kbench import conventions
-from kbench.conventions import CONVENTIONS, PARTS, count, count_activations
+from kbench.counting import conventions
+from kbench.counting.conventions import CONVENTIONS, PARTS, count, count_activations
 
 
 def _chain():
@@ -89,7 +89,7 @@ def test_notes_adds_pooling_elementwise_and_bn(chain):
 
 
 def test_tf_is_the_profilers_float_ops(chain):
-    from kbench.profiling import profile_model
+    from kbench.counting.profiling import profile_model
 
     counted = count("tf", chain, (8, 8, 3))
     assert counted.total == profile_model(chain, (8, 8, 3))["flops_tf"]
@@ -127,7 +127,7 @@ def test_nested_model_head_is_left_out_whole():
 
 def test_resnet50_mmengine_backbone_is_mmpretrains_figure():
     """mmpretrain resnet50_8xb32_in1k: Flops 4.109G (extract_feat, no head), Activation 11.114M."""
-    from kbench import registry
+    from kbench.models import registry
 
     model = registry.build("resnet50", (224, 224, 3))
     assert count("mmengine", model, None, "backbone").total == 4_109_364_224

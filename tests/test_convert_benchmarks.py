@@ -5,7 +5,7 @@ import json
 import pandas as pd
 
 from kbench.cli import main
-from kbench.sweep import REQUIRED_COLUMNS
+from kbench.results.schema import REQUIRED_COLUMNS
 
 
 def _benchmark_json(path, data_points):

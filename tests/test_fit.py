@@ -5,7 +5,7 @@ import keras
 import pytest
 
 import kbench
-from kbench.fit import evaluate, fit_macs, fit_model, parse_sizes, reference_for
+from kbench.counting.fit import evaluate, fit_macs, fit_model, parse_sizes, reference_for
 
 
 def _synthetic(a, b, c, sizes):
@@ -74,7 +74,7 @@ def test_fit_model_on_a_plain_cnn_gives_no_border_or_constant_beyond_the_head():
 
 
 def test_fit_model_resolves_every_size_before_measuring(monkeypatch):
-    from kbench import fit
+    from kbench.counting import fit
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("measured before the request was validated")

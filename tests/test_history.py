@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kbench import stats
+from kbench.results import stats
 from kbench.cli import main
-from kbench.history import STEP_COLUMNS, load_history
+from kbench.nightly.history import STEP_COLUMNS, load_history
 from nightly_fixtures import write_nights as _write_nights
 
 DATA = Path(__file__).parent / "data" / "nightly"
@@ -103,7 +103,7 @@ def test_real_nights_find_the_injected_step():
 
 
 def test_the_first_slowed_night_compares_slower_only_there():
-    from kbench.compare import compare_files
+    from kbench.nightly.compare import compare_files
 
     comparison = compare_files(HISTORY / "sweep-2026-11-04.csv", HISTORY / "sweep-2026-11-05.csv")
     assert [(r["model"], r["batch_size"], r["mode"]) for r in comparison.regressions] == [("resnet18", "8", "train")]

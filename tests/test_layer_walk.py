@@ -1,12 +1,12 @@
-"""kbench.layer_walk: the one walk under the analytic counters, on tiny hand-computed models."""
+"""kbench.counting.layer_walk: the one walk under the analytic counters, on tiny hand-computed models."""
 
 import keras
 import pytest
 
-from kbench.fit import seed_convention_ops
-from kbench.layer_walk import RuleTable, analyze, count_params, flat_layers
-from kbench.macs import MAC_RULES, count_macs
-from kbench.memory_cost import memory_access_cost
+from kbench.counting.fit import seed_convention_ops
+from kbench.counting.layer_walk import RuleTable, analyze, count_params, flat_layers
+from kbench.counting.macs import MAC_RULES, count_macs
+from kbench.counting.memory_cost import memory_access_cost
 
 
 def _chain():

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from kbench.cli import main
-from kbench.csvio import to_csv_text
-from kbench.sweep import KEY_COLUMNS, SWEEP_COLUMNS
+from kbench.common.csvio import to_csv_text
+from kbench.results.schema import KEY_COLUMNS, SWEEP_COLUMNS
 from sweep_processes import kill_sweep_after_first_row
 
 
@@ -99,7 +99,8 @@ PLAN = ["--models", "lenet5", "--input-size", "32", "--batch-sizes", "1,2", "--m
 
 
 def _planned_keys():
-    from kbench import registry, sweep
+    from kbench.models import registry
+    from kbench.running import sweep
 
     spec = sweep.SweepSpec(models=["lenet5"], batch_sizes=[1, 2], modes=["infer", "train"],
                            precisions=["float32", "mixed_bfloat16"], backends=["tensorflow"], jit="off",

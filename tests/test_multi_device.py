@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from kbench.cli import main
-from kbench.csvio import to_csv_text
-from kbench.sweep import KEY_COLUMNS, SWEEP_COLUMNS
+from kbench.common.csvio import to_csv_text
+from kbench.results.schema import KEY_COLUMNS, SWEEP_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--warmup", "0", "--iters", "2", "--no-progress"]
@@ -76,7 +76,7 @@ def test_tensorflow_sweep_over_1_2_4_simulated_devices(tmp_path):
 # one device, or weights created outside the strategy, are refused.
 CHECK_SCRIPT = textwrap.dedent("""
     import os, sys
-    from kbench.backends import BACKENDS
+    from kbench.running.backends import BACKENDS
     name = os.environ["KERAS_BACKEND"]
     os.environ.update(BACKENDS[name].worker_env(2))
     BACKENDS[name].prepare_devices(2)
@@ -117,8 +117,8 @@ def test_the_split_is_checked(backend):
 
 
 def test_skip_reasons_without_a_worker():
-    from kbench import registry
-    from kbench.sweep import Config
+    from kbench.models import registry
+    from kbench.running.sweep import Config
 
     request = registry.resolve("lenet5", (32, 32))
     assert "not divisible by 4 devices" in Config(request, 6, "infer", "jax", "float32", True, 0, 1, n_devices=4).skip_reason()
@@ -129,7 +129,7 @@ def test_skip_reasons_without_a_worker():
 
 
 def test_worker_env_simulates_jax_devices(monkeypatch):
-    from kbench.backends import BACKENDS
+    from kbench.running.backends import BACKENDS
 
     monkeypatch.setenv("XLA_FLAGS", "--xla_foo=1 --xla_force_host_platform_device_count=2")
     assert BACKENDS["jax"].worker_env(4) == {"XLA_FLAGS": "--xla_foo=1 --xla_force_host_platform_device_count=4"}
@@ -165,7 +165,7 @@ def test_merge_computes_efficiency_across_shards(tmp_path):
 
 
 def test_efficiency_needs_the_same_device_kind_and_an_ok_baseline():
-    from kbench import scaling
+    from kbench.results import scaling
 
     two = _row(batch_size=4, n_devices=2, samples_per_s=150)
     assert scaling.efficiency(two, [_row(batch_size=2, samples_per_s=100)]) == 0.75
@@ -176,7 +176,8 @@ def test_efficiency_needs_the_same_device_kind_and_an_ok_baseline():
 
 def test_more_devices_than_the_worker_sees_is_a_skipped_row():
     """In this (TensorFlow) test process there is one CPU device and no simulated ones."""
-    from kbench import registry, timing
+    from kbench.models import registry
+    from kbench.running import timing
 
     cfg = {"request": registry.resolve("lenet5", (32, 32)).to_payload(), "batch_size": 64, "mode": "infer",
            "precision": "float32", "jit": False, "warmup": 0, "iters": 1, "n_devices": 64}

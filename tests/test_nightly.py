@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kbench.cli import main
-from kbench.nightly import run_night
-from kbench.sweep_frame import night_label, nightly_files, previous_run
+from kbench.nightly.run import run_night
+from kbench.results.frame import night_label, nightly_files, previous_run
 
 DATA = Path(__file__).parent / "data" / "nightly"
 ROUNDS_A, ROUNDS_B, ROUNDS_SLOW = DATA / "rounds_a.csv", DATA / "rounds_b.csv", DATA / "rounds_slow.csv"
@@ -47,7 +47,7 @@ def reports(monkeypatch):
         calls.append({"directory": Path(directory), "out": Path(out), "comparison": comparison})
         return type("Report", (), {"index": Path(out) / "index.html"})
 
-    monkeypatch.setattr("kbench.nightly.build_report", fake_build_report)
+    monkeypatch.setattr("kbench.nightly.run.build_report", fake_build_report)
     return calls
 
 

@@ -1,4 +1,4 @@
-"""Output paths are sacred (kbench.outputs, kbench.csvio): symlinks are written through, devices
+"""Output paths are sacred (kbench.common.outputs, kbench.common.csvio): symlinks are written through, devices
 and fifos are refused, existing files are kept unless asked, write errors leave nothing behind."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from kbench import outputs
-from kbench.csvio import CsvLog, read_rows, write_text_atomic
+from kbench.common import outputs
+from kbench.common.csvio import CsvLog, read_rows, write_text_atomic
 from kbench.errors import UsageError
 
 

@@ -209,7 +209,7 @@ def test_sweep_measures_a_saved_model_and_a_factory(tmp_path, saved_model, facto
 
 @pytest.mark.slow  # a second real sweep; the CLI sweep above covers the same workers
 def test_sweep_models_takes_a_keras_model_object(tmp_path):
-    from kbench.sweep import sweep_models
+    from kbench.running.sweep import sweep_models
 
     out = tmp_path / "s.csv"
     # No Input layer: built at input_size before it is saved for the workers, timed as Functional.

@@ -1,4 +1,4 @@
-"""The seed documents' tables as data (kbench/tables/*.toml): every file loads, names registered
+"""The seed documents' tables as data (kbench/papers/tables/*.toml): every file loads, names registered
 models (or says why there is none), and every printed number parses. No model is built here."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kbench import paper_tables, registry
+from kbench.papers import loader as paper_tables
+from kbench.models import registry
 from kbench.errors import UsageError
-from kbench.paper_tables import (CONVENTIONS, QUANTITIES, UNITS, load_table, load_tables, parse_printed,
+from kbench.papers.loader import (CONVENTIONS, QUANTITIES, UNITS, load_table, load_tables, parse_printed,
                                  parse_table, table_ids)
 
 SEEDS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
@@ -297,7 +298,7 @@ def test_unknown_table_id_is_a_usage_error(tmp_path):
 
 
 def test_table_files_are_package_data():
-    # setup.cfg ships kbench/tables/*.toml; the loader finds them next to the module
+    # setup.cfg ships kbench/papers/tables/*.toml; the loader finds them next to the module
     assert paper_tables.TABLES_DIR.name == "tables" and any(paper_tables.TABLES_DIR.glob("*.toml"))
 
 
@@ -316,7 +317,7 @@ def test_report_skeleton_has_one_row_per_printed_number(tables):
 
 
 def test_parts_and_conventions_agree_with_kbench_conventions():
-    from kbench import conventions
+    from kbench.counting import conventions
 
     assert set(paper_tables.PARTS) == set(conventions.PARTS)
     assert set(conventions.CONVENTIONS) <= set(CONVENTIONS)

@@ -27,8 +27,8 @@ BASE = ["--models", "lenet5", "--input-size", "32", "--batch-sizes", "1", "--mod
 def profile_cache(tmp_path_factory):
     """A profile cache holding lenet5 at 32x32 (numbers of architectures/lenet.py), so that no
     TensorFlow profiling worker is started: these tests are about the measuring workers."""
-    from kbench import registry
-    from kbench.profile_cache import ProfileCache
+    from kbench.models import registry
+    from kbench.running.profile_cache import ProfileCache
 
     directory = tmp_path_factory.mktemp("profiles")
     ProfileCache(directory).store(registry.resolve("lenet5", (32, 32)).to_payload(),
@@ -70,7 +70,7 @@ def _hanging_workers(parent: int) -> list[int]:
     """Measuring workers of ``parent`` that reached the injected hang (it says so on stderr)."""
     hanging = []
     for pid in _children(parent):
-        if "kbench.worker" not in _cmdline(pid):
+        if "kbench.running.worker" not in _cmdline(pid):
             continue
         try:
             with open(f"/proc/{pid}/fd/2", errors="replace") as f:
@@ -176,7 +176,7 @@ def test_worker_killed_twice_at_one_configuration_is_oom(tmp_path, profile_cache
 
 
 def test_a_signal_swallowed_in_a_gc_callback_is_raised_at_the_next_checkpoint():
-    from kbench import interrupts
+    from kbench.common import interrupts
 
     assert interrupts.install()
     fired = []

@@ -8,8 +8,8 @@ import pytest
 
 import kbench
 from kbench.cli import main
-from kbench.macs import count_macs
-from kbench.profiling import profile_model
+from kbench.counting.macs import count_macs
+from kbench.counting.profiling import profile_model
 
 
 def _grouped_model(groups):
@@ -28,7 +28,7 @@ def test_grouped_convolution_is_counted_exactly(groups):
 
 
 def test_unresolved_function_call_is_reported(monkeypatch):
-    from kbench import profiling as profile_module
+    from kbench.counting import profiling as profile_module
 
     monkeypatch.setattr(profile_module._GraphCounter, "_resolve", lambda self, fname, node: None)
     record = profile_model(_grouped_model(4), (14, 14, 32))

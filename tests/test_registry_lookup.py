@@ -6,7 +6,7 @@
 import pytest
 
 import kbench
-from kbench import registry, selectors
+from kbench.models import registry, selectors
 
 
 def test_unknown_model_suggests_close_names():

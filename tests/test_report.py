@@ -10,7 +10,7 @@ import pytest
 
 from kbench.cli import main
 from kbench.errors import UsageError
-from kbench.report import INDEX, MARKER, build_report
+from kbench.nightly.report import INDEX, MARKER, build_report
 
 DATA = Path(__file__).parent / "data" / "nightly"
 HISTORY = DATA / "history"

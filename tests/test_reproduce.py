@@ -14,14 +14,14 @@ import json
 import pytest
 
 from kbench.cli import main
-from kbench.paper_tables import REPORT_COLUMNS, load_table, parse_printed, parse_table
-from kbench.reproduction import VERDICTS, reproduce, verdict, verdict_counts
+from kbench.papers.loader import REPORT_COLUMNS, load_table, parse_printed, parse_table
+from kbench.papers.reproduce import VERDICTS, reproduce, verdict, verdict_counts
 
 FAST_TABLES = ["conv_vs_separable", "lenet_feature_maps", "squeezenet_bypass"]
 
 
 def _value(text, **fields):
-    from kbench.paper_tables import PrintedValue
+    from kbench.papers.loader import PrintedValue
 
     parsed = parse_printed(text)
     return PrintedValue(quantity="macs", text=text, unit="macs", convention="macs", value=parsed.value,
@@ -93,7 +93,7 @@ def test_csv_columns_exactly_and_markdown_grouped_with_counts(tmp_path, capsys):
 
 
 def test_list_names_every_table(capsys):
-    from kbench.paper_tables import table_ids
+    from kbench.papers.loader import table_ids
 
     assert main(["reproduce", "--list", "--format", "csv"]) == 0
     listed = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
@@ -123,7 +123,7 @@ values = [{ quantity = "gpu_speed", text = "40", unit = "batches_per_s" }]
 
 
 def test_speed_ratios_on_a_tiny_table(tmp_path):
-    from kbench.reproduction_speed import add_speed_ratios, ordering
+    from kbench.papers.speed import add_speed_ratios, ordering
 
     path = tmp_path / "tiny_speed.toml"
     path.write_text(SPEED_TABLE, encoding="utf-8")
@@ -153,7 +153,7 @@ def test_reproduce_all(tmp_path):
 
 
 def test_printed_formulas_are_checked_on_real_layers():
-    from kbench.reproduction import check_formulas
+    from kbench.papers.reproduce import check_formulas
 
     rows = {r["formula"]: r for r in check_formulas([load_table("conv_vs_separable"), load_table("lenet_feature_maps")])}
     # A 3x3 stride-2 Conv2D 4 -> 5 channels on 11x11, a separable conv on 9x9, a Dense 16 -> 7.
@@ -169,7 +169,7 @@ def test_printed_formulas_are_checked_on_real_layers():
 
 
 def _memory_value(quantity, at, unit, layers="*"):
-    from kbench.paper_tables import PrintedValue
+    from kbench.papers.loader import PrintedValue
 
     return PrintedValue(quantity=quantity, text="1", unit=unit, convention="paper", value=1, at=at, layers=layers)
 
@@ -177,7 +177,7 @@ def _memory_value(quantity, at, unit, layers="*"):
 def test_activation_memory_by_hand():
     import keras
 
-    from kbench.reproduction import ModelMeasurements, NotMeasured
+    from kbench.papers.reproduce import ModelMeasurements, NotMeasured
 
     inputs = keras.Input((8, 8, 3), name="image")
     x = keras.layers.Conv2D(4, 3, padding="same", name="a")(inputs)             # 8 x 8 x 4
@@ -209,8 +209,8 @@ def test_mobilenet_v2_memory_table_is_measured_from_activation_sizes():
 def test_parameter_conventions_by_hand():
     import keras
 
-    from kbench.paper_tables import PrintedValue
-    from kbench.reproduction import ModelMeasurements
+    from kbench.papers.loader import PrintedValue
+    from kbench.papers.reproduce import ModelMeasurements
 
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, name="conv")(inputs)                       # 108 kernel + 4 bias
@@ -224,8 +224,8 @@ def test_parameter_conventions_by_hand():
 
 
 def test_g3_speed_columns_run_each_block_at_its_own_width():
-    from kbench import registry
-    from kbench.reproduction_speed import _baseline
+    from kbench.models import registry
+    from kbench.papers.speed import _baseline
 
     table = load_table("shufflenet_v2_g3")
     entries = [(row, value, {}) for row, value in table.printed_values()]

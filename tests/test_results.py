@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kbench import devices
-from kbench.sweep import LATER_COLUMNS, SWEEP_COLUMNS, is_older_header, read_existing, row_key
+from kbench.common import devices
+from kbench.results.schema import LATER_COLUMNS, SWEEP_COLUMNS, is_older_header, read_rows, row_key
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 GPU_SWEEPS = sorted(RESULTS.glob("sweep-gpu-*.csv"))
@@ -22,7 +22,7 @@ GPU_SWEEPS = sorted(RESULTS.glob("sweep-gpu-*.csv"))
 
 def test_gpu_results_are_committed():
     assert GPU_SWEEPS, "no GPU sweep CSV under results/"
-    rows = [r for path in GPU_SWEEPS for r in read_existing(path)]
+    rows = [r for path in GPU_SWEEPS for r in read_rows(path)]
     wanted = {(b, m) for b in ("128", "256") for m in ("infer", "train")}
     got = {(r["batch_size"], r["mode"]) for r in rows if r["model"] == "resnet50" and r["backend"] == "jax"
            and r["precision"] == "mixed_bfloat16" and r["status"] == "ok" and r["device"].startswith("gpu")}
@@ -31,7 +31,7 @@ def test_gpu_results_are_committed():
 
 @pytest.mark.parametrize("path", GPU_SWEEPS, ids=lambda p: p.name)
 def test_gpu_rows_are_consistent(path):
-    rows = read_existing(path)  # header of this version, known statuses
+    rows = read_rows(path)  # header of this version, known statuses
     assert rows
     keys = [row_key(r) for r in rows]
     assert len(keys) == len(set(keys))
@@ -54,7 +54,7 @@ def test_gpu_rows_are_consistent(path):
 
 def test_gpu_rows_were_measured_at_committed_revisions():
     """Each row names the commit it ran at, and that commit is in this repository's history."""
-    commits = {r["git_commit"] for path in GPU_SWEEPS for r in read_existing(path)}
+    commits = {r["git_commit"] for path in GPU_SWEEPS for r in read_rows(path)}
     root = Path(__file__).resolve().parent.parent
     if not (root / ".git").exists():
         pytest.skip("not a git checkout")
@@ -83,7 +83,7 @@ def test_older_sweep_csvs_are_still_read(tmp_path):
     row.update(model="lenet5", batch_size="1", status="ok", samples_per_s="10")
     path = tmp_path / "old.csv"
     path.write_text(",".join(older) + "\n" + ",".join(row[c] for c in older) + "\n")
-    (read,) = read_existing(path)
+    (read,) = read_rows(path)
     assert read["samples_per_s"] == "10" and all(read[c] == "" for c in LATER_COLUMNS)
     for path in GPU_SWEEPS:
-        assert all(set(LATER_COLUMNS) <= set(r) for r in read_existing(path))
+        assert all(set(LATER_COLUMNS) <= set(r) for r in read_rows(path))

@@ -1,4 +1,4 @@
-"""Model selectors (``kbench.selectors``): globs, mixed lists, ``@file`` lists, user models; and
+"""Model selectors (``kbench.models.selectors``): globs, mixed lists, ``@file`` lists, user models; and
 ``--config`` presets addressed by name."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import fnmatch
 import pytest
 
 import kbench
-from kbench import selectors
+from kbench.models import selectors
 from kbench.cli import main
 from kbench.errors import UsageError
 

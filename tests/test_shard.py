@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from kbench import shard
+from kbench.running import shard
 from kbench.errors import UsageError
 
 
@@ -65,7 +65,8 @@ def test_balance_is_by_cost_not_by_count():
 
 
 def _plan(**overrides):
-    from kbench import registry, sweep
+    from kbench.models import registry
+    from kbench.running import sweep
 
     spec = sweep.SweepSpec(models=["lenet5", "resnet18"], batch_sizes=[1, 2, 8], modes=["infer", "train"],
                            precisions=["float32", "mixed_bfloat16"], backends=["tensorflow"], jit="off",
@@ -90,7 +91,7 @@ def test_select_over_a_real_plan(monkeypatch):
 
 
 def test_analytic_macs_are_counted_once_then_cached(tmp_path, monkeypatch):
-    from kbench import registry
+    from kbench.models import registry
 
     payload = registry.resolve("lenet5", (32, 32)).to_payload()
     got = shard.estimate_macs([payload, dict(payload)], tmp_path)

@@ -1,11 +1,11 @@
-"""kbench.stats on synthetic numbers: rounds summary, pair verdicts, change points."""
+"""kbench.results.stats on synthetic numbers: rounds summary, pair verdicts, change points."""
 
 import math
 
 import numpy as np
 import pytest
 
-from kbench import stats
+from kbench.results import stats
 
 
 def test_summarize_rounds_median_iqr_and_text():

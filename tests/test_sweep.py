@@ -155,7 +155,7 @@ def test_bad_input_exits_2(tmp_path, capfd, argv, needle, profile_cache):
     None,  # a sweep header, then a row with too many fields
 ])
 def test_resume_malformed_csv_exits_2(tmp_path, capfd, content, profile_cache):
-    from kbench.sweep import SWEEP_COLUMNS
+    from kbench.results.schema import SWEEP_COLUMNS
 
     out = tmp_path / "bad.csv"
     if content is None:
@@ -195,7 +195,7 @@ def test_jax_and_torch_backends(tmp_path, profile_cache):
 
 def test_torch_jit_is_a_skipped_row_not_a_hang(tmp_path, profile_cache, monkeypatch):
     """Recorded as skipped without starting a measuring worker (so nothing can hang)."""
-    import kbench.sweep as sweep_module
+    import kbench.running.sweep as sweep_module
 
     started = []
 
@@ -242,7 +242,7 @@ def test_config_file(tmp_path, profile_cache):
 def test_nightly_config_is_valid():
     from kbench.commands.sweep import build_spec
     from kbench.cli import build_parser
-    from kbench.sweep import plan, validate
+    from kbench.running.sweep import plan, validate
 
     spec = build_spec(build_parser().parse_args(["sweep", "--config", "nightly"]))  # the packaged preset
     assert spec.time_budget_s and plan(spec, validate(spec))
@@ -251,7 +251,7 @@ def test_nightly_config_is_valid():
 def test_fresh_worker_per_config(tmp_path, profile_cache, monkeypatch):
     """Where a device peak cannot be reset in-process (JAX on GPU), each configuration gets its
     own worker; KBENCH_FRESH_WORKER=1 forces that path on CPU so it is exercised here."""
-    import kbench.sweep as sweep_module
+    import kbench.running.sweep as sweep_module
 
     started = []
 
@@ -274,8 +274,8 @@ def test_fresh_worker_per_config(tmp_path, profile_cache, monkeypatch):
 def test_each_model_is_resolved_once(monkeypatch):
     """Resolve once, at the edge: validate() resolves each model into a request (one registry
     lookup per model, made by registry.resolve); plan() and the configurations reuse it."""
-    from kbench import registry
-    from kbench.sweep import SweepSpec, plan, validate
+    from kbench.models import registry
+    from kbench.running.sweep import SweepSpec, plan, validate
 
     lookups = []
     real_get_spec, real_normalize = registry.get_spec, registry.normalize_input_shape
@@ -293,7 +293,7 @@ def test_each_model_is_resolved_once(monkeypatch):
 
 
 def test_jax_gpu_measures_each_configuration_in_a_fresh_worker(monkeypatch):
-    from kbench.backends import BACKENDS
+    from kbench.running.backends import BACKENDS
 
     monkeypatch.delenv("KBENCH_FRESH_WORKER", raising=False)
     assert BACKENDS["jax"].fresh_worker_per_config("gpu:0")
@@ -315,7 +315,7 @@ def _tiny_package(root: Path) -> Path:
 
 
 def test_source_digest_changes_with_any_edit(tmp_path):
-    from kbench.profile_cache import source_digest
+    from kbench.running.profile_cache import source_digest
 
     package = _tiny_package(tmp_path)
     before = source_digest([package])
@@ -340,7 +340,7 @@ def _fake_profile():
 def test_cached_profile_is_not_used_after_the_code_changed(tmp_path, monkeypatch):
     """An entry written before a builder edit is never read after it (a new process computes
     the digest anew; here its per-process cache is cleared to stand for that)."""
-    from kbench import profile_cache
+    from kbench.running import profile_cache
 
     package = _tiny_package(tmp_path / "src")
     monkeypatch.setattr(profile_cache, "counting_roots", lambda: [package])
@@ -361,7 +361,8 @@ def test_cached_profile_is_not_used_after_the_code_changed(tmp_path, monkeypatch
 
 
 def test_cached_profile_schema_and_tf_version(tmp_path, monkeypatch):
-    from kbench import env, profile_cache
+    from kbench.common import env
+    from kbench.running import profile_cache
 
     cache = profile_cache.ProfileCache(tmp_path)
     payload = {"model": "lenet5", "input_shape": [32, 32, 1], "num_classes": 10, "variant": {}}
@@ -396,7 +397,7 @@ def test_default_profile_cache_is_beside_the_output(tmp_path, monkeypatch, capfd
 
 
 def test_profile_cache_dir_default():
-    from kbench.sweep import SweepSpec
+    from kbench.running.sweep import SweepSpec
 
     spec = SweepSpec(models=["lenet5"], batch_sizes=[1], modes=["infer"], precisions=["float32"],
                      backends=["tensorflow"], out="/tmp/x/y/run.csv")

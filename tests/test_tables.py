@@ -15,7 +15,7 @@ import json
 import pytest
 
 from kbench.cli import main
-from kbench.humanize import human_count, natural_key, render_table
+from kbench.common.humanize import human_count, natural_key, render_table
 
 
 def _csv(text):
@@ -126,7 +126,7 @@ def test_per_layer_json_rows_carry_shares_and_uncounted_ops(capsys):
 def test_per_layer_depth_folds_nested_models():
     import keras
 
-    from kbench.profiling import per_layer_at_depth, profile_model
+    from kbench.counting.profiling import per_layer_at_depth, profile_model
 
     backbone_in = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", name="conv1")(backbone_in)
@@ -182,8 +182,9 @@ def test_profile_records_num_classes_and_resumes_on_it(tmp_path, capsys):
 
 
 def test_sweep_resume_key_includes_num_classes():
-    from kbench import registry
-    from kbench.sweep import SWEEP_COLUMNS, Config, row_key
+    from kbench.models import registry
+    from kbench.running.sweep import Config
+    from kbench.results.schema import SWEEP_COLUMNS, row_key
 
     def config(classes):
         return Config(registry.resolve("lenet5", (32, 32), classes), 1, "infer", "tensorflow", "float32", False, 0, 1)
@@ -196,7 +197,7 @@ def test_sweep_resume_key_includes_num_classes():
 
 
 def test_tables_name_the_set_variant_and_class_count(capsys):
-    from kbench.sweep import summary_rows
+    from kbench.running.sweep import summary_rows
 
     assert main(["profile", "lenet5", "--set", "activation=relu", "--num-classes", "7"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("lenet5 [activation=relu, num_classes=7]")
@@ -274,8 +275,9 @@ def test_bare_kbench_prints_help_and_version_names_the_frameworks(capsys):
 
 # ---- sweep -----------------------------------------------------------------------------------------
 def test_sweep_logs_each_configuration_off_a_terminal_and_counts_rows_in_words(tmp_path, monkeypatch, capsys):
-    from kbench import sweep
-    from kbench.sweep import SWEEP_COLUMNS, SweepResult
+    from kbench.running import sweep
+    from kbench.running.sweep import SweepResult
+    from kbench.results.schema import SWEEP_COLUMNS
 
     def fake_run_sweep(spec, on_row=None):
         row = {c: "" for c in SWEEP_COLUMNS}
@@ -296,8 +298,9 @@ def test_sweep_logs_each_configuration_off_a_terminal_and_counts_rows_in_words(t
 
 
 def test_sweep_rows_carry_the_model_memory():
-    from kbench import registry
-    from kbench.sweep import SWEEP_COLUMNS, Config, make_row
+    from kbench.models import registry
+    from kbench.running.sweep import Config, make_row
+    from kbench.results.schema import SWEEP_COLUMNS
 
     cfg = Config(registry.resolve("lenet5", (32, 32), 7), 1, "infer", "tensorflow", "float32", False, 0, 1)
     row = make_row(cfg, {"status": "ok", "samples_per_s": 10.0, "peak_mem_mb": 736.84, "model_mem_mb": 14.29,
@@ -325,7 +328,7 @@ def test_sweep_records_model_memory_classes_and_logs_each_configuration(tmp_path
 
 
 def test_model_memory_is_peak_minus_baseline_on_cpu():
-    from kbench.worker import model_memory_mb
+    from kbench.running.worker import model_memory_mb
 
     assert model_memory_mb({"peak_mem_mb": 736.8, "peak_mem_source": "host_rss"}, 722.5) == pytest.approx(14.3)
     assert model_memory_mb({"peak_mem_mb": 700.0, "peak_mem_source": "host_rss"}, 710.0) == 0.0
@@ -334,8 +337,9 @@ def test_model_memory_is_peak_minus_baseline_on_cpu():
 
 
 def test_sweep_row_without_num_classes_is_for_the_default_count():
-    from kbench import registry
-    from kbench.sweep import Config, row_key
+    from kbench.models import registry
+    from kbench.running.sweep import Config
+    from kbench.results.schema import row_key
 
     row = {"model": "lenet5", "input_h": "32", "input_w": "32", "variant": "", "batch_size": "1", "mode": "infer",
            "backend": "tensorflow", "precision": "float32", "jit": "false", "num_classes": ""}
@@ -345,7 +349,7 @@ def test_sweep_row_without_num_classes_is_for_the_default_count():
 
 
 def test_profile_json_lists_a_failed_model_with_its_error(monkeypatch, capsys):
-    from kbench import profiling
+    from kbench.counting import profiling
 
     real = profiling.profile
 

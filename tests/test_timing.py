@@ -1,4 +1,4 @@
-"""The measurement (kbench.timing), the device table (kbench.devices), row arithmetic,
+"""The measurement (kbench.running.timing), the device table (kbench.common.devices), row arithmetic,
 repeatability and the harness-overhead check.
 
 Nothing in the default suite asserts on a measured time or throughput: on a shared 2-core
@@ -13,7 +13,9 @@ import pytest
 
 import numpy as np
 
-from kbench import devices, stats, timing
+from kbench.common import devices
+from kbench.results import stats
+from kbench.running import timing
 
 
 def test_step_stats_known_values():
@@ -60,8 +62,8 @@ def test_peaks_per_precision_and_override():
 
 
 def test_row_arithmetic_mfu():
-    from kbench import registry
-    from kbench.sweep import Config, make_row
+    from kbench.models import registry
+    from kbench.running.sweep import Config, make_row
 
     cfg = Config(registry.resolve("lenet5", (32, 32)), 8, "train", "tensorflow", "float32", True, 1, 3)
     result = {"status": "ok", "samples_per_s": 1000.0, "device": "gpu:0", "device_kind": "NVIDIA H100 80GB HBM3"}
@@ -197,7 +199,7 @@ def test_precision_is_applied(precision, compute, mode):
 
 
 def test_precision_check_rejects_a_model_built_in_another_dtype():
-    from kbench import registry
+    from kbench.models import registry
 
     model = registry.build("lenet5")  # built under float32
     with pytest.raises(RuntimeError, match="precision mixed_bfloat16 not applied"):
@@ -206,7 +208,7 @@ def test_precision_check_rejects_a_model_built_in_another_dtype():
 
 
 def test_git_commit_override(monkeypatch):
-    from kbench import env
+    from kbench.common import env
 
     env.git_commit.cache_clear()
     monkeypatch.setenv("KBENCH_GIT_COMMIT", "feedfacecafe")
@@ -273,7 +275,7 @@ def test_harness_overhead_within_3_percent():
     The harness's real extra cost is measured noise-free by ``loop_overhead_us_per_step``
     (~0.2-0.3 us per step over a no-op step, < 1e-5 of this step) and asserted (also slow, being a
     time) by ``test_loop_overhead_is_small``."""
-    from kbench.backends import BACKENDS
+    from kbench.running.backends import BACKENDS
 
     cfg = _cfg(variant={}, batch_size=8, jit=BACKENDS["tensorflow"].default_jit(), warmup=10, iters=20)
     cfg["request"]["input_shape"] = [64, 64, 3]

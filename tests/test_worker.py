@@ -1,4 +1,4 @@
-"""kbench.worker: the line protocol, the fault-injection hook and the entry point. The workers
+"""kbench.running.worker: the line protocol, the fault-injection hook and the entry point. The workers
 themselves run in tests/test_sweep.py."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from kbench import worker
+from kbench.running import worker
 
 
 def test_protocol_round_trip():
@@ -40,7 +40,7 @@ def _cfg(batch_size, mode="infer"):
 
 
 def test_inject_fault_raises_what_the_spec_says():
-    from kbench.timing import is_oom
+    from kbench.running.timing import is_oom
 
     faults = worker.parse_faults("lenet5:2:infer=oom;lenet5:3:infer=error")
     worker.inject_fault(_cfg(1), faults)  # no match: nothing happens
@@ -52,7 +52,7 @@ def test_inject_fault_raises_what_the_spec_says():
 
 
 def test_unknown_command_exits_2():
-    done = subprocess.run([sys.executable, "-m", "kbench.worker", "bogus"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "kbench.running.worker", "bogus"], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2 and "worker|profile" in done.stderr
 

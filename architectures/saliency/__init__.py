@@ -14,13 +14,13 @@ Conventions shared by all builders:
   say otherwise; score/prediction convs have no activation.
 * Decoders re-align features of several resolutions, so most networks need input sides that
   are multiples of their total stride: each spec's ``input_multiple`` (checked by
-  ``kbench.registry``; a direct builder call raises ``architectures.errors.InputShapeError``).
+  ``kbench.models.registry``; a direct builder call raises ``architectures.errors.InputShapeError``).
   Non-square inputs are fine.
 * The notes' figures (stated and audit-corrected) are in ``reference.json`` next to these
   modules; each spec's ``reported`` is read from it.
 * The notes' cost conventions (pooling, element-wise ops, bilinear upsampling, BN, transposed
   conv charged with the full kernel at output resolution) are reproduced by
-  ``kbench.fit.seed_convention_ops``; ``kbench.profile`` counts MACs of convs/dense only.
+  ``kbench.counting.fit.seed_convention_ops``; ``kbench.profile`` counts MACs of convs/dense only.
 """
 
 # Imported in registration order (the order of ``kbench list``'s saliency rows before the split).

@@ -27,7 +27,7 @@ COMMON_NOTE = ("Params in the notes are weights only (no conv biases); kbench's 
                "also counts biases. kbench 'macs' count conv/dense/transposed-conv only; the notes "
                "also charge pooling (k*k per output), element-wise ops, bilinear upsampling (8/output), "
                "BN and transposed convs at output resolution with the full kernel "
-               "(see kbench.fit.seed_convention_ops).")
+               "(see kbench.counting.fit.seed_convention_ops).")
 
 SEED_CONVENTION = ("seed convention: params are weights only (no biases); MACs include pooling, "
                    "element-wise, upsampling and BN terms and full-kernel transposed convs")
@@ -91,7 +91,7 @@ def reference_reported(key: str, *, lines: str, size: int = 224, **symbols) -> t
     ``symbols`` are the notes' free symbols (``b`` batch size in the BN cost, MDF's ``n``, ``k``);
     ``h`` and ``w`` are the size. Both figures are in the notes' convention (see
     ``SEED_CONVENTION``), not kbench's, hence ``derived``: tests/models/test_saliency.py checks
-    them through ``kbench.fit.seed_convention_ops``.
+    them through ``kbench.counting.fit.seed_convention_ops``.
     """
     entry = reference_entries()[key]
     values = dict(symbols, h=size, w=size)

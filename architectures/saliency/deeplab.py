@@ -84,5 +84,5 @@ register_model(
            "size, and the profiler then counts the padded work (2.25x for rate 12 on an 8x8 map); "
            "kbench.profile's MACs equal the analytic count when h/8 and w/8 are multiples of every "
            "rate (inputs that are multiples of 576 for the default rates). The analytic count "
-           "(kbench.macs, fit-flops --counter analytic) is the textbook one at every size."),
+           "(kbench.counting.macs, fit-flops --counter analytic) is the textbook one at every size."),
 )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable, Mapping, Sequence
 
-from kbench import humanize, outputs, validate
+from kbench.common import humanize, outputs, validate
 
-FORMATS = ("table", "markdown", "latex", "json", "csv")  # the first three: kbench.humanize.TABLE_FORMATS
+FORMATS = ("table", "markdown", "latex", "json", "csv")  # the first three: kbench.common.humanize.TABLE_FORMATS
 
 
 def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["width_multiplier=0.5", "plugins=[{...}]"]`` -> kwargs (``kbench.validate.parse_set``)."""
+    """``["width_multiplier=0.5", "plugins=[{...}]"]`` -> kwargs (``kbench.common.validate.parse_set``)."""
     return validate.parse_set(items)
 
 
@@ -35,19 +35,19 @@ def add_format_arguments(parser, default="table"):
 
 
 def check_out(args) -> None:
-    """Before any work: --out must be a new path or (with --force) a regular file (``kbench.outputs``)."""
+    """Before any work: --out must be a new path or (with --force) a regular file (``kbench.common.outputs``)."""
     if getattr(args, "out", None):
         outputs.check_output(args.out, "--out", overwrite=getattr(args, "force", False))
 
 
 def format_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], fmt: str = "table", totals=None) -> str:
-    """A table for people (``kbench.humanize.render_table``: 25.56M, unit in the header)."""
+    """A table for people (``kbench.common.humanize.render_table``: 25.56M, unit in the header)."""
     return humanize.render_table(columns, list(rows), fmt, totals=totals)
 
 
 def emit(text: str, out: str | None, force: bool = True):
     """Write ``text`` to ``out`` (atomically, through a symlink, never over a device or, unless
-    ``force``, an existing file: ``kbench.outputs.write_text``) or to standard output."""
+    ``force``, an existing file: ``kbench.common.outputs.write_text``) or to standard output."""
     if out:
         outputs.write_text(out, text, "--out", overwrite=force)
     else:

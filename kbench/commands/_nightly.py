@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from kbench import outputs
+from kbench.common import outputs
 from kbench.commands._common import format_table
-from kbench.csvio import to_csv_text
+from kbench.common.csvio import to_csv_text
 from kbench.errors import UsageError
-from kbench.humanize import display_value
+from kbench.common.humanize import display_value
 
 FORMATS = ("table", "markdown", "latex", "csv", "json")
 
@@ -33,7 +33,7 @@ def parse_fraction(text: str, what: str) -> float:
 
 def add_verdict_arguments(parser):
     """``--threshold`` and ``--alpha``: how compare judges a pair (compare, nightly, report)."""
-    from kbench import stats
+    from kbench.results import stats
 
     parser.add_argument("--threshold", default=f"{stats.DEFAULT_THRESHOLD:.0%}",
                         help="smallest change of the median samples/s that counts (default: %(default)s)")
@@ -53,7 +53,7 @@ def add_output_arguments(parser, default: str = "table"):
 
 
 def check_out(args, inputs: Iterable[str | Path]):
-    """Before any work: --out must be writable (``kbench.outputs``: an existing file only with
+    """Before any work: --out must be writable (``kbench.common.outputs``: an existing file only with
     --force) and never one of the input files, which are only ever read."""
     if not args.out:
         return

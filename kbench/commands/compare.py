@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kbench.commands._nightly import add_output_arguments, add_verdict_arguments, check_out, parse_verdict_arguments, render, write
-from kbench.compare import COLUMNS, compare_files
+from kbench.nightly.compare import COLUMNS, compare_files
 
 NAME = "compare"
 HELP = "compare two sweep CSVs: faster / slower / same / not_comparable per configuration (exit 1 if any is slower)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kbench.commands._common import add_format_arguments, check_out, emit, format_table
-from kbench.csvio import to_csv_text
+from kbench.common.csvio import to_csv_text
 
 NAME = "conventions"
 HELP = "list the counting conventions (profile --convention) and the parts a count may cover"
@@ -17,13 +17,13 @@ def add_arguments(parser):
 
 
 def rows():
-    from kbench.conventions import CONVENTIONS
+    from kbench.counting.conventions import CONVENTIONS
 
     return [{"convention": c.name, "unit": c.unit, "counts": c.summary} for c in CONVENTIONS.values()]
 
 
 def run(args) -> int:
-    from kbench.conventions import PARTS
+    from kbench.counting.conventions import PARTS
 
     check_out(args)
     listed = rows()

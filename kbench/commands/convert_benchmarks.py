@@ -13,7 +13,7 @@ unless given) stay empty.
 Every field is type-checked before anything is written (a number must be a finite number,
 ``extra_info``/``machine_info`` objects, ``input_shape`` a list of up to three integers...):
 a malformed file is one line and exit 2. ``--out`` never replaces an existing file unless
-``--force`` is given (``kbench.outputs``).
+``--force`` is given (``kbench.common.outputs``).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _text(value, what: str) -> str:
 def convert(data: dict, source: str = "benchmark JSON") -> list[dict]:
     import numpy as np
 
-    from kbench.sweep import significant
+    from kbench.results.schema import significant
 
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise UsageError(f"malformed {source}: no 'benchmarks' list (is it a pytest-benchmark --benchmark-json file?)")
@@ -149,9 +149,9 @@ def convert(data: dict, source: str = "benchmark JSON") -> list[dict]:
 
 
 def run(args) -> int:
-    from kbench import outputs
-    from kbench.csvio import to_csv_text
-    from kbench.sweep import SWEEP_COLUMNS
+    from kbench.common import outputs
+    from kbench.common.csvio import to_csv_text
+    from kbench.results.schema import SWEEP_COLUMNS
 
     path = Path(args.json_file)
     if args.out:

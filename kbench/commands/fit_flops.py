@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from kbench.commands._common import check_out, emit, parse_set
-from kbench.validate import check_variant
+from kbench.common.validate import check_variant
 
 NAME = "fit-flops"
 HELP = "profile a model at several input sizes and fit MACs(h, w) = a*h*w + b*(h+w) + c"
@@ -32,7 +32,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from kbench.fit import fit_requests, format_table, resolve_sizes
+    from kbench.counting.fit import fit_requests, format_table, resolve_sizes
 
     # Every size resolved (and validated), and --out checked, before anything is built.
     check_out(args)

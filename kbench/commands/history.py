@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from kbench import stats
+from kbench.results import stats
 from kbench.commands._nightly import add_output_arguments, check_out, parse_fraction, render, write
 from kbench.errors import UsageError
-from kbench.history import SERIES_COLUMNS, STEP_COLUMNS, load_history
-from kbench.sweep_frame import nightly_files
+from kbench.nightly.history import SERIES_COLUMNS, STEP_COLUMNS, load_history
+from kbench.results.frame import nightly_files
 
 NAME = "history"
 HELP = "time series of the nightly sweep CSVs in a directory, with the steps (change points) found in each"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from kbench import registry
+from kbench.models import registry
 from kbench.commands._common import add_format_arguments, check_out, emit, format_table
-from kbench.csvio import to_csv_text
-from kbench.humanize import natural_key
+from kbench.common.csvio import to_csv_text
+from kbench.common.humanize import natural_key
 
 NAME = "list"
 HELP = "list the registered models"

@@ -1,5 +1,5 @@
 """``kbench merge OUT.csv IN1.csv IN2.csv ...``: the CSVs of a sharded sweep joined into one
-(one row per key; conflicting rows are reported and the newest ``ok`` row wins): ``kbench.merge``."""
+(one row per key; conflicting rows are reported and the newest ``ok`` row wins): ``kbench.results.merge``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from kbench.merge import merge_files
+    from kbench.results.merge import merge_files
 
     result = merge_files(args.out, args.inputs, force=args.force)
     for conflict in result.conflicts:

@@ -1,13 +1,13 @@
-"""``kbench nightly NEW.csv``: what run_all.sh does after its sweep (``kbench.nightly``)."""
+"""``kbench nightly NEW.csv``: what run_all.sh does after its sweep (``kbench.nightly.run``)."""
 
 from __future__ import annotations
 
 import sys
 
-from kbench import stats
+from kbench.results import stats
 from kbench.commands._nightly import add_verdict_arguments, parse_verdict_arguments, render
-from kbench.compare import COLUMNS
-from kbench.nightly import run_night
+from kbench.nightly.compare import COLUMNS
+from kbench.nightly.run import run_night
 
 NAME = "nightly"
 HELP = ("compare a night's sweep CSV with the previous run of its machine, update the history and the "

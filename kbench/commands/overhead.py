@@ -1,7 +1,7 @@
 """``kbench overhead``: the sweep's timed loop vs a minimal loop over the same compiled step.
 
 Runs in this process on the backend ``KERAS_BACKEND`` names and prints one JSON object on
-standard output (``kbench.timing.overhead_check``): both loops' median samples/s, their paired
+standard output (``kbench.running.timing.overhead_check``): both loops' median samples/s, their paired
 ratio and the loops' own per-step cost measured over a no-op step.
 """
 
@@ -11,9 +11,9 @@ import argparse
 import json
 import sys
 
-from kbench import validate as check
+from kbench.common import validate as check
 from kbench.errors import UsageError
-from kbench.timing import MODES, PRECISIONS
+from kbench.running.timing import MODES, PRECISIONS
 
 NAME = "overhead"
 HELP = "harness-overhead check: the sweep's timed loop vs a minimal loop over the same compiled step (JSON)"
@@ -35,9 +35,10 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from kbench import backends, registry
-    from kbench._quiet import quiet_import
-    from kbench.timing import overhead_check
+    from kbench.running import backends
+    from kbench.models import registry
+    from kbench.common.quiet import quiet_import
+    from kbench.running.timing import overhead_check
 
     batch_size, iters, repeats, warmup = (check.integer(value, what, minimum=lowest) for what, value, lowest in (
         ("--batch-size", args.batch_size, 1), ("--iters", args.iters, 1), ("--repeats", args.repeats, 1),

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import sys
 
-from kbench import env, outputs, selectors
-from kbench import validate as check
+from kbench.common import env, outputs
+from kbench.models import selectors
+from kbench.common import validate as check
 from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
-from kbench.validate import check_variant
-from kbench.csvio import RowWriter, read_rows, to_csv_text
+from kbench.common.validate import check_variant
+from kbench.common.csvio import RowWriter, read_rows, to_csv_text
 from kbench.errors import UsageError
-from kbench.humanize import human_count, model_label
+from kbench.common.humanize import human_count, model_label
 
 NAME = "profile"
 HELP = "count parameters, FLOPs (TF profiler) and MACs of a model"
@@ -108,7 +109,7 @@ def _label(request):
 
 def _with_shares(record, depth):
     """The record's per-layer rows folded to ``depth``, each with its share of params and MACs (%)."""
-    from kbench.profiling import per_layer_at_depth
+    from kbench.counting.profiling import per_layer_at_depth
 
     rows = per_layer_at_depth(record["per_layer"], depth)
     for row in rows:
@@ -148,7 +149,7 @@ def _json_entry(record, row):
 def run(args) -> int:
     import time
 
-    from kbench.profiling import profile, require_tensorflow_backend
+    from kbench.counting.profiling import profile, require_tensorflow_backend
 
     # Resolve (and so validate) every request before measuring anything: bad input costs nothing.
     size = parse_input_size(args.input_size)
@@ -241,9 +242,9 @@ def _csv_rows(per_layer, entries):
 
 
 def _convention_and_part(name, part):
-    """The ``kbench.conventions.Convention`` of ``--convention`` (None without it) and ``--part``."""
-    from kbench.conventions import CONVENTIONS, PARTS
-    from kbench.validate import one_of
+    """The ``kbench.counting.conventions.Convention`` of ``--convention`` (None without it) and ``--part``."""
+    from kbench.counting.conventions import CONVENTIONS, PARTS
+    from kbench.common.validate import one_of
 
     if name is None:
         if part is not None:

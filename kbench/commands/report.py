@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kbench.commands._nightly import add_verdict_arguments, parse_verdict_arguments
-from kbench.report import INDEX, build_report
+from kbench.nightly.report import INDEX, build_report
 
 NAME = "report"
 HELP = "write a static HTML report (PNG plots, compare table, history with steps) of a results directory"

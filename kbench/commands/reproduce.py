@@ -6,12 +6,12 @@ import functools
 import json
 import sys
 
-from kbench import outputs
-from kbench.csvio import to_csv_text
+from kbench.common import outputs
+from kbench.common.csvio import to_csv_text
 from kbench.errors import UsageError
 
 NAME = "reproduce"
-HELP = "put every number of the papers' tables (kbench/tables) beside kbench's measurement, with a verdict"
+HELP = "put every number of the papers' tables (kbench/papers/tables) beside kbench's measurement, with a verdict"
 FORMATS = ("markdown", "csv", "json", "latex")
 # Columns of the grouped markdown/latex tables (table and source head each group).
 GROUP_COLUMNS = ("row", "quantity", "reported_text", "reported", "measured", "unit", "convention", "ratio", "verdict",
@@ -36,7 +36,7 @@ def add_arguments(parser):
 
 
 def _selected_tables(names):
-    from kbench.paper_tables import load_table, load_tables, table_ids
+    from kbench.papers.loader import load_table, load_tables, table_ids
 
     if not names or names == ["all"]:
         return load_tables()
@@ -50,8 +50,8 @@ def _selected_tables(names):
 
 
 def run(args) -> int:
-    from kbench import registry
-    from kbench.validate import check_variant, integer, one_of
+    from kbench.models import registry
+    from kbench.common.validate import check_variant, integer, one_of
 
     one_of(args.format, "--format", FORMATS)
     iters = integer(args.speed_iters, "--speed-iters", minimum=1)
@@ -73,12 +73,12 @@ def run(args) -> int:
         for row in table.rows:
             if row.model:
                 check_variant(registry.resolve(row.model, row.input_size, row.num_classes, dict(row.set)), f"{table.id}: set")
-    from kbench.reproduction import reproduce, verdict_counts
+    from kbench.papers.reproduce import reproduce, verdict_counts
 
     report = reproduce(tables, progress=lambda text: print(f"kbench: measuring {text}", file=sys.stderr))
     formulas = [] if args.format == "csv" else _formula_checks(tuple(t.id for t in tables))
     if args.speed:
-        from kbench.reproduction_speed import add_speed_ratios
+        from kbench.papers.speed import add_speed_ratios
 
         add_speed_ratios(tables, report, iters=iters, batch_size=batch_size)
     _emit(render(report, args.format, verdict_counts(report), speed=args.speed, formulas=formulas), args)
@@ -88,8 +88,8 @@ def run(args) -> int:
 @functools.lru_cache(maxsize=8)
 def _formula_checks(table_ids):
     """The printed formulas of these tables checked on real layers (once per process: they are fixed)."""
-    from kbench.paper_tables import load_table
-    from kbench.reproduction import check_formulas
+    from kbench.papers.loader import load_table
+    from kbench.papers.reproduce import check_formulas
 
     return check_formulas([load_table(t) for t in table_ids])
 
@@ -125,7 +125,7 @@ def render(report, fmt, counts, *, speed=False, formulas=()) -> str:
     markdown and latex add the printed formulas checked on real layers (``formulas``)."""
     import pandas as pd
 
-    from kbench.paper_tables import REPORT_COLUMNS
+    from kbench.papers.loader import REPORT_COLUMNS
 
     columns = REPORT_COLUMNS + (SPEED_COLUMNS if speed else ())
     if fmt == "json":

@@ -5,11 +5,11 @@ appended to the CSV at once; ``--resume`` continues a killed sweep without dupli
 See ``kbench/sweep.py`` for the rules (resume keys, OOM/skip, timeout, time budget, FLOPs/MFU).
 
 Defaults can come from a TOML file (``--config my.toml``) or a preset shipped with kbench
-(``--config nightly``, ``--config full``: ``kbench/sweeps/*.toml``); flags given on the
+(``--config nightly``, ``--config full``: ``kbench/running/sweeps/*.toml``); flags given on the
 command line win over the file. Keys: models (list or selector string), family, batch_sizes,
 modes, precision, backend, jit (auto|on|off|both), warmup, iters, rounds, timeout, time_budget,
 input_size, num_classes, peak_tflops, devices, set (a table of builder options), each with its type
-checked (``kbench.validate``). SIGINT, SIGTERM and SIGHUP stop a sweep cleanly: one line on
+checked (``kbench.common.validate``). SIGINT, SIGTERM and SIGHUP stop a sweep cleanly: one line on
 stderr, every written row complete, exit code 128 + the signal's number.
 """
 
@@ -24,7 +24,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 from pathlib import Path
 
-from kbench import validate as check
+from kbench.common import validate as check
 from kbench.commands._common import format_table
 from kbench.errors import UsageError
 
@@ -71,7 +71,7 @@ def add_arguments(parser):
     parser.add_argument("--timeout", help="seconds per configuration before it is killed (default: 600)")
     parser.add_argument("--time-budget", help="seconds for the whole sweep; configurations left "
                         "when it runs out are not run (no row) and --resume picks them up")
-    parser.add_argument("--peak-tflops", help="device peak TFLOP/s for mfu (default: kbench.devices table; none on CPU)")
+    parser.add_argument("--peak-tflops", help="device peak TFLOP/s for mfu (default: kbench.common.devices table; none on CPU)")
     parser.add_argument("--out", help="CSV to write (default: results/sweep-<UTC time>.csv)")
     parser.add_argument("--resume", action="store_true", help="continue --out: skip configurations already recorded")
     parser.add_argument("--retry-failed", action="store_true",
@@ -90,7 +90,7 @@ def add_arguments(parser):
     parser.add_argument("--strict", action="store_true", help="exit 1 if any configuration ended in error or timeout")
 
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
+PRESETS_DIR = Path(__file__).resolve().parents[1] / "running" / "sweeps"
 
 
 def preset_names() -> list[str]:
@@ -99,7 +99,7 @@ def preset_names() -> list[str]:
 
 def config_path(value: str) -> str:
     """``--config``: an existing file is read as given; a bare name (no directory, no suffix)
-    is a preset shipped in ``kbench/sweeps/``, so that ``--config nightly`` works from anywhere."""
+    is a preset shipped in ``kbench/running/sweeps/``, so that ``--config nightly`` works from anywhere."""
     if Path(value).exists() or Path(value).suffix or Path(value).name != value:
         return value
     preset = PRESETS_DIR / f"{value}.toml"
@@ -139,8 +139,8 @@ def _as_text(value) -> str:
 
 
 def build_spec(args):
-    from kbench import selectors
-    from kbench.sweep import SweepSpec
+    from kbench.models import selectors
+    from kbench.running.sweep import SweepSpec
 
     cfg = _load_config(args.config)
     source = f"--config {args.config!r}"
@@ -202,7 +202,7 @@ def build_spec(args):
     backend, backend_what = pick("backend")
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed needs --resume (it re-measures the failed rows of an existing --out)")
-    from kbench.shard import parse_shard
+    from kbench.running.shard import parse_shard
 
     shard = parse_shard(args.shard) if args.shard is not None else None
     out = args.out or f"results/sweep-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.csv"
@@ -229,7 +229,7 @@ def build_spec(args):
 
 def run(args) -> int:
     """The sweep, with SIGINT/SIGTERM/SIGHUP turned into a clean stop (exit 128 + n)."""
-    from kbench import interrupts
+    from kbench.common import interrupts
 
     installed = interrupts.install()
     try:
@@ -245,7 +245,7 @@ def run(args) -> int:
 
 def _log_row(row: dict) -> None:
     """Without a progress bar (off a terminal): one line per configuration as it is written."""
-    from kbench.sweep import summary_rows
+    from kbench.running.sweep import summary_rows
 
     shown = summary_rows([row])[0]
     speed = f", {shown['samples/s']} samples/s" if row["status"] == "ok" else f": {row['error'][:120]}" if row["error"] else ""
@@ -254,8 +254,8 @@ def _log_row(row: dict) -> None:
 
 
 def _run(args) -> int:
-    from kbench import interrupts
-    from kbench.sweep import fill_profile_cache, run_sweep, summary_rows, validate
+    from kbench.common import interrupts
+    from kbench.running.sweep import fill_profile_cache, run_sweep, summary_rows, validate
 
     spec = build_spec(args)
     interrupts.checkpoint()

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kbench.macs import count_macs
-from kbench.profiling import profile_model
+from kbench.counting.macs import count_macs
+from kbench.counting.profiling import profile_model
 
 
 def _outputs(result):

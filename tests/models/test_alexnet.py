@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 import kbench
-from kbench.profiling import profile_model
+from kbench.counting.profiling import profile_model
 
 
 def _spatial(model, layer_name):

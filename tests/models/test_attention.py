@@ -26,7 +26,7 @@ from architectures.layers.attention import (
 )
 from architectures.attention_resnet import SPEC_CONVENTION
 from architectures.layers.plugins import PLUGIN_TYPES
-from kbench.macs import count_macs
+from kbench.counting.macs import count_macs
 
 ATTENTION_MODELS = ["se_resnet50", "fcanet50", "dsnet50_a", "dsnet50_b", "dsnet50_c"]
 

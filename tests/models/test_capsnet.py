@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import kbench
-from kbench.macs import count_macs
-from kbench.profiling import profile_model
+from kbench.counting.macs import count_macs
+from kbench.counting.profiling import profile_model
 
 
 def _numpy_routing(u, w, num_capsules, capsule_dim, routings):

@@ -4,7 +4,7 @@ import keras
 import pytest
 
 import kbench
-from kbench.layer_walk import count_params
+from kbench.counting.layer_walk import count_params
 
 
 def _figure(name, *, total):

@@ -12,8 +12,8 @@ import pytest
 
 import kbench
 from architectures.faster_rcnn import FasterRCNN
-from kbench.macs import count_macs
-from kbench.profiling import profile_model
+from kbench.counting.macs import count_macs
+from kbench.counting.profiling import profile_model
 
 PRESETS = {
     "faster_rcnn_r50_fpn": (41_753_056, None),
@@ -75,7 +75,7 @@ def test_save_load_keeps_the_training_model_class(small_detector, tmp_path):
 def test_train_step_as_the_sweep_builds_it(small_detector):
     """kbench's train mode: compile with its loss, Keras' train_step; the detector's own
     compute_loss (RPN + RCNN losses on synthetic boxes) replaces the zero-target MSE."""
-    from kbench.timing import build_step, make_data
+    from kbench.running.timing import build_step, make_data
 
     x, y, loss = make_data(small_detector, 2, "train")
     step, sync = build_step(small_detector, "train", False, x, y, loss)

@@ -16,7 +16,7 @@ import pytest
 
 import kbench
 from architectures.fcn import fcn_params
-from kbench.macs import count_macs
+from kbench.counting.macs import count_macs
 
 PRESETS = [f"fcn_{b}_d8_{d}" for d in ("cityscapes", "synapse") for b in ("r50", "fcanet50", "dsnet50_a", "dsnet50_b")]
 
@@ -45,7 +45,7 @@ def test_mmengine_macs_at_full_size(name, expected):
     """The mmengine convention at the dataset's size (no aux head, logits at 1/8), checked against
     the sum computed here by hand (conv MACs + 2 per BN output element) and the configs' figure;
     FcaNet adds its pooling of each map to the DCT grid (1 per input element)."""
-    from kbench.conventions import count
+    from kbench.counting.conventions import count
 
     model = kbench.build(name)
     counted = count("mmengine", model).total

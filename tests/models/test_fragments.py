@@ -4,8 +4,8 @@ import keras
 import pytest
 
 import kbench
-from kbench.layer_walk import count_params
-from kbench.macs import count_macs
+from kbench.counting.layer_walk import count_params
+from kbench.counting.macs import count_macs
 
 NAMES = ["g3_fragment_1", "g3_fragment_2_series", "g3_fragment_4_series", "g3_fragment_2_parallel",
          "g3_fragment_4_parallel"]

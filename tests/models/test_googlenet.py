@@ -6,8 +6,8 @@ import pytest
 
 import kbench
 from architectures.googlenet import INCEPTION_CONFIG
-from kbench.layer_walk import count_params
-from kbench.macs import count_macs
+from kbench.counting.layer_walk import count_params
+from kbench.counting.macs import count_macs
 
 
 def test_paper_figure_gap_is_explained():

@@ -10,8 +10,8 @@ import pytest
 
 import kbench
 from architectures.mobilenet import mobilenet_v1, mobilenet_v2
-from kbench.layer_walk import count_params
-from kbench.macs import count_macs
+from kbench.counting.layer_walk import count_params
+from kbench.counting.macs import count_macs
 
 
 def test_mobilenet_v1_exact_counts():

@@ -14,8 +14,8 @@ import pytest
 
 import kbench
 from architectures import MODEL_SPECS
-from kbench.macs import count_macs
-from kbench.profiling import profile_model
+from kbench.counting.macs import count_macs
+from kbench.counting.profiling import profile_model
 
 MODELS = kbench.list_models()
 
@@ -152,7 +152,7 @@ def test_input_multiple_is_checked_before_building(name):
     spec = kbench.get_spec(name)
     h, w = _test_shape(spec)[:2]
     with pytest.raises(kbench.InputSizeError, match=f"multiples of {spec.input_multiple}$"):
-        kbench.registry.normalize_input_shape(spec, (h, w + spec.input_multiple // 2))
+        kbench.models.registry.normalize_input_shape(spec, (h, w + spec.input_multiple // 2))
 
 
 @pytest.mark.parametrize("name, option, message", [

@@ -2,7 +2,7 @@
 
 torchvision's meta pattern: the figures live once, in each spec's ``reported``, and this one
 test checks them all. ``exact`` figures must match to the unit (params: trainable, or total with
-BN moving statistics when ``params_total``; MACs: ``kbench.macs.count_macs``); ``rounded`` ones to
+BN moving statistics when ``params_total``; MACs: ``kbench.counting.macs.count_macs``); ``rounded`` ones to
 their last printed digit (4.23e9: within 5e6); ``derived`` ones only within their ``tolerance``,
 when they have one. Each model is built once per input size and variant its figures name.
 """
@@ -13,8 +13,8 @@ import math
 import pytest
 
 import kbench
-from kbench.layer_walk import count_params
-from kbench.macs import count_macs
+from kbench.counting.layer_walk import count_params
+from kbench.counting.macs import count_macs
 
 # Full-size builds that take over 15 s each on a loaded 2-core machine (VGG-scale weights or
 # 100+ layers at 224): their figures are checked under -m slow.

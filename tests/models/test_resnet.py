@@ -5,7 +5,7 @@ import keras
 import pytest
 
 import kbench
-from kbench.profiling import profile_model
+from kbench.counting.profiling import profile_model
 
 
 def _trainable(model):

@@ -3,7 +3,7 @@
 import pytest
 
 import kbench
-from kbench.layer_walk import count_params
+from kbench.counting.layer_walk import count_params
 
 
 def test_resnext_is_the_resnet_builder():

@@ -1,7 +1,7 @@
 """The saliency networks of the FLOPs notes against the audit's corrected numbers.
 
 kbench counts conv/dense/transposed-conv MACs only; the notes also charge pooling, element-wise
-ops, upsampling, BN and full-kernel transposed convs. ``kbench.fit.seed_convention_ops`` counts
+ops, upsampling, BN and full-kernel transposed convs. ``kbench.counting.fit.seed_convention_ops`` counts
 those terms from the model, and the tests check that kbench's MACs plus those terms reproduce
 the audit's corrected coefficient exactly, up to the ops that the notes leave out (listed and
 derived below), which keeps every network well within the 3% acceptance bound.
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import kbench
-from kbench.fit import (SALIENCY_MODELS, fit_model, reference_for, seed_convention_ops, seed_param_count)
-from kbench.macs import count_macs
+from kbench.counting.fit import (SALIENCY_MODELS, fit_model, reference_for, seed_convention_ops, seed_param_count)
+from kbench.counting.macs import count_macs
 
 SALIENCY = sorted(SALIENCY_MODELS)
 
@@ -192,8 +192,8 @@ def test_dss_without_fusion_is_the_notes_layer_list():
 
 
 def test_rfcn_recurrent_passes_share_weights_and_multiply_macs():
-    from kbench.macs import count_macs
-    from kbench.profiling import profile_model
+    from kbench.counting.macs import count_macs
+    from kbench.counting.profiling import profile_model
 
     one = kbench.build("rfcn", input_shape=(64, 64, 4))
     three = kbench.build("rfcn", input_shape=(64, 64, 4), passes=3)
@@ -209,7 +209,7 @@ def test_rfcn_recurrent_passes_share_weights_and_multiply_macs():
 
 @pytest.mark.parametrize("name", SALIENCY)
 def test_reported_figures_are_the_reference_file_at_their_input_size(name):
-    """Each spec's figures come from architectures/saliency/reference.json (the file kbench.fit
+    """Each spec's figures come from architectures/saliency/reference.json (the file kbench.counting.fit
     reads), evaluated at the figure's own input size: 352x352 for NLDF, 224x224 for the others."""
     spec = kbench.get_spec(name)
     corrected, stated = spec.reported

@@ -16,9 +16,9 @@ import kbench
 from architectures.layers import ChannelShuffle, ChannelSplit, channel_shuffle, shuffle_permutation
 from architectures.errors import ConfigError
 from architectures.shufflenet import SHUFFLENET_V2_WIDTHS, shufflenet_v1, shufflenet_v2, shufflenet_v2_unit
-from kbench.layer_walk import count_params
-from kbench.macs import count_macs
-from kbench.memory_cost import g1_lower_bound, memory_access_cost
+from kbench.counting.layer_walk import count_params
+from kbench.counting.macs import count_macs
+from kbench.counting.memory_cost import g1_lower_bound, memory_access_cost
 
 M = 1_000_000
 

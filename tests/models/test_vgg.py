@@ -9,8 +9,8 @@ import pytest
 
 import kbench
 from architectures.vgg import vgg
-from kbench.macs import count_macs
-from kbench.profiling import profile_model
+from kbench.counting.macs import count_macs
+from kbench.counting.profiling import profile_model
 
 
 def _trainable(model):

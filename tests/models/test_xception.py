@@ -3,7 +3,7 @@
 import keras
 
 import kbench
-from kbench.layer_walk import count_params
+from kbench.counting.layer_walk import count_params
 
 
 def test_keras_applications_has_the_registered_counts():

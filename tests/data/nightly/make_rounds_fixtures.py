@@ -3,10 +3,10 @@
 Run once, by hand (it measures; the test suite never runs it): the CSVs it wrote are committed
 beside it and described in README.md there. Before the sweep itself records rounds, this
 script is the smallest stand-in: for each configuration it builds the model and its compiled
-step with ``kbench.timing.prepare`` (Keras' own train/predict step, as the sweep measures it),
-runs one warm-up block, then R rounds of ``--iters`` timed steps with ``kbench.timing.timed_loop``
+step with ``kbench.running.timing.prepare`` (Keras' own train/predict step, as the sweep measures it),
+runs one warm-up block, then R rounds of ``--iters`` timed steps with ``kbench.running.timing.timed_loop``
 (one clock read per step), and writes one row per configuration in the sweep's columns plus the
-round columns proposed for it (``kbench.stats.summarize_rounds``).
+round columns proposed for it (``kbench.results.stats.summarize_rounds``).
 
 ``--slow MODEL:BATCH:MODE`` injects a real slowdown into that configuration: after every step
 (compile and warm-up included) it sleeps 30% of that step's own duration, so that
@@ -28,12 +28,14 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from kbench import env, registry, timing  # noqa: E402
-from kbench.csvio import RowWriter  # noqa: E402
-from kbench.layer_walk import count_params  # noqa: E402
-from kbench.macs import count_macs  # noqa: E402
-from kbench.stats import summarize_rounds  # noqa: E402
-from kbench.sweep import SWEEP_COLUMNS  # noqa: E402
+from kbench.common import env
+from kbench.models import registry
+from kbench.running import timing  # noqa: E402
+from kbench.common.csvio import RowWriter  # noqa: E402
+from kbench.counting.layer_walk import count_params  # noqa: E402
+from kbench.counting.macs import count_macs  # noqa: E402
+from kbench.results.stats import summarize_rounds  # noqa: E402
+from kbench.results.schema import SWEEP_COLUMNS  # noqa: E402
 
 ROUND_COLUMNS = ("samples_per_s_iqr", "rounds", "samples_per_s_rounds")
 SLOWDOWN = 0.30
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
 def write_history(args, environment, columns) -> int:
     """Nights of a results directory, ``--out/sweep-YYYY-MM-DD.csv``. Configuration by
     configuration, its nights are measured one after another, each with a freshly built model
-    and step (``kbench.timing.prepare``), so that the slow drift of a shared machine's load lands
+    and step (``kbench.running.timing.prepare``), so that the slow drift of a shared machine's load lands
     on whole configurations rather than on some nights; ``--slow`` applies from night
     ``--slow-from`` on."""
     import datetime

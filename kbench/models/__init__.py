@@ -1,0 +1,1 @@
+"""Models: the registry of the zoo, model requests, the user's own models, selectors."""

@@ -1,0 +1,1 @@
+"""Nightly: compare two sweeps, the history of many, the HTML report, the night's run."""

@@ -1,0 +1,1 @@
+"""The seed papers' tables as data, and their reproduction."""

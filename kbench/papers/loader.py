@@ -1,0 +1,680 @@
+"""The seed documents' tables, as data: one TOML file per printed table in ``kbench/papers/tables/``.
+
+Each file transcribes one table or worked figure exactly as printed (typos included: a correction
+goes into ``reason``, never into the number) so that ``kbench reproduce`` can put every printed
+number beside kbench's measurement, one output row per printed number. The schema (every file
+follows it; ``parse_table`` checks it and raises ``UsageError`` naming the file and the field)::
+
+    id = "dsnet_imagenet"                  # the file name without .toml
+    title = "ImageNet1K"                   # the table title as printed
+    source = "003_2d8097aa859fb83d.txt"    # seed file in shared/seeds/
+    lines = [20, 28]                       # first and last line of the table in that file
+    convention = "mmengine"                # optional: default convention of the values below
+    baseline = "ResNet50"                  # optional: the row that speed ratios refer to
+    notes = "..."                          # optional: what the table is, what is not transcribed
+    layers = { "conv2_x" = "conv2_block*_out" }  # optional: 'at' text -> layer globs in the kbench model
+                                           # (or -> { blocks = "...", default = "..." } per quantity)
+
+    [[rows]]
+    label = "ResNet50"                     # the row as printed
+    model = "resnet50"                     # a registered kbench model ... or, instead:
+    # missing_model = "why kbench has no model for this row"
+    input_size = [224, 224]                # (height, width[, channels]) the numbers were counted at
+    num_classes = 1001                     # optional: classifier outputs, when not the model's (TF checkpoints' 1001)
+    set = { alpha = 0.5 }                  # optional preset overrides (as ``--set``)
+    setting = "trained on a 3090"          # optional: what else tells two rows of one model apart
+    group = "~40 MFLOPs"                   # optional: a block of rows compared among themselves
+    layers = "block*_add,head_pool"        # optional: layer globs for this row's values that give none
+    build = { layer = "Conv2D", ... }      # optional: the single layer to build when no model exists
+    values = [
+      { quantity = "params", text = "25.557M", unit = "params", convention = "torchvision" },
+      { quantity = "macs", text = "4.109G", unit = "macs", part = "backbone", reason = "..." },
+    ]
+
+    [[formulas]]                           # optional: printed rules to check on real layers
+    name = "conv_params"
+    text = '$$k^2 * C_{in} * C_{out}$$'    # as printed
+    expression = "k**2 * c_in * c_out"     # the same rule in plain arithmetic
+    quantity = "params"
+    unit = "params"
+    layer = "Conv2D"
+    rounding = "floor"                     # optional, for size formulas (floor / ceil)
+
+A value's number is derived from its ``text``, never stored twice: "4.109G" -> 4109000000,
+"1,234" -> 1234, "71.7%" -> 71.7, "64.89*" -> 64.89 (footnote marks dropped), "$1.8 \\times 10^9$"
+-> 1.8e9, "16 × 133 + 133" -> 2261; with unit "shape", "28 × 28 × 6" -> (28, 28, 6); a text with
+letters ("612234*h*w", "613314 + 1080 · b") is a formula evaluated at the row's input size and the
+value's ``symbols``. The printed precision (``decimals``, ``scale``, ``resolution``) comes from
+the same text. ``column_scale`` applies a column header's scale ("Million Mult-Adds": 1000000).
+``value`` is stored only for a text that is not a number (then ``unreadable`` says why); where
+both exist they must agree. Other value fields: ``at`` (where in the row: a layer, a stage, a
+device, as printed), ``layers`` (where that is in the kbench model: comma-separated globs over its
+qualified layer names, e.g. "conv2_block*_out"; "head_fc:output" reads an input shape at that
+layer's output: the input of a softmax the model leaves to its loss), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the head),
+``expression`` (the printed arithmetic leading to the number), ``tolerance`` (relative, for a
+paper's rounding of an approximate count), ``reason`` (a known explanation of a difference, citing
+the spec that found it) and ``note`` (other evidence, e.g. an independent count, that explains
+nothing by itself).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Mapping
+
+from kbench.errors import UsageError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
+    import tomli as tomllib
+
+TABLES_DIR = Path(__file__).resolve().parent / "tables"
+
+# Quantity -> kind. "count": kbench measures it from the built model (params, MACs, shapes ...);
+# "speed": a throughput or latency on the paper's hardware (only ratios within a table compare);
+# "not_measurable": accuracy on a data set kbench does not have.
+QUANTITIES: dict[str, str] = {
+    "params": "count",              # parameters (which ones: see the convention)
+    "weights": "count",             # kernel weights only: parameters without biases or BN
+    "macs": "count",                # multiply-accumulates ("Mult-Adds", "MAdds", "FLOPs" of papers that define them as MACs)
+    "flops": "count",               # floating-point operations, 2 per multiply-add
+    "activations": "count",         # output elements of conv/matmul layers (fvcore, timm "macts")
+    "weight_layers": "count",       # "11 weight layers" (VGG)
+    "channels": "count",            # output channels of a layer or stage
+    "max_channels": "count",        # largest channel count at a resolution (MobileNet V2 memory table)
+    "memory": "count",              # activation memory to materialise at a resolution (MobileNet V2 memory table)
+    "peak_memory": "count",         # the largest of those ("max" row)
+    "blocks": "count",              # repeats of a block in a stage ("× 6", "Repeat 3")
+    "stride": "count",              # stride printed in an architecture table
+    "padding": "count",             # padding printed beside a layer
+    "expansion": "count",           # MobileNet V2 t
+    "output_size": "count",         # a printed spatial output size (e.g. 56 in "56 × 56")
+    "output_shape": "count",        # a printed feature-map shape, e.g. 28 × 28 × 6
+    "input_shape": "count",         # a printed input shape of a layer
+    "filter_shape": "count",        # a printed kernel shape, e.g. 3 × 3 × 32 × 64
+    "output_value": "count",        # one element of a worked example's output
+    "model_size_mb": "count",       # model size on disk in MB (float32 weights)
+    "top1": "not_measurable",       # ImageNet top-1 accuracy, %
+    "top5": "not_measurable",       # ImageNet top-5 accuracy, %
+    "top1_err": "not_measurable",   # ImageNet top-1 error, %
+    "ap": "not_measurable",         # COCO box AP
+    "ap50": "not_measurable",       # COCO AP at IoU 0.5
+    "mdice": "not_measurable",      # Synapse mean Dice
+    "miou": "not_measurable",       # mean IoU
+    "train_fps": "speed",           # training images/s on the authors' GPUs
+    "gpu_speed": "speed",           # batches/s on the paper's GPU
+    "cpu_speed": "speed",           # images/s on the paper's CPU
+    "arm_speed": "speed",           # images/s on the paper's ARM phone
+    "cpu_ms": "speed",              # latency in ms on the paper's phone CPU
+    "device_fps": "speed",          # frames/s on a named phone/tablet
+}
+
+UNITS: dict[str, str] = {
+    "params": "parameters",
+    "macs": "multiply-accumulates",
+    "flops": "floating-point operations (2 per multiply-add)",
+    "elements": "tensor elements",
+    "count": "a plain count (layers, blocks, channels, sizes)",
+    "shape": "a tuple of sizes",
+    "value": "a tensor element's value",
+    "mb": "megabytes",
+    "kb": "kilobytes",
+    "bytes": "bytes (a printed K suffix scales them)",
+    "percent": "per cent",
+    "images_per_s": "images per second",
+    "batches_per_s": "batches per second",
+    "ms": "milliseconds",
+    "fps": "frames per second",
+}
+
+CONVENTIONS: dict[str, str] = {
+    "macs": "conv, depthwise, transposed conv, dense and matmul multiply-accumulates; nothing else",
+    "mmengine": "mmengine get_model_complexity_info: conv/linear MACs (bias ignored) + BN 2/element + upsampling and adaptive pooling terms",
+    "notes": "the saliency notes' own rule: MACs plus 4 ops per 2x2 max-pool output, BN and upsampling terms",
+    "ptflops": "ptflops' module hooks: MACs + bias adds, BN, ReLU, pooling and upsampling terms",
+    "tf": "the TF profiler: 2 per multiply-add plus bias, pooling, add and softmax ops",
+    "torchvision": "parameters as torchvision counts them: weights, biases, BN gamma/beta (no running statistics)",
+    "keras": "parameters as Keras count_params() counts them: torchvision's plus BN moving mean/variance",
+    "weights_and_biases": "parameters without any batch-norm variable: conv/dense kernels and biases (TF-slim's MobileNet V2 README)",
+    "paper": "the paper's own count, as it defines it (see the table notes)",
+    "shape": "an architecture fact (a size, a channel or layer count), not a count of operations",
+    "none": "not a count: accuracy or speed on the authors' data and hardware",
+    "unknown": "nobody here knows which convention produced the number",
+}
+
+# Suffix printed after a number -> its multiplier (B: billion).
+_SUFFIX_SCALE = {"": 1, "K": 10**3, "k": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}
+_NUMBER = re.compile(r"^(?P<sign>-?)(?P<digits>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?P<suffix>[KkMGBT]?)(?P<tail>\s*(?:%|MB|Kb|ms|×)?)(?P<footnote>\**)$")
+_POWER = re.compile(r"^(?P<mantissa>\d+(?:\.\d+)?)\s*[×x*]\s*10\s*\^\s*\{?(?P<exp>\d+)\}?$")
+_LABELLED_SHAPE = re.compile(r"^(?:[A-Za-z]+\s+)?(?P<shape>\d[^A-Za-z]*?)(?:\s+[A-Za-z]+)?$")
+_TIMES = re.compile(r"\s*(?:×|\\times|\\cdot|·|\*)\s*")
+
+REQUIRED_TABLE_KEYS = ("id", "title", "source", "lines", "rows")
+TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline", "formulas", "layers"}
+FORMULA_KEYS = {"name", "text", "expression", "quantity", "unit", "convention", "layer", "at", "rounding", "notes"}
+# The layers a printed formula can be checked on (kbench reproduce builds one and compares).
+FORMULA_LAYERS = {"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense", "AveragePooling2D", "MaxPooling2D"}
+ROUNDINGS = {"none", "floor", "ceil"}
+ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "group", "build", "values", "notes",
+            "layers", "num_classes"}
+VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "note", "value", "at", "layers", "expression",
+              "unreadable", "tolerance", "symbols"}
+# Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
+# (the same names as kbench.counting.conventions.PARTS, which defines how each is cut; tests check they agree)
+PARTS = {"whole": "the whole model",
+         "features": "the model without its classifier head, global pooling kept (mmpretrain extract_feat with its GAP neck)",
+         "backbone": "the model without global pooling and classifier head (mmpretrain extract_feat(stage='backbone'))"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedText:
+    """What a printed text says: a number (with its precision), a shape, or a symbolic formula."""
+
+    value: float | int | tuple[int, ...] | None
+    decimals: int | None = None        # digits after the point as printed (before the suffix)
+    scale: int = 1                     # the suffix multiplier (1000 for K ...)
+    symbols: tuple[str, ...] = ()      # letters left in a symbolic text
+
+    @property
+    def resolution(self) -> float | None:
+        """Half of the last printed digit's place, in the value's unit: the rounding bound."""
+        if self.decimals is None:
+            return None
+        return 0.5 * self.scale * 10.0 ** (-self.decimals)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrintedValue:
+    quantity: str
+    text: str
+    unit: str
+    convention: str
+    value: float | int | tuple[int, ...] | None
+    decimals: int | None = None
+    scale: int = 1
+    part: str = "whole"
+    at: str = ""
+    layers: str = ""       # where the value is in the kbench model: comma-separated globs over layer names
+    expression: str = ""
+    expression_value: float | int | None = None   # what the printed arithmetic evaluates to
+    reason: str = ""       # a known explanation of a difference (a typo, a layout, a convention)
+    note: str = ""         # other evidence (an independent count) that explains nothing by itself
+    unreadable: str = ""
+    tolerance: float | None = None
+    symbols: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """count, speed or not_measurable (see QUANTITIES)."""
+        return QUANTITIES[self.quantity]
+
+    @property
+    def resolution(self) -> float | None:
+        return ParsedText(self.value, self.decimals, self.scale).resolution
+
+    def evaluate(self, input_size: tuple[int, int] | None = None, **symbols: float) -> float | int | tuple[int, ...] | None:
+        """The number; a symbolic text ("612234*h*w") is evaluated with h, w = ``input_size`` and the
+        value's own ``symbols`` (b, n, k), which ``symbols`` override. None when unreadable."""
+        if self.value is not None:
+            return self.value
+        if self.unreadable:
+            return None
+        names = dict(self.symbols)
+        if input_size is not None:
+            names.update(h=input_size[0], w=input_size[1])
+        names.update(symbols)
+        return _evaluate(_normalise_formula(self.text), names, where=self.text)
+
+
+@dataclasses.dataclass(frozen=True)
+class TableRow:
+    label: str
+    model: str | None
+    missing_model: str
+    input_size: tuple[int, ...] | None     # (height, width) or (height, width, channels)
+    set: Mapping[str, Any]
+    build: Mapping[str, Any]
+    values: tuple[PrintedValue, ...]
+    setting: str = ""      # what else tells this row from another with the same model (training setup)
+    group: str = ""        # a block of rows compared among themselves (a complexity level)
+    notes: str = ""
+    layers: str = ""       # layer globs for the row's values that give none (its model's layer names differ)
+    num_classes: int | None = None  # classifier outputs when not the model's default
+
+    @property
+    def build_key(self) -> tuple:
+        """What the row's built model depends on: rows with one key share one build."""
+        return (self.model, tuple(self.input_size or ()), self.num_classes,
+                tuple(sorted((k, repr(v)) for k, v in self.set.items())))
+
+
+@dataclasses.dataclass(frozen=True)
+class PrintedFormula:
+    """A formula the source prints (a parameter, FLOP or size rule), to be checked on a real layer.
+
+    ``text`` is as printed; ``expression`` is the same rule in plain Python arithmetic over named
+    layer quantities (k, c_in, c_out, h_in, h_out, w_out, p, s, n_in, n_out ...); ``rounding``
+    says how a size formula rounds a fraction (floor for convolution, ceil for pooling).
+    """
+
+    name: str
+    text: str
+    expression: str
+    quantity: str
+    unit: str
+    convention: str
+    layer: str
+    at: str = ""
+    rounding: str = "none"
+    notes: str = ""
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(sorted(set(re.findall(r"[A-Za-z_]\w*", self.expression))))
+
+    def evaluate(self, **variables: float):
+        """The formula's value for the given layer quantities, rounded as the source says."""
+        value = _evaluate(self.expression, variables, where=self.expression)
+        if self.rounding == "floor":
+            return math.floor(value)
+        if self.rounding == "ceil":
+            return math.ceil(value)
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperTable:
+    id: str
+    title: str
+    source: str
+    lines: tuple[int, int]
+    rows: tuple[TableRow, ...]
+    convention: str = ""
+    baseline: str = ""
+    notes: str = ""
+    formulas: tuple[PrintedFormula, ...] = ()
+    path: Path | None = None
+
+    def printed_values(self):
+        """(row, value) for every printed number of the table, in reading order."""
+        return [(row, value) for row in self.rows for value in row.values]
+
+
+# ---------------------------------------------------------------- parsing printed texts
+
+def _normalise_formula(text: str) -> str:
+    """LaTeX-ish printed arithmetic -> Python arithmetic: × \\times \\cdot · -> *, ^ -> **; the
+    annotations and layout of a LaTeX formula ("(\\text{偏置})", aligned, &, line breaks) dropped."""
+    formula = re.sub(r"\(?\s*\\text\{[^}]*\}\s*\)?", "", text)
+    formula = re.sub(r"\\(?:begin|end)\{aligned\}|&|\\\\", " ", formula)
+    formula = _TIMES.sub("*", formula.replace("−", "-"))
+    return formula.replace("$", "").replace("^", "**").replace("{", "(").replace("}", ")").strip()
+
+
+_ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load,
+                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub)
+
+
+def _evaluate(formula: str, names: Mapping[str, float], *, where: str):
+    try:
+        tree = ast.parse(formula, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"cannot read {where!r} as arithmetic") from exc
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise ValueError(f"{where!r} holds {type(node).__name__}, not plain arithmetic")
+        if isinstance(node, ast.Name) and node.id not in names:
+            raise ValueError(f"{where!r} needs a value for {node.id!r}")
+    result = eval(compile(tree, "<printed text>", "eval"), {"__builtins__": {}}, dict(names))  # nodes checked above
+    return int(result) if float(result).is_integer() else result
+
+
+def parse_printed(text: str, *, shape: bool = False) -> ParsedText:
+    """Read a printed text as a number, a formula or (``shape=True``) a shape such as "28 × 28 × 6";
+    ValueError when it is none of them. A product of integers is a shape only when asked for one."""
+    stripped = text.strip().replace("\u2009", "").replace("\xa0", " ")
+    if shape:
+        plain = stripped.replace("\\times", "×").replace("$", "").strip()
+        labelled = _LABELLED_SHAPE.match(plain)
+        if labelled and labelled["shape"] != plain:  # "3 × 3 × 32 dw", "Pool 7 × 7": a shape beside a word
+            return parse_printed(labelled["shape"], shape=True)
+        # "112^2 × 32" is 112 × 112 × 32
+        factors = re.sub(r"(\d+)\*\*2\b", r"\1*\1", _normalise_formula(plain)).replace("(", "").replace(")", "")
+        if not re.fullmatch(r"\d+(?:\s*\*\s*\d+)+", factors):
+            raise ValueError(f"{text!r} is not a shape such as 28 × 28 × 6")
+        return ParsedText(tuple(int(part) for part in factors.split("*")))
+    match = _NUMBER.match(stripped)
+    if match:
+        digits = match["digits"].replace(",", "")
+        scale = _SUFFIX_SCALE[match["suffix"]]
+        decimals = len(digits.split(".")[1]) if "." in digits else 0
+        number = Decimal(match["sign"] + digits) * scale
+        value = int(number) if number == number.to_integral_value() else float(number)
+        return ParsedText(value, decimals, scale)
+    formula = _normalise_formula(stripped)
+    match = _POWER.match(formula.replace("**", "^"))
+    if match:  # "1.8 × 10^9"
+        mantissa = match["mantissa"]
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        scale = 10 ** int(match["exp"])
+        number = Decimal(mantissa) * scale
+        return ParsedText(int(number) if number == number.to_integral_value() else float(number), decimals, scale)
+    names = sorted(set(re.findall(r"[A-Za-z_]\w*", formula)))
+    if not names:
+        try:
+            value = _evaluate(formula, {}, where=text)
+        except (ValueError, ZeroDivisionError, InvalidOperation) as exc:
+            raise ValueError(f"{text!r} is not a number, a shape or arithmetic") from exc
+        return ParsedText(value, 0 if isinstance(value, int) else None)
+    try:  # a symbolic text: check that it is arithmetic in its letters
+        _evaluate(formula, {name: 1 for name in names}, where=text)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise ValueError(f"{text!r} is not a number, a shape or arithmetic") from exc
+    return ParsedText(None, symbols=tuple(names))
+
+
+# ---------------------------------------------------------------- loading and validation
+
+def _fail(path: Path, field: str, message: str):
+    raise UsageError(f"{path.name}: {field}: {message}")
+
+
+def _check_keys(path: Path, where: str, data: Mapping, allowed: set[str]):
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        _fail(path, f"{where}.{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
+
+
+def _text_field(path: Path, where: str, data: Mapping, key: str, *, required: bool = True) -> str:
+    if key not in data:
+        if required:
+            _fail(path, f"{where}.{key}" if where else key, "missing")
+        return ""
+    value = data[key]
+    if not isinstance(value, str) or (required and not value.strip()):
+        _fail(path, f"{where}.{key}" if where else key, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _parse_value(path: Path, where: str, data: Any, default_convention: str) -> PrintedValue:
+    if not isinstance(data, Mapping):
+        _fail(path, where, f"must be a table {{quantity = ..., text = ...}}, got {data!r}")
+    _check_keys(path, where, data, VALUE_KEYS)
+    quantity = _text_field(path, where, data, "quantity")
+    if quantity not in QUANTITIES:
+        _fail(path, f"{where}.quantity", f"unknown quantity {quantity!r}; known: {', '.join(sorted(QUANTITIES))}")
+    text = _text_field(path, where, data, "text")
+    unit = _text_field(path, where, data, "unit")
+    if unit not in UNITS:
+        _fail(path, f"{where}.unit", f"unknown unit {unit!r}; known: {', '.join(sorted(UNITS))}")
+    convention = data.get("convention", default_convention)
+    if not convention:
+        _fail(path, f"{where}.convention", "missing (and the table sets no default convention)")
+    if convention not in CONVENTIONS:
+        _fail(path, f"{where}.convention", f"unknown convention {convention!r}; known: {', '.join(sorted(CONVENTIONS))}")
+    unreadable = _text_field(path, where, data, "unreadable", required=False)
+    part = data.get("part", "whole")
+    if part not in PARTS:
+        _fail(path, f"{where}.part", f"unknown part {part!r}; known: {', '.join(sorted(PARTS))}")
+    symbols = data.get("symbols", {})
+    if not isinstance(symbols, Mapping) or not all(isinstance(v, (int, float)) for v in symbols.values()):
+        _fail(path, f"{where}.symbols", f"must map letters to numbers, got {symbols!r}")
+    column_scale = data.get("column_scale", 1)
+    if "column_scale" in data and (not isinstance(column_scale, int) or column_scale <= 0 or unit == "shape"):
+        _fail(path, f"{where}.column_scale", f"must be a positive integer (the header's 'Million' = 1000000), not for shapes; got {column_scale!r}")
+    tolerance = data.get("tolerance")
+    if tolerance is not None and (not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1):
+        _fail(path, f"{where}.tolerance", f"must be a relative tolerance in (0, 1), got {tolerance!r}")
+    try:
+        parsed = parse_printed(text, shape=unit == "shape")
+    except ValueError as exc:
+        if not unreadable:
+            _fail(path, f"{where}.text", f"{exc}; give 'unreadable' (why) and, if known, 'value'")
+        parsed = None
+    stored = data.get("value")
+    if parsed is not None and not unreadable:
+        value, decimals, scale = parsed.value, parsed.decimals, parsed.scale
+        if column_scale != 1 and value is not None:  # "569" under "Million Mult-Adds"
+            scaled = Decimal(str(value)) * column_scale
+            value = int(scaled) if scaled == scaled.to_integral_value() else float(scaled)
+            scale *= column_scale
+        if stored is not None and not _same(stored, value):
+            _fail(path, f"{where}.value", f"{stored!r} differs from the printed text {text!r} (= {value!r})")
+    else:
+        if stored is not None and not isinstance(stored, (int, float)):
+            _fail(path, f"{where}.value", f"must be a number, got {stored!r}")
+        value, decimals, scale = stored, None, 1
+    expression = _text_field(path, where, data, "expression", required=False)
+    expression_value = None
+    if expression:
+        try:
+            expression_value = parse_printed(expression).value
+        except ValueError as exc:
+            _fail(path, f"{where}.expression", str(exc))
+    return PrintedValue(quantity=quantity, text=text, unit=unit, convention=convention, value=value,
+                        decimals=decimals, scale=scale, part=part, at=_text_field(path, where, data, "at", required=False),
+                        layers=_text_field(path, where, data, "layers", required=False),
+                        expression=expression, expression_value=expression_value, reason=_text_field(path, where, data, "reason", required=False),
+                        note=_text_field(path, where, data, "note", required=False),
+                        unreadable=unreadable, tolerance=tolerance, symbols=dict(symbols))
+
+
+def _same(stored, parsed) -> bool:
+    if isinstance(parsed, tuple):
+        return tuple(stored) == parsed if isinstance(stored, (list, tuple)) else False
+    return isinstance(stored, (int, float)) and math.isclose(stored, parsed, rel_tol=1e-12, abs_tol=0)
+
+
+def _parse_row(path: Path, index: int, data: Any, default_convention: str) -> TableRow:
+    where = f"rows[{index}]"
+    if not isinstance(data, Mapping):
+        _fail(path, where, "must be a table")
+    _check_keys(path, where, data, ROW_KEYS)
+    label = _text_field(path, where, data, "label")
+    model = data.get("model")
+    missing = data.get("missing_model", "")
+    if (model is None) == (not missing):
+        _fail(path, where, "needs exactly one of 'model' (a registered name) and 'missing_model' (the reason)")
+    if model is not None and (not isinstance(model, str) or not model):
+        _fail(path, f"{where}.model", f"must be a model name, got {model!r}")
+    if missing and not isinstance(missing, str):
+        _fail(path, f"{where}.missing_model", f"must be a reason (string), got {missing!r}")
+    size = data.get("input_size")
+    if size is not None:
+        if not (isinstance(size, list) and len(size) in (2, 3) and all(isinstance(d, int) and d > 0 for d in size)):
+            _fail(path, f"{where}.input_size", f"must be [height, width] or [height, width, channels] positive integers, got {size!r}")
+        size = tuple(size)
+    classes = data.get("num_classes")
+    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes <= 0):
+        _fail(path, f"{where}.num_classes", f"must be a positive integer, got {classes!r}")
+    for key in ("set", "build"):
+        if not isinstance(data.get(key, {}), Mapping):
+            _fail(path, f"{where}.{key}", f"must be a table, got {data[key]!r}")
+    values = data.get("values")
+    if not isinstance(values, list) or not values:
+        _fail(path, f"{where}.values", "must be a non-empty list of printed values")
+    parsed = tuple(_parse_value(path, f"{where}.values[{i}]", v, default_convention) for i, v in enumerate(values))
+    seen: set[tuple[str, str]] = set()
+    for i, value in enumerate(parsed):
+        key = (value.quantity, value.at)
+        if key in seen:
+            _fail(path, f"{where}.values[{i}]", f"a second {value.quantity!r}{' at ' + value.at if value.at else ''} in row {label!r}")
+        seen.add(key)
+    return TableRow(label=label, model=model, missing_model=missing, input_size=size,
+                    set=dict(data.get("set", {})), build=dict(data.get("build", {})), values=parsed,
+                    setting=_text_field(path, where, data, "setting", required=False),
+                    group=_text_field(path, where, data, "group", required=False),
+                    notes=_text_field(path, where, data, "notes", required=False),
+                    layers=_text_field(path, where, data, "layers", required=False), num_classes=classes)
+
+
+def _parse_formula(path: Path, index: int, data: Any, default_convention: str) -> PrintedFormula:
+    where = f"formulas[{index}]"
+    if not isinstance(data, Mapping):
+        _fail(path, where, "must be a table")
+    _check_keys(path, where, data, FORMULA_KEYS)
+    fields = {key: _text_field(path, where, data, key) for key in ("name", "text", "expression", "quantity", "unit", "layer")}
+    if fields["quantity"] not in QUANTITIES:
+        _fail(path, f"{where}.quantity", f"unknown quantity {fields['quantity']!r}; known: {', '.join(sorted(QUANTITIES))}")
+    if fields["unit"] not in UNITS:
+        _fail(path, f"{where}.unit", f"unknown unit {fields['unit']!r}; known: {', '.join(sorted(UNITS))}")
+    if fields["layer"] not in FORMULA_LAYERS:
+        _fail(path, f"{where}.layer", f"unknown layer {fields['layer']!r}; known: {', '.join(sorted(FORMULA_LAYERS))}")
+    convention = data.get("convention", default_convention)
+    if convention not in CONVENTIONS:
+        _fail(path, f"{where}.convention", f"unknown convention {convention!r}; known: {', '.join(sorted(CONVENTIONS))}")
+    rounding = data.get("rounding", "none")
+    if rounding not in ROUNDINGS:
+        _fail(path, f"{where}.rounding", f"unknown rounding {rounding!r}; known: {', '.join(sorted(ROUNDINGS))}")
+    formula = PrintedFormula(**fields, convention=convention, rounding=rounding,
+                             at=_text_field(path, where, data, "at", required=False),
+                             notes=_text_field(path, where, data, "notes", required=False))
+    try:  # the expression must be arithmetic in its variables
+        formula.evaluate(**{name: 7 for name in formula.variables})
+    except (ValueError, ZeroDivisionError) as exc:
+        _fail(path, f"{where}.expression", str(exc))
+    return formula
+
+
+def _locate(path: Path, rows, layers: Any):
+    """Give each value its layer globs: its own ``layers``, else its row's, else the table's
+    ``layers`` map (``at`` text -> layer globs, or -> {quantity = globs, default = globs})."""
+    if not isinstance(layers, Mapping):
+        _fail(path, "layers", "must map an 'at' text to layer globs")
+    ats = {value.at for row in rows for value in row.values}
+    for at, where in layers.items():
+        if at not in ats:
+            _fail(path, f"layers.{at}", "names no value's 'at'")
+        if not (isinstance(where, str) or (isinstance(where, Mapping) and all(isinstance(v, str) for v in where.values())
+                                           and set(where) <= set(QUANTITIES) | {"default"})):
+            _fail(path, f"layers.{at}", "must be globs or a table {quantity = globs, default = globs}")
+
+    def globs(row, value):
+        if value.layers or row.layers:
+            return value.layers or row.layers
+        where = layers.get(value.at, "")
+        return where if isinstance(where, str) else where.get(value.quantity, where.get("default", ""))
+
+    return tuple(dataclasses.replace(row, values=tuple(dataclasses.replace(value, layers=globs(row, value))
+                                                       for value in row.values)) for row in rows)
+
+
+def _row_key(row: TableRow) -> tuple:
+    return (row.model or row.label, *row.build_key[1:], row.setting)
+
+
+def parse_table(path: Path) -> PaperTable:
+    """Read and validate one table file; UsageError (one line: file and field) when malformed."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path.name}: not valid TOML: {' '.join(str(exc).split())}") from exc
+    _check_keys(path, "table", data, TABLE_KEYS)
+    for key in REQUIRED_TABLE_KEYS:
+        if key not in data:
+            _fail(path, key, "missing")
+    table_id = _text_field(path, "", data, "id")
+    if table_id != path.stem:
+        _fail(path, "id", f"{table_id!r} must equal the file name {path.stem!r}")
+    lines = data["lines"]
+    if not (isinstance(lines, list) and len(lines) == 2 and all(isinstance(n, int) and n > 0 for n in lines)
+            and lines[0] <= lines[1]):
+        _fail(path, "lines", f"must be [first, last] line numbers, got {lines!r}")
+    convention = data.get("convention", "")
+    if convention and convention not in CONVENTIONS:
+        _fail(path, "convention", f"unknown convention {convention!r}; known: {', '.join(sorted(CONVENTIONS))}")
+    if not isinstance(data["rows"], list) or not data["rows"]:
+        _fail(path, "rows", "must be a non-empty list of [[rows]]")
+    rows = tuple(_parse_row(path, i, row, convention) for i, row in enumerate(data["rows"]))
+    rows = _locate(path, rows, data.get("layers", {}))
+    seen: dict[tuple, str] = {}
+    for i, row in enumerate(rows):
+        for value in row.values:
+            key = (*_row_key(row), value.quantity, value.at)
+            if key in seen:
+                _fail(path, f"rows[{i}]", f"row {row.label!r} repeats {value.quantity!r} of row {seen[key]!r} "
+                      "(same model, input size and set); give one of them an 'at' or a different 'set'")
+            seen[key] = row.label
+    formulas = data.get("formulas", [])
+    if not isinstance(formulas, list):
+        _fail(path, "formulas", "must be a list of [[formulas]]")
+    parsed_formulas = tuple(_parse_formula(path, i, f, convention) for i, f in enumerate(formulas))
+    names = [f.name for f in parsed_formulas]
+    if len(set(names)) != len(names):
+        _fail(path, "formulas", f"repeated formula name {next(n for n in names if names.count(n) > 1)!r}")
+    baseline = _text_field(path, "", data, "baseline", required=False)
+    if baseline and baseline not in {row.label for row in rows}:
+        _fail(path, "baseline", f"{baseline!r} is not the label of a row")
+    return PaperTable(id=table_id, title=_text_field(path, "", data, "title"),
+                      source=_text_field(path, "", data, "source"), lines=tuple(lines), rows=rows,
+                      convention=convention, baseline=baseline, formulas=parsed_formulas,
+                      notes=_text_field(path, "", data, "notes", required=False), path=path)
+
+
+def table_ids(directory: Path = TABLES_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(directory).glob("*.toml"))
+
+
+def load_table(table_id: str, directory: Path = TABLES_DIR) -> PaperTable:
+    path = Path(directory) / f"{table_id}.toml"
+    if not path.is_file():
+        raise UsageError(f"unknown table {table_id!r}; known tables: {', '.join(table_ids(directory))}")
+    return parse_table(path)
+
+
+def load_tables(directory: Path = TABLES_DIR) -> list[PaperTable]:
+    """Every table file, sorted by id."""
+    return [parse_table(Path(directory) / f"{table_id}.toml") for table_id in table_ids(directory)]
+
+
+# ---------------------------------------------------------------- the rows of a reproduction report
+
+# One output row of ``kbench reproduce`` per printed number, in this column order.
+REPORT_COLUMNS = ("table", "source", "row", "quantity", "reported", "reported_text", "measured", "unit",
+                  "convention", "ratio", "verdict", "reason")
+
+
+def verdict_without_measuring(row: TableRow, value: PrintedValue) -> str | None:
+    """The verdict a printed value gets before anything is measured, or None if it needs a measurement.
+
+    Accuracy on a data set kbench does not have can never be measured; a row without a kbench
+    model (and no single layer to ``build``) cannot be measured yet.
+    """
+    if value.kind == "not_measurable":
+        return "not_measurable"
+    if row.model is None and not row.build:
+        return "missing_model"
+    return None
+
+
+def report_skeleton(tables=None) -> list[dict[str, Any]]:
+    """Every printed number as a report row, with ``measured``/``ratio`` empty and the verdicts that
+    need no measurement filled in (see ``verdict_without_measuring``)."""
+    rows = []
+    for table in load_tables() if tables is None else tables:
+        for row, value in table.printed_values():
+            reported = value.evaluate(row.input_size)
+            rows.append({
+                "table": table.id,
+                "source": f"{table.source}:{table.lines[0]}-{table.lines[1]}",
+                "row": f"{row.label} [{value.at}]" if value.at else row.label,
+                "quantity": value.quantity,
+                "reported": "x".join(map(str, reported)) if isinstance(reported, tuple) else reported,
+                "reported_text": value.text,
+                "measured": None,
+                "unit": value.unit,
+                "convention": value.convention,
+                "ratio": None,
+                "verdict": verdict_without_measuring(row, value),
+                "reason": value.reason or (row.missing_model if not row.build else ""),
+            })
+    return rows

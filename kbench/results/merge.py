@@ -1,0 +1,117 @@
+"""Joining sweep CSVs (the shards of one sweep, ``--shard K/N``) into one: one row per key.
+
+* **Inputs** are read, never written. Each must be a sweep CSV of this version (the header is
+  exactly ``kbench.results.schema.SWEEP_COLUMNS``; anything else is a UsageError, exit 2) with known
+  statuses; every input is checked before anything is written.
+* **One row per key** (``kbench.results.schema.KEY_COLUMNS``). Rows of one key that are identical
+  (the same file given twice) collapse silently. Rows of one key that differ are a *conflict*:
+  it is reported (one stderr line per key, and a count in the summary) and the newest ``ok``
+  row wins, "newest" by the ``timestamp`` column (ISO 8601, UTC, as the sweep writes it; ties:
+  the later input, then the later row); a key without any ``ok`` row keeps its newest row.
+* **Order.** Keys in the order they first appear in the inputs (given order, then row order).
+* **Scaling efficiency** is recomputed over the merged rows (``kbench.results.scaling``), since a
+  shard may hold an n-device row whose 1-device row is in another shard.
+* **Output** (``OUT``) is written atomically (``kbench.common.outputs``), refused when it exists
+  unless ``force``, and never one of the inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from pathlib import Path
+from typing import Sequence
+
+from kbench.common import outputs
+from kbench.results import scaling
+from kbench.common.csvio import decode, parse, to_csv_text
+from kbench.errors import UsageError
+from kbench.results.schema import KEY_COLUMNS, SWEEP_COLUMNS, check_rows, header_problem, row_key
+
+
+@dataclasses.dataclass
+class Conflict:
+    key: tuple[str, ...]
+    kept: dict  # the winning row (with its source)
+    dropped: list[dict]
+
+    def describe(self) -> str:
+        key = dict(zip(KEY_COLUMNS, self.key))
+        what = " ".join(f"{c}={key[c]}" for c in KEY_COLUMNS if key[c] != "")
+
+        def one(row):
+            return f"{row['status']} at {row['timestamp']} in {row['_source']}"
+        return (f"kbench: merge: {len(self.dropped) + 1} different rows for {what}: kept {one(self.kept)}; "
+                f"dropped {'; '.join(one(r) for r in self.dropped)}")
+
+
+@dataclasses.dataclass
+class MergeResult:
+    rows: list[dict]
+    conflicts: list[Conflict]
+    inputs: list[str]
+    rows_read: int
+
+
+def read_input(path: str) -> list[dict]:
+    """The rows of one input (a UsageError for anything but a sweep CSV of this version)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"input {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"input {path!r} is a directory; give sweep CSV files") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read input {path!r}: {exc.strerror or exc}") from None
+    header, rows = parse(decode(data, path), path)
+    if header is None:
+        raise UsageError(f"input {path!r} is empty: not a kbench sweep CSV")
+    if header != list(SWEEP_COLUMNS):
+        raise UsageError(f"input {path!r}: header differs from a kbench sweep CSV of this version "
+                         f"({header_problem(header)})")
+    return check_rows(rows, path)
+
+
+def _when(row: dict) -> _dt.datetime:
+    try:
+        moment = _dt.datetime.fromisoformat(row["timestamp"])
+    except ValueError:
+        return _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
+
+
+def merge_rows(sources: Sequence[tuple[str, list[dict]]]) -> tuple[list[dict], list[Conflict]]:
+    """``[(name, rows), ...]`` -> (one row per key, the conflicts)."""
+    by_key: dict[tuple, list[tuple[tuple, dict]]] = {}
+    for source_index, (name, rows) in enumerate(sources):
+        for row_index, row in enumerate(rows):
+            by_key.setdefault(row_key(row), []).append(((source_index, row_index), {**row, "_source": name}))
+    merged, conflicts = [], []
+    for key, candidates in by_key.items():
+        distinct = []
+        for order, row in candidates:
+            if not any(all(row[c] == other[c] for c in SWEEP_COLUMNS) for _, other in distinct):
+                distinct.append((order, row))
+        ok = [item for item in distinct if item[1]["status"] == "ok"]
+        pool = ok or distinct
+        winner = max(pool, key=lambda item: (_when(item[1]), item[0]))[1]
+        if len(distinct) > 1:
+            conflicts.append(Conflict(key, winner, [row for _, row in distinct if row is not winner]))
+        merged.append(winner)
+    return [{c: row[c] for c in SWEEP_COLUMNS} for row in merged], conflicts
+
+
+def merge_files(out: str, inputs: Sequence[str], force: bool = False) -> MergeResult:
+    """Check everything, merge, then write ``out`` atomically (see the module docstring)."""
+    if not inputs:
+        raise UsageError("merge needs at least one input CSV")
+    target = Path(out).resolve()
+    for path in inputs:
+        if Path(path).resolve() == target:
+            raise UsageError(f"OUT {out!r} is one of the inputs, which merge never modifies; choose another file")
+    outputs.check_output(out, "OUT", overwrite=force)
+    sources = [(path, read_input(path)) for path in inputs]
+    rows, conflicts = merge_rows(sources)
+    rows = scaling.fill_efficiency(rows)
+    outputs.write_text(out, to_csv_text(SWEEP_COLUMNS, rows), "OUT", overwrite=force)
+    return MergeResult(rows, conflicts, list(inputs), sum(len(r) for _, r in sources))

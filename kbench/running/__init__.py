@@ -1,0 +1,1 @@
+"""Running: backends, timing one configuration, worker processes, sweeps, shards, the profile cache."""

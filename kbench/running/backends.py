@@ -1,0 +1,470 @@
+"""The Keras backends kbench measures on: one class per backend, one registry.
+
+Everything that differs between TensorFlow, JAX and PyTorch lives here, behind ``Backend``:
+whether the framework is installed (and how to install it), Keras' default for ``jit_compile``,
+which device a worker sees, how to reset and read the device's peak memory, how to compile one
+train/infer step and wait for it, whether a configuration needs a fresh worker process, the
+framework's version, and data parallelism over n devices (``DataParallel``: the devices a worker
+sees, the strategy, the split of the global batch and the check that it really happened). The
+rest of kbench asks ``BACKENDS[name]`` and never branches on a backend name; adding a backend is
+one subclass and one entry in ``BACKENDS``.
+
+Framework modules are imported inside the methods: the sweep's parent process imports this
+module without any framework, and a worker imports only its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+from typing import Any, Callable
+
+from kbench.common import devices, env
+
+FRESH_WORKER_ENV = "KBENCH_FRESH_WORKER"
+
+Step = Callable[[], Any]
+Sync = Callable[[Any], Any]
+SIMULATED_DEVICES_NOTE = "simulated on the CPU"
+
+
+class DeviceShortage(RuntimeError):
+    """Fewer devices than the configuration's n_devices: a ``skipped`` row, not an error."""
+
+
+class DataParallel:
+    """One configuration's data parallelism over ``n`` devices (n >= 2) on one backend.
+
+    ``scope()`` holds while the model is built and compiled; ``distribute(data)`` splits the
+    global batch along its first axis over the devices; ``check(model, data)`` raises
+    ``RuntimeError`` (an ``error`` row) unless every device holds its own part of the batch and a
+    replica of every weight -- a configuration that silently runs on one device must not become
+    a row labelled n devices; ``make_step`` is the backend's compiled step over the split data.
+    """
+
+    n: int
+    devices: list[str]
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+    def distribute(self, data):
+        raise NotImplementedError
+
+    def check(self, model, data) -> None:
+        raise NotImplementedError
+
+    def make_step(self, model, mode: str, jit: bool, data) -> tuple[Step, Sync]:
+        raise NotImplementedError
+
+
+class Backend:
+    """What kbench needs from one Keras backend. Subclasses set the class attributes."""
+
+    name: str = ""
+    module: str = ""  # imported to run it; its presence means "installed"
+    install_extra: str = ""  # pip install kbench[<extra>]
+    jit_unsupported_reason: str = ""  # non-empty: jit configurations are recorded as skipped
+
+    @property
+    def supports_jit(self) -> bool:
+        return not self.jit_unsupported_reason
+
+    def available(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+    def install_hint(self) -> str:
+        return f"pip install kbench[{self.install_extra}]"
+
+    def version(self) -> str:
+        return env.package_version(self.module)
+
+    def default_jit(self) -> bool:
+        """Keras' own default (``jit_compile="auto"``) on this host."""
+        return self.supports_jit
+
+    def detect(self) -> dict[str, str]:
+        """``{"device": "gpu:0"|"cpu", "device_kind": name}``; call only inside a worker whose
+        framework is imported. Detection never fails a measurement: anything odd means CPU."""
+        device, kind = "cpu", ""
+        try:
+            device, kind = self._accelerator()
+        except Exception:  # noqa: BLE001
+            device, kind = "cpu", ""
+        return {"device": device, "device_kind": kind or env.cpu_name()}
+
+    def _accelerator(self) -> tuple[str, str]:
+        return "cpu", ""
+
+    def fresh_worker_per_config(self, device: str) -> bool:
+        """Whether each configuration must run in its own worker process so that its peak
+        memory is its own; ``KBENCH_FRESH_WORKER=1`` asks for it on any backend."""
+        return os.environ.get(FRESH_WORKER_ENV) == "1"
+
+    def peak_memory_reset(self, device: str) -> None:
+        if device.startswith("cpu"):
+            return
+        try:
+            self._reset_device_peak()
+        except Exception:  # noqa: BLE001 - a missing statistic must not fail a measurement
+            pass
+
+    def _reset_device_peak(self) -> None:
+        pass
+
+    def peak_memory_mb(self, device: str) -> tuple[float | None, str]:
+        """Peak memory in MB and its source: the device allocator's peak since the last reset
+        (``device``), or the process's peak so far where the framework cannot reset it
+        (``device_process_peak``); on CPU, or where the device reports nothing, the worker's
+        peak resident set size (``host_rss``), a high-water mark over everything that process
+        ran so far (compare it across batch sizes only as an upper bound)."""
+        if not device.startswith("cpu"):
+            try:
+                found = self._device_peak()
+            except Exception:  # noqa: BLE001
+                found = None
+            if found is not None:
+                return found
+        return devices.host_peak_rss_mb(), "host_rss"
+
+    def _device_peak(self) -> tuple[float, str] | None:
+        return None
+
+    def make_step(self, model, mode: str, jit: bool, data: tuple) -> tuple[Step, Sync]:
+        """``(step, sync)``: ``step()`` runs one compiled Keras ``train_step``/``predict_step``
+        on ``data``; ``sync(out)`` waits until the device has finished it."""
+        raise NotImplementedError
+
+    # -- data parallelism over n devices
+    multi_device_unsupported_reason: str = ""  # non-empty: n_devices > 1 is recorded as skipped
+
+    def worker_env(self, n_devices: int) -> dict[str, str]:
+        """Environment variables for a worker that measures on ``n_devices`` (set by the parent
+        before the worker's framework starts)."""
+        return {}
+
+    def prepare_devices(self, n_devices: int) -> None:
+        """In the worker, before the framework's runtime starts (before Keras is imported)."""
+
+    def data_parallel(self, n_devices: int) -> DataParallel:
+        """The ``DataParallel`` of this backend over its first ``n_devices`` devices (in the worker);
+        ``DeviceShortage`` when there are fewer."""
+        raise NotImplementedError
+
+
+class TensorFlowBackend(Backend):
+    name = "tensorflow"
+    module = "tensorflow"
+    install_extra = "cpu"
+
+    def default_jit(self) -> bool:
+        # Keras enables XLA on TensorFlow only with a GPU: XLA's CPU convolutions are about 10x
+        # slower than TensorFlow's oneDNN kernels on the CPUs measured here.
+        return devices.host_has_gpu()
+
+    def _accelerator(self):
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return "cpu", ""
+        return "gpu:0", tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+
+    def _reset_device_peak(self):
+        import tensorflow as tf
+
+        tf.config.experimental.reset_memory_stats("GPU:0")
+
+    def _device_peak(self):
+        import tensorflow as tf
+
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, "device"
+
+    def make_step(self, model, mode, jit, data):
+        import keras
+        import tensorflow as tf
+
+        # jit off is still a graph function (what Keras' fit/predict run without XLA).
+        fn = tf.function(model.train_step if mode == "train" else model.predict_step,
+                         jit_compile=bool(jit), reduce_retracing=True)
+        leaves = keras.tree.flatten
+
+        def step():
+            return fn(data)
+
+        def sync(out):
+            for leaf in leaves(out):
+                leaf.numpy()
+        return step, sync
+
+    def prepare_devices(self, n_devices):
+        # Without GPUs, n logical CPU devices: possible only before TensorFlow's runtime starts.
+        if n_devices < 2:
+            return
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n_devices)
+
+    def data_parallel(self, n_devices):
+        return _MirroredDataParallel(n_devices)
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    module = "jax"
+    install_extra = "jax"
+
+    def _accelerator(self):
+        import jax
+
+        first = jax.devices()[0]
+        if first.platform == "cpu":
+            return "cpu", ""
+        return f"{first.platform}:{first.id}", first.device_kind
+
+    def fresh_worker_per_config(self, device):
+        # JAX cannot reset its allocator's peak inside a process: on an accelerator a long-lived
+        # worker would report the largest configuration so far.
+        return super().fresh_worker_per_config(device) or not device.startswith("cpu")
+
+    def _device_peak(self):
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        if "peak_bytes_in_use" not in stats:
+            return None
+        return stats["peak_bytes_in_use"] / 2**20, "device_process_peak"
+
+    def make_step(self, model, mode, jit, data):
+        import jax
+
+        if mode == "train":
+            # Keras' stateless train step over the whole state, donated as fit() does under jit.
+            state = [(
+                [v.value for v in model.trainable_variables],
+                [v.value for v in model.non_trainable_variables],
+                [v.value for v in model.optimizer.variables],
+                [v.value for v in model.metrics_variables],
+            )]
+            fn = jax.jit(model.train_step, donate_argnums=0) if jit else model.train_step
+
+            def step():
+                logs, state[0] = fn(state[0], data)
+                return logs, state[0]
+        else:
+            predict_state = ([v.value for v in model.trainable_variables],
+                             [v.value for v in model.non_trainable_variables])
+
+            def predict(weights, batch):
+                return model.predict_step(weights, batch)[0]
+            fn = jax.jit(predict) if jit else predict
+
+            def step():
+                return fn(predict_state, data)
+        return step, jax.block_until_ready
+
+    def worker_env(self, n_devices):
+        # Simulated devices where there is no accelerator; ignored by JAX on a GPU/TPU host,
+        # where the first n accelerators are used.
+        if n_devices < 2:
+            return {}
+        flags = re.sub(r"--xla_force_host_platform_device_count=\S*", "", os.environ.get("XLA_FLAGS", "")).strip()
+        return {"XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={n_devices}".strip()}
+
+    def data_parallel(self, n_devices):
+        return _KerasDataParallel(n_devices)
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    module = "torch"
+    install_extra = "torch"
+    multi_device_unsupported_reason = ("multi-device rows are measured on jax (keras.distribution) and tensorflow "
+                                       "(tf.distribute), not on torch")
+    jit_unsupported_reason = ("jit_compile on the torch backend (torch.compile under Keras) recompiles and is "
+                              "not measured; run torch with --no-jit")
+
+    def _accelerator(self):
+        import torch
+
+        if not torch.cuda.is_available():
+            return "cpu", ""
+        return "gpu:0", torch.cuda.get_device_name(0)
+
+    def _reset_device_peak(self):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+    def _device_peak(self):
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20, "device"
+
+    def make_step(self, model, mode, jit, data):
+        import torch
+
+        cuda = torch.cuda.is_available()
+        if mode == "train":
+            def step():
+                return model.train_step(data)
+        else:
+            def step():
+                with torch.no_grad():
+                    return model.predict_step(data)
+
+        def sync(out):
+            # Eager CPU ops are synchronous; CUDA kernels are queued until synchronised.
+            if cuda:
+                torch.cuda.synchronize()
+        return step, sync
+
+
+# ----------------------------------------------------------------------------- data parallelism
+
+def _shortage(n_devices: int, found: list[str]) -> DeviceShortage:
+    return DeviceShortage(f"{n_devices} devices requested, this worker sees {len(found)} "
+                          f"({', '.join(found) or 'none'})")
+
+
+class _KerasDataParallel(DataParallel):
+    """JAX: Keras 3's ``keras.distribution.DataParallel`` over the first n devices, set before
+    the model is built (weights replicated); the batch is placed with the distribution's data
+    layout (sharded along the batch axis), and ``jax.jit`` partitions the step accordingly."""
+
+    def __init__(self, n_devices: int):
+        import keras
+
+        found = keras.distribution.list_devices()
+        if len(found) < n_devices:
+            raise _shortage(n_devices, found)
+        self.n = n_devices
+        self.devices = list(found[:n_devices])
+        self.distribution = keras.distribution.DataParallel(devices=self.devices)
+
+    def scope(self):
+        return self.distribution.scope()
+
+    def distribute(self, data):
+        import jax
+        import keras
+
+        def place(x):
+            if x is None:
+                return None
+            return jax.device_put(x, self.distribution.get_data_layout(x.shape).backend_layout)
+        return keras.tree.map_structure(place, data)
+
+    def check(self, model, data):
+        import keras
+
+        x = keras.tree.flatten(data)[0]
+        batch = x.shape[0]
+        shard = x.sharding.shard_shape(x.shape)
+        if len(x.sharding.device_set) != self.n or shard[0] * self.n != batch:
+            raise RuntimeError(f"the global batch of {batch} is not split over {self.n} devices: input sharding "
+                               f"{x.sharding} puts {shard[0]} samples on each of {len(x.sharding.device_set)} devices")
+        for v in model.weights:
+            sharding = v.value.sharding
+            if len(sharding.device_set) != self.n or not sharding.is_fully_replicated:
+                raise RuntimeError(f"weight {v.path} is not replicated on the {self.n} devices ({sharding})")
+
+    def make_step(self, model, mode, jit, data):
+        return BACKENDS["jax"].make_step(model, mode, jit, data)
+
+
+class _MirroredDataParallel(DataParallel):
+    """TensorFlow: ``tf.distribute.MirroredStrategy`` over the first n GPUs (or, without GPUs,
+    n logical CPU devices, see ``TensorFlowBackend.prepare_devices``); the model is built and
+    compiled inside its scope (mirrored weights), each replica gets its slice of the global batch
+    (``experimental_distribute_values_from_function``), and the step is Keras' own
+    ``train_step``/``predict_step`` under ``strategy.run``, as Keras' ``fit`` runs it."""
+
+    def __init__(self, n_devices: int):
+        import tensorflow as tf
+
+        found = [d.name for d in (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))]
+        if len(found) < n_devices:
+            raise _shortage(n_devices, found)
+        self.n = n_devices
+        self.devices = found[:n_devices]
+        self.strategy = tf.distribute.MirroredStrategy(devices=self.devices)
+
+    def scope(self):
+        return self.strategy.scope()
+
+    def distribute(self, data):
+        import tensorflow as tf
+
+        batch = int(tf.nest.flatten(data)[0].shape[0])
+        per = batch // self.n
+
+        devices = self.strategy.extended.worker_devices
+
+        def part(context):
+            i = context.replica_id_in_sync_group
+            with tf.device(devices[i]):  # the function's values are not placed for us: each slice on its device
+                return tf.nest.map_structure(lambda t: None if t is None else tf.identity(t[i * per:(i + 1) * per]),
+                                             data)
+        return self.strategy.experimental_distribute_values_from_function(part)
+
+    def _local(self, value) -> list:
+        return list(self.strategy.experimental_local_results(value))
+
+    def check(self, model, data):
+        import tensorflow as tf
+
+        if self.strategy.num_replicas_in_sync != self.n:
+            raise RuntimeError(f"MirroredStrategy has {self.strategy.num_replicas_in_sync} replicas, not {self.n}")
+        parts = self._local(tf.nest.flatten(data, expand_composites=False)[0])
+        placed = {tf.DeviceSpec.from_string(p.device).to_string() for p in parts}
+        sizes = [int(p.shape[0]) for p in parts]
+        if len(parts) != self.n or len(placed) != self.n or len(set(sizes)) != 1:
+            raise RuntimeError(f"the global batch is not split over {self.n} devices: parts of {sizes} samples on "
+                               f"{sorted(placed)}")
+        for v in model.weights:
+            copies = self._local(v.value)
+            where = {tf.DeviceSpec.from_string(c.device).to_string() for c in copies}
+            if len(copies) != self.n or len(where) != self.n:
+                raise RuntimeError(f"weight {v.path} is not mirrored on the {self.n} devices ({len(copies)} copies on "
+                                   f"{sorted(where)})")
+
+    def make_step(self, model, mode, jit, data):
+        import tensorflow as tf
+
+        strategy = self.strategy
+        one_step = model.train_step if mode == "train" else model.predict_step
+        if jit:  # XLA per replica, as Keras' TensorFlow trainer compiles it under a strategy
+            one_step = tf.function(one_step, jit_compile=True, reduce_retracing=True)
+        fn = tf.function(lambda d: strategy.run(one_step, args=(d,)), reduce_retracing=True)
+
+        def step():
+            return fn(data)
+
+        def sync(out):
+            for leaf in tf.nest.flatten(out):
+                for part in self._local(leaf):
+                    part.numpy()
+        return step, sync
+
+
+BACKENDS: dict[str, Backend] = {b.name: b for b in (TensorFlowBackend(), JaxBackend(), TorchBackend())}
+
+
+def get(name: str) -> Backend:
+    """The backend called ``name`` (a ``KeyError`` names the known ones)."""
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise KeyError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}") from None
+
+
+def active() -> Backend:
+    """The backend Keras runs on in this process (imports Keras)."""
+    import keras
+
+    return get(keras.backend.backend())

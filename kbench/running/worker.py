@@ -1,0 +1,424 @@
+"""Worker subprocesses and their line protocol, both ends.
+
+The sweep (``kbench.running.sweep``) starts ``python -m kbench.running.worker worker`` once per model and
+backend (``KERAS_BACKEND`` set in its environment), and ``python -m kbench.running.worker profile``
+once for TensorFlow profiles, and talks to them over pipes, one message per line:
+``TAG {json}``. A measuring worker announces ``READY`` with its device, then for every
+configuration it reads one JSON line from stdin, answers ``START`` when it begins and
+``RESULT {...}`` when done. A profiling worker reads model requests and answers ``PROFILE``.
+A worker measuring on n > 1 devices (``--devices``) gets the backend's environment for them
+(``Backend.worker_env``) and ``KBENCH_N_DEVICES``, and prepares them (``Backend.prepare_devices``)
+before its framework starts.
+Anything libraries print goes to stderr (the protocol has a private copy of the original
+stdout), so stray output can never be mistaken for a message.
+
+Testing hook: ``KBENCH_FAULT_INJECT="model:batch:mode=kind[;...]"`` makes the worker fail the
+matching configuration on purpose after it has started it; ``kind`` is ``oom`` (a simulated
+out-of-memory exception), ``error`` (a RuntimeError), ``crash`` (the process exits at once,
+as a segfault would), ``kill`` (the worker sends itself SIGKILL, as ``kill -9`` or the kernel's
+OOM killer would) or ``hang`` (prints "simulated hang" on its stderr, then sleeps forever, for
+the sweep's timeout). ``*`` matches any batch or mode. It exists for the tests; never set it in
+a real run.
+
+**A worker dies with its parent.** The parent is a sweep that may be killed by anything
+(``kill -9`` included), and a worker runs in its own session (so a terminal's Ctrl-C reaches
+only the parent, which stops it cleanly). On Linux the worker asks the kernel for SIGKILL when
+its parent dies (``prctl(PR_SET_PDEATHSIG)``), and everywhere a watchdog thread exits the
+process once its parent is gone (the parent's pid is passed in ``KBENCH_PARENT_PID``); EOF on
+stdin ends it between configurations.
+
+**Death of a worker.** ``Worker.death()`` says why a worker's stream ended: its exit code or
+signal, and whether the kernel's OOM killer acted (``oom_kill`` in the cgroup's
+``memory.events``/``memory.oom_control`` went up while it ran). A SIGKILL without that evidence
+is *not* called ``oom``: the sweep retries the configuration once in a fresh worker, and only a
+second SIGKILL at the same configuration is taken as running out of memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+READY, START, RESULT, PROFILE = "READY", "START", "RESULT", "PROFILE"
+TAGS = (READY, START, RESULT, PROFILE)
+COMMANDS = ("worker", "profile")
+FAULT_ENV = "KBENCH_FAULT_INJECT"
+FAULT_KINDS = ("oom", "error", "crash", "hang", "kill")
+PARENT_ENV = "KBENCH_PARENT_PID"
+DEVICES_ENV = "KBENCH_N_DEVICES"  # a worker measuring on n devices prepares them before its framework starts
+PR_SET_PDEATHSIG = 1
+
+
+# ----------------------------------------------------------------------------- fault injection
+
+def parse_faults(text: str | None) -> list[tuple[str, str, str, str]]:
+    """``"lenet5:2:infer=oom;*:*:train=hang"`` -> [(model, batch, mode, kind), ...]."""
+    faults = []
+    for item in (text or "").replace(",", ";").split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, kind = item.partition("=")
+        parts = key.split(":")
+        if len(parts) != 3 or kind not in FAULT_KINDS:
+            raise ValueError(f"{FAULT_ENV} entry {item!r} must look like model:batch:mode={'|'.join(FAULT_KINDS)}")
+        faults.append((parts[0], parts[1], parts[2], kind))
+    return faults
+
+
+def fault_for(cfg: dict, faults) -> str | None:
+    """The fault kind injected for ``cfg`` (``{"model", "batch_size", "mode"}``), or None."""
+    for model, batch, mode, kind in faults:
+        if model in ("*", cfg["model"]) and batch in ("*", str(cfg["batch_size"])) and mode in ("*", cfg["mode"]):
+            return kind
+    return None
+
+
+class SimulatedOOM(MemoryError):
+    pass
+
+
+def inject_fault(cfg: dict, faults) -> None:
+    """Fail ``cfg`` the way its matching fault says (no-op when none matches)."""
+    kind = fault_for({"model": cfg["request"]["model"], "batch_size": cfg["batch_size"], "mode": cfg["mode"]},
+                     faults)
+    if kind == "crash":
+        sys.stderr.write(f"kbench: simulated crash ({FAULT_ENV})\n")
+        sys.stderr.flush()
+        os._exit(134)
+    if kind == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == "hang":
+        sys.stderr.write(f"kbench: simulated hang ({FAULT_ENV})\n")
+        sys.stderr.flush()
+        while True:
+            time.sleep(3600)
+    if kind == "oom":
+        raise SimulatedOOM(f"simulated out of memory ({FAULT_ENV})")
+    if kind == "error":
+        raise RuntimeError(f"simulated error ({FAULT_ENV})")
+
+
+# ----------------------------------------------------------------------------- the protocol
+
+def format_message(tag: str, payload: dict) -> str:
+    return f"{tag} {json.dumps(payload, default=float)}\n"
+
+
+def parse_message(line: str) -> tuple[str, dict] | None:
+    """``(tag, payload)`` for a protocol line; None for anything else (ignored)."""
+    tag, _, rest = line.strip().partition(" ")
+    if tag not in TAGS:
+        return None
+    try:
+        return tag, json.loads(rest or "{}")
+    except ValueError:
+        return None
+
+
+# ----------------------------------------------------------------------------- parent side
+
+class Worker:
+    """A ``python -m kbench.running.worker <command>`` subprocess speaking the line protocol."""
+
+    def __init__(self, backend: str, command: str = "worker", n_devices: int = 1):
+        from kbench.running.backends import BACKENDS
+
+        child_env = dict(os.environ)
+        if n_devices > 1:  # set before the worker's framework starts (kbench.running.backends.DataParallel)
+            child_env.update(BACKENDS[backend].worker_env(n_devices))
+            child_env[DEVICES_ENV] = str(n_devices)
+        child_env["KERAS_BACKEND"] = backend
+        child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
+        child_env["PYTHONUNBUFFERED"] = "1"
+        child_env[PARENT_ENV] = str(os.getpid())
+        self.stderr_file = tempfile.TemporaryFile(mode="w+")
+        self.killed_by_us = False
+        self.oom_kills_before = oom_kill_count()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kbench.running.worker", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.stderr_file, env=child_env, text=True, bufsize=1, start_new_session=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def send(self, payload: dict) -> bool:
+        """Send one configuration; False when the worker is already gone (a broken pipe)."""
+        try:
+            self.proc.stdin.write(json.dumps(payload) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def receive(self, timeout_s: float) -> tuple[str | None, dict]:
+        """Next protocol message; (None, {}) on timeout, ("EOF", {}) when the worker died.
+        A signal the parent received meanwhile is raised here (``interrupts.checkpoint``)."""
+        from kbench.common import interrupts
+
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            interrupts.checkpoint()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, {}
+            try:
+                line = self.lines.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if line is None:
+                return "EOF", {}
+            message = parse_message(line)
+            if message is not None:
+                return message
+
+    def stderr_tail(self) -> str:
+        try:
+            self.stderr_file.seek(0)
+            lines = [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
+            return lines[-1][:300] if lines else ""
+        except (OSError, ValueError):
+            return ""
+
+    def death(self) -> "Death":
+        """Why the worker's stream ended (see the module docstring)."""
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = self.proc.returncode
+        after = oom_kill_count()
+        oom_evidence = (self.oom_kills_before is not None and after is not None and after > self.oom_kills_before)
+        return Death(rc, self.killed_by_us, oom_evidence, self.stderr_tail())
+
+    def death_reason(self) -> tuple[str, str]:
+        """(status, message) for a worker whose stream ended unexpectedly."""
+        death = self.death()
+        return death.status, death.message
+
+    def kill(self):
+        self.killed_by_us = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stop(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.stderr_file.close()
+
+
+def oom_kill_count() -> int | None:
+    """How many processes the kernel's OOM killer has killed in this process's memory cgroup
+    (cgroup v2 ``memory.events`` or v1 ``memory.oom_control``); None where unreadable."""
+    candidates = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                parts = line.strip().split(":", 2)
+                if len(parts) == 3 and parts[0] == "0":
+                    candidates.append(f"/sys/fs/cgroup{parts[2].rstrip('/')}/memory.events")
+                elif len(parts) == 3 and "memory" in parts[1].split(","):
+                    candidates.append(f"/sys/fs/cgroup/memory{parts[2].rstrip('/')}/memory.oom_control")
+    except OSError:
+        pass
+    candidates += ["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"]
+    for path in candidates:
+        try:
+            with open(path) as f:
+                for line in f:
+                    name, _, value = line.partition(" ")
+                    if name == "oom_kill" and value.strip().isdigit():
+                        return int(value)
+        except OSError:
+            continue
+    return None
+
+
+@dataclasses.dataclass
+class Death:
+    """How a worker ended: ``returncode`` (negative: a signal), whether we killed it, whether
+    the kernel's OOM killer did, and the last line of its stderr."""
+
+    returncode: int | None
+    killed_by_us: bool
+    oom_evidence: bool
+    tail: str = ""
+
+    @property
+    def signal_name(self) -> str | None:
+        rc = self.returncode
+        if rc is None or rc >= 0:
+            return None
+        return signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+
+    @property
+    def killed_from_outside(self) -> bool:
+        """SIGKILL that we did not send and the OOM killer is not known to have sent."""
+        return self.returncode == -signal.SIGKILL and not self.killed_by_us and not self.oom_evidence
+
+    @property
+    def status(self) -> str:
+        return "oom" if self.oom_evidence else "error"
+
+    @property
+    def message(self) -> str:
+        suffix = f": {self.tail}" if self.tail else ""
+        if self.oom_evidence:
+            return f"worker killed by the kernel's out-of-memory killer (cgroup oom_kill count rose){suffix}"
+        if self.signal_name == "SIGKILL" and not self.killed_by_us:
+            return f"worker killed by SIGKILL from outside (no out-of-memory evidence){suffix}"
+        if self.signal_name:
+            return f"worker crashed with signal {self.signal_name}{suffix}"
+        return f"worker exited with code {self.returncode}{suffix}"
+
+
+# ----------------------------------------------------------------------------- worker side
+
+def die_with_parent() -> None:
+    """End this worker when its parent dies, even by SIGKILL (see the module docstring)."""
+    text = os.environ.get(PARENT_ENV, "")
+    parent = int(text) if text.isdigit() else os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the request above took effect
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(0.25)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="kbench-parent-watchdog", daemon=True).start()
+
+
+def _protocol_stream():
+    """Keep a private copy of stdout for the protocol; route fd 1 to stderr for everyone else."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    return proto
+
+
+def _send(proto, tag: str, payload: dict):
+    proto.write(format_message(tag, payload))
+    proto.flush()
+
+
+def _requests(stream):
+    for line in stream:
+        if line.strip():
+            yield json.loads(line)
+
+
+def model_memory_mb(result: dict, baseline_mb: float) -> float | None:
+    """The model's own working set (``model_mem_mb``): on CPU (``host_rss``) the worker's peak
+    resident set minus its baseline before any model was built, which is mostly the framework
+    itself (TensorFlow alone is several hundred MB); on a device, the allocator's peak, which
+    counts only the framework's tensors. None when no peak was measured."""
+    peak = result.get("peak_mem_mb")
+    if peak is None:
+        return None
+    if result.get("peak_mem_source") == "host_rss":
+        return max(peak - baseline_mb, 0.0)
+    return peak
+
+
+def worker_main() -> int:
+    """Measure configurations (``kbench.running.timing.measure``) until stdin closes."""
+    die_with_parent()
+    proto = _protocol_stream()
+    faults = parse_faults(os.environ.get(FAULT_ENV))
+    n_devices = int(os.environ.get(DEVICES_ENV) or 1)
+    if n_devices > 1:
+        from kbench.running.backends import get
+
+        get(os.environ.get("KERAS_BACKEND", "tensorflow")).prepare_devices(n_devices)
+    from kbench.common.quiet import quiet_import
+
+    quiet_import("keras")
+    from kbench.running import backends, timing
+
+    backend = backends.active()
+    device = backend.detect()
+    fresh = backend.fresh_worker_per_config(device["device"])
+    from kbench.common.devices import host_peak_rss_mb
+
+    baseline_mb = host_peak_rss_mb()  # the framework loaded, no model built yet
+    _send(proto, READY, {"backend": backend.name, **device, "fresh_worker_per_config": fresh})
+    for cfg in _requests(sys.stdin):
+        _send(proto, START, {"key": cfg.get("key")})
+        result = timing.measure(cfg, device, before_build=lambda c: inject_fault(c, faults))
+        if fresh and result.get("peak_mem_source") == "device_process_peak":
+            result["peak_mem_source"] = "device"  # this process measures only this configuration
+        result["model_mem_mb"] = model_memory_mb(result, baseline_mb)
+        result["key"] = cfg.get("key")
+        _send(proto, RESULT, result)
+    return 0
+
+
+PROFILE_FIELDS = ("params_trainable", "macs", "flops_tf")
+
+
+def profile_main() -> int:
+    """Read ``ModelRequest.to_payload()`` lines; answer one ``PROFILE`` per line (TensorFlow)."""
+    die_with_parent()
+    proto = _protocol_stream()
+    from kbench.counting.profiling import profile
+    from kbench.models.registry import ModelRequest
+    from kbench.running.timing import one_line
+
+    for payload in _requests(sys.stdin):
+        try:
+            record = profile(ModelRequest.from_payload(payload))
+            answer = {"status": "ok", **{k: record.get(k) for k in PROFILE_FIELDS}}
+        except Exception as exc:  # noqa: BLE001 - a failed profile is an answer, not a dead worker
+            answer = {"status": "error", "error": one_line(exc)}
+        _send(proto, PROFILE, answer)
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    command = argv[0] if argv else ""
+    if command == "worker":
+        return worker_main()
+    if command == "profile":
+        return profile_main()
+    print(f"usage: python -m kbench.running.worker {'|'.join(COMMANDS)}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
