@@ -3,7 +3,7 @@ valid row holds, and how a file is read. Every writer (the sweep, ``--resume``, 
 micro-benchmark converter) and every reader (merge, compare, history, report, nightly) takes
 these from here, so a column added here reaches all of them.
 
-* **Columns** (``SWEEP_COLUMNS``): the interface's required columns in their order
+* **Columns** (``SWEEP_COLUMNS``): the contract's required columns in their order
   (``REQUIRED_COLUMNS``), then kbench's own (``EXTRA_COLUMNS``). Columns a later version
   appended (``LATER_COLUMNS``, a trailing run) are empty in the rows of older files, which are
   still read but never appended to.
