@@ -35,7 +35,7 @@ def _row(**values):
     row = {c: "" for c in SWEEP_COLUMNS}
     row.update({"run_id": "r1", "model": "lenet5", "family": "lenet", "input_h": "32", "input_w": "32",
                 "batch_size": "1", "mode": "infer", "backend": "tensorflow", "precision": "float32", "jit": "false",
-                "status": "ok"})
+                "status": "ok", "samples_per_s": "12.5"})
     row.update(values)
     return ",".join(row[c] for c in SWEEP_COLUMNS)
 
