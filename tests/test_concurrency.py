@@ -102,7 +102,7 @@ def test_retry_failed_replaces_the_failed_row(tmp_path, profile_cache, monkeypat
     row.update({"run_id": "old", "model": "lenet5", "family": "lenet", "input_h": "32", "input_w": "32",
                 "batch_size": "1", "mode": "infer", "backend": "tensorflow", "precision": "float32", "jit": "false",
                 "status": "error", "error": "earlier failure"})
-    done = dict(row, batch_size="2", status="ok", error="")
+    done = dict(row, batch_size="2", status="ok", error="", samples_per_s="50")
     out.write_text(",".join(SWEEP_COLUMNS) + "\n" + ",".join(row.values()) + "\n" + ",".join(done.values()) + "\n")
     assert main(args + ["--resume"]) == 0
     assert _read(out)["error"].tolist() == ["earlier failure", ""]  # --resume alone keeps failures
