@@ -82,7 +82,7 @@ stop_pid() {  # stop_pid PID: TERM, up to 15 s, then KILL
 }
 
 cleanup() {
-  local rc=$? i entry proc
+  local rc=$? i entry proc pid
   trap - EXIT INT TERM HUP
   set +e
   if [ "${#DAEMONS[@]}" -gt 0 ] && [ -n "${SLURM_CONF:-}" ]; then
@@ -96,14 +96,18 @@ cleanup() {
     entry="${DAEMONS[$i]}"
     stop_pid "${entry#*:}"
   done
-  # Job steps outlive slurmd (slurmstepd detaches from it): stop any that still log into this
-  # cluster's state directory, by their process id.
+  # Whatever this cluster started and Slurm did not stop (job steps outlive slurmd): every process
+  # whose environment names this cluster's slurm.conf, by its process id.
   if [ -n "$STATE" ]; then
     for proc in /proc/[0-9]*; do
-      [ "$(cat "$proc/comm" 2>/dev/null)" = slurmstepd ] || continue
-      if ls -l "$proc/fd" 2>/dev/null | grep -q -- "-> $STATE/"; then stop_pid "${proc#/proc/}"; fi
+      pid="${proc#/proc/}"
+      [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ] || continue
+      if { tr '\0' '\n' <"$proc/environ"; } 2>/dev/null | grep -qxF "SLURM_CONF=$STATE/slurm.conf"; then
+        say "stopping process $pid left by the cluster"
+        stop_pid "$pid"
+      fi
     done
-    rm -rf "$STATE"
+  rm -rf "$STATE"
   fi
   exit "$rc"
 }
@@ -112,10 +116,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-show_logs() {  # the tails of every log, on stderr, after a failure
+show_logs() {  # the tails of the jobs' and the daemons' logs, on stderr, after a failure
   local f
-  for f in "$STATE"/logs/* "$STATE"/log/*; do
+  for f in "$STATE"/logs/* "$STATE"/log/*.log "$STATE"/log/*.out; do
     [ -s "$f" ] || continue
+    # a daemon's stderr only when its log file is empty (it failed before opening it)
+    [[ "$f" != *.out || "$f" == "$STATE"/logs/* ]] || [ ! -s "${f%.out}.log" ] || continue
     echo "----- ${f#"$STATE"/} (last 30 lines)" >&2
     tail -n 30 "$f" >&2
   done
@@ -170,16 +176,18 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
 
 say "starting munged, slurmctld and slurmd ($CPUS CPUs, $MEM_MB MB; state in $STATE)"
-munged --foreground --force --socket="$MUNGE_SOCKET" --key-file="$STATE/munge/munge.key" \
+# Each daemon in a session of its own: a Ctrl-C at the terminal reaches this script, whose cleanup
+# cancels the jobs through slurmctld first, and not the daemons themselves.
+setsid munged --foreground --force --socket="$MUNGE_SOCKET" --key-file="$STATE/munge/munge.key" \
   --pid-file="$STATE/munge/munged.pid" --seed-file="$STATE/munge/munged.seed" \
   --log-file="$STATE/log/munged.log" 2>>"$STATE/log/munged.log" &
 DAEMONS+=("munged:$!")
 for i in $(seq 40); do [ -S "$MUNGE_SOCKET" ] && break; sleep 0.25; done
 munge --socket="$MUNGE_SOCKET" -n </dev/null | unmunge --socket="$MUNGE_SOCKET" >/dev/null \
   || { show_logs; fail "munged does not answer on $MUNGE_SOCKET"; }
-slurmctld -D -f "$SLURM_CONF" >>"$STATE/log/slurmctld.out" 2>&1 &
+setsid slurmctld -D -f "$SLURM_CONF" >>"$STATE/log/slurmctld.out" 2>&1 &
 DAEMONS+=("slurmctld:$!")
-slurmd -D -N localhost -f "$SLURM_CONF" >>"$STATE/log/slurmd.out" 2>&1 &
+setsid slurmd -D -N localhost -f "$SLURM_CONF" >>"$STATE/log/slurmd.out" 2>&1 &
 DAEMONS+=("slurmd:$!")
 NODE_STATE=""
 for i in $(seq 120); do
@@ -209,25 +217,36 @@ say "filling the profile cache (kbench sweep --profile-only)"
 ARRAY_JOB="$(sbatch --parsable --array="1-$TASKS" --gpus=0 --output="$STATE/logs/%A_%a.out" \
              scripts/slurm/sweep_array.sbatch "${PLAN[@]}")" || { show_logs; fail "sbatch of the array refused"; }
 ARRAY_JOB="${ARRAY_JOB%%;*}"
-say "submitted array job $ARRAY_JOB (tasks 1-$TASKS); the merge waits for it (afterany)"
-merged=0
-MERGE_JOB="$(timeout --foreground "$LIMIT" sbatch --parsable --wait --dependency="afterany:$ARRAY_JOB" \
-             --output="$STATE/logs/merge-%j.out" scripts/slurm/merge.sbatch)" || merged=$?
-if [ "$merged" != 0 ]; then
-  show_logs
-  [ "$merged" != 124 ] || fail "the jobs did not finish within $LIMIT s (SLURM_LOCAL_TIMEOUT)"
-  fail "the merge job ${MERGE_JOB%%;*} failed (exit $merged)"
-fi
-cat "$STATE"/logs/merge-*.out >&2
+MERGE_JOB="$(sbatch --parsable --dependency="afterany:$ARRAY_JOB" --output="$STATE/logs/merge-%j.out" \
+             scripts/slurm/merge.sbatch)" || { show_logs; fail "sbatch of the merge refused"; }
+MERGE_JOB="${MERGE_JOB%%;*}"
+say "submitted array job $ARRAY_JOB (tasks 1-$TASKS) and merge job $MERGE_JOB (afterany:$ARRAY_JOB)"
+# Polling squeue (rather than sbatch --wait) keeps a Ctrl-C immediate.
+DEADLINE=$((SECONDS + LIMIT))
+SEEN=""
+while :; do
+  # pending, running and completing jobs (this cluster has no others)
+  QUEUE="$(squeue -h -o '%i:%T' 2>&1)" || { show_logs; fail "squeue failed: $QUEUE"; }
+  QUEUE="$(tr '\n' ' ' <<<"$QUEUE" | sed 's/ *$//')"  # one line
+  [ -n "$QUEUE" ] || break
+  [ "$QUEUE" = "$SEEN" ] || say "queue: $QUEUE"
+  SEEN="$QUEUE"
+  [ "$SECONDS" -lt "$DEADLINE" ] || { show_logs; fail "the jobs did not finish within $LIMIT s (SLURM_LOCAL_TIMEOUT)"; }
+  sleep 2
+done
+for log in "$STATE"/logs/*.out; do  # each job's last line: rows written by the task, the merge
+  say "${log##*/}: $(tail -n 1 "$log")"
+done
 
 # ---------------------------------------------------------------------------- 4. the checks
 # Finished jobs stay in slurmctld's memory for MinJobAge (300 s): one line per array task.
-TASK_LINES="$(scontrol -o show job "$ARRAY_JOB")"
-DONE_TASKS="$(grep -c 'JobState=COMPLETED .*ExitCode=0:0' <<<"$TASK_LINES" || true)"
-if [ "$DONE_TASKS" != "$TASKS" ]; then
+JOB_LINES="$(scontrol -o show job "$ARRAY_JOB"; scontrol -o show job "$MERGE_JOB")"
+DONE_JOBS="$(grep -c 'JobState=COMPLETED .*ExitCode=0:0' <<<"$JOB_LINES" || true)"
+if [ "$DONE_JOBS" != "$((TASKS + 1))" ]; then
   show_logs
-  grep -o 'ArrayTaskId=[^ ]* .*JobState=[^ ]*\|ExitCode=[^ ]*' <<<"$TASK_LINES" >&2 || true
-  fail "$DONE_TASKS of $TASKS array tasks completed with exit code 0"
+  awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^(JobId|ArrayTaskId|JobState|ExitCode)=/) printf "%s ", $i; print "" }' \
+    <<<"$JOB_LINES" >&2
+  fail "$DONE_JOBS of $TASKS array tasks and 1 merge job completed with exit code 0"
 fi
 SHARD_FILES=()
 for k in $(seq "$TASKS"); do
@@ -235,6 +254,6 @@ for k in $(seq "$TASKS"); do
   SHARD_FILES+=("$KBENCH_SHARDS/shard-$k.csv")
 done
 COVERAGE="$("$PY" scripts/slurm/check_merge.py "$KBENCH_MERGED" "${SHARD_FILES[@]}" -- "${PLAN[@]}")" \
-  || { show_logs; fail "the merged CSV does not cover the plan exactly once (above)"; }
+  || { show_logs; fail "the merged CSV fails the checks above"; }
 [ -z "$KEEP" ] || cp "$KBENCH_MERGED" "$KEEP"
 echo "slurm_local: $TASKS array tasks (job $ARRAY_JOB, all COMPLETED) + merge job, $COVERAGE ($((SECONDS - START)) s)"
