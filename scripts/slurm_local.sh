@@ -31,8 +31,11 @@ cd "$REPO"
 TASKS="${SLURM_LOCAL_TASKS:-3}"
 LIMIT="${SLURM_LOCAL_TIMEOUT:-1500}"
 STATE=""
+POLICY=/usr/sbin/policy-rc.d
+OWN_POLICY=""  # set while this script's own policy-rc.d is in place (during apt-get install)
 # The tiny plan: 2 models x 2 batch sizes x 2 modes = 8 configurations in 4 groups (a group, one
 # model and mode, never spans two shards), so 3 array tasks all get work.
+# shellcheck disable=SC2054  # commas inside kbench's arguments
 PLAN=(--models lenet5,resnet18 --input-size 32 --batch-sizes 1,2 --modes infer,train
       --backend tensorflow --warmup 1 --iters 2 --rounds 2 --timeout 300)
 START=$SECONDS
@@ -43,35 +46,7 @@ fail() { say "FAILED: $*"; exit 1; }
 [[ "$TASKS" =~ ^[1-9][0-9]*$ ]] || fail "SLURM_LOCAL_TASKS=$TASKS is not a positive integer"
 [ "$(id -u)" = 0 ] || fail "run as root: it installs packages and runs slurmctld/slurmd as root (SlurmUser=root)"
 
-# ---------------------------------------------------------------------------- 1. packages
-if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
-   || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
-  say "installing slurm-wlm and munge (apt-get)"
-  # A policy-rc.d for the duration of the install keeps the packages from starting their services.
-  POLICY=/usr/sbin/policy-rc.d
-  OWN_POLICY=""
-  if [ ! -e "$POLICY" ]; then
-    printf '#!/bin/sh\nexit 101\n' > "$POLICY" && chmod 755 "$POLICY" && OWN_POLICY=1
-  fi
-  installed=0
-  (export DEBIAN_FRONTEND=noninteractive
-   apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge) >&2 || installed=$?
-  [ -z "$OWN_POLICY" ] || rm -f "$POLICY"
-  [ "$installed" = 0 ] || fail "apt-get install slurm-wlm munge failed (exit $installed)"
-fi
-
-# ---------------------------------------------------------------------------- kbench
-if [ -z "${KBENCH_PYTHON:-}" ]; then
-  source scripts/bootstrap.sh cpu  # sets $PY: the repository's .venv, created if absent
-  KBENCH_PYTHON="$PY"
-fi
-PY="$KBENCH_PYTHON"
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"  # this tree, in every job too (sbatch exports the environment)
-
-# ---------------------------------------------------------------------------- state and cleanup
-STATE="$(mktemp -d "${TMPDIR:-/tmp}/kbench-slurm.XXXXXX")"
-chmod 700 "$STATE"
-mkdir -p "$STATE"/{munge,ctld,slurmd,log,logs,shards,bin}
+# ---------------------------------------------------------------------------- cleanup, on any exit
 DAEMONS=()  # "name:pid", in start order
 
 stop_pid() {  # stop_pid PID: TERM, up to 15 s, then KILL
@@ -85,6 +60,7 @@ cleanup() {
   local rc=$? i entry proc pid
   trap - EXIT INT TERM HUP
   set +e
+  [ -z "$OWN_POLICY" ] || rm -f "$POLICY"
   if [ "${#DAEMONS[@]}" -gt 0 ] && [ -n "${SLURM_CONF:-}" ]; then
     if [ -n "$(squeue -h -o %i 2>/dev/null)" ]; then
       say "cancelling the jobs still queued or running"
@@ -107,7 +83,7 @@ cleanup() {
         stop_pid "$pid"
       fi
     done
-  rm -rf "$STATE"
+    rm -rf "$STATE"
   fi
   exit "$rc"
 }
@@ -126,6 +102,34 @@ show_logs() {  # the tails of the jobs' and the daemons' logs, on stderr, after 
     tail -n 30 "$f" >&2
   done
 }
+
+# ---------------------------------------------------------------------------- 1. packages
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
+   || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
+  say "installing slurm-wlm and munge (apt-get)"
+  # A policy-rc.d for the duration of the install keeps the packages from starting their services.
+  if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$POLICY" && chmod 755 "$POLICY" && OWN_POLICY=1
+  fi
+  installed=0
+  (export DEBIAN_FRONTEND=noninteractive
+   apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge) >&2 || installed=$?
+  if [ -n "$OWN_POLICY" ]; then rm -f "$POLICY"; OWN_POLICY=""; fi
+  [ "$installed" = 0 ] || fail "apt-get install slurm-wlm munge failed (exit $installed)"
+fi
+
+# ---------------------------------------------------------------------------- kbench
+if [ -z "${KBENCH_PYTHON:-}" ]; then
+  source scripts/bootstrap.sh cpu  # sets $PY: the repository's .venv, created if absent
+  KBENCH_PYTHON="$PY"
+fi
+PY="$KBENCH_PYTHON"
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"  # this tree, in every job too (sbatch exports the environment)
+
+# ---------------------------------------------------------------------------- state
+STATE="$(mktemp -d "${TMPDIR:-/tmp}/kbench-slurm.XXXXXX")"
+chmod 700 "$STATE"
+mkdir -p "$STATE"/{munge,ctld,slurmd,log,logs,shards,bin}
 
 # ---------------------------------------------------------------------------- 2. the cluster
 read -r CTLD_PORT SLURMD_PORT < <("$PY" -c '
@@ -190,6 +194,8 @@ DAEMONS+=("slurmctld:$!")
 setsid slurmd -D -N localhost -f "$SLURM_CONF" >>"$STATE/log/slurmd.out" 2>&1 &
 DAEMONS+=("slurmd:$!")
 NODE_STATE=""
+POLICY=/usr/sbin/policy-rc.d
+OWN_POLICY=""  # set while this script's own policy-rc.d is in place (during apt-get install)
 for i in $(seq 120); do
   NODE_STATE="$(sinfo -h -n localhost -o %T 2>/dev/null || true)"
   [ "$NODE_STATE" = idle ] && break
@@ -201,7 +207,8 @@ say "node localhost idle after $((SECONDS - START)) s"
 # ---------------------------------------------------------------------------- 3. the jobs
 # The array script's paths, pointed into the state directory (see its header).
 if [ -x "$(dirname "$PY")/kbench" ]; then
-  export KBENCH="$(dirname "$PY")/kbench"
+  KBENCH="$(dirname "$PY")/kbench"
+  export KBENCH
 else
   printf '#!/bin/sh\nexec "%s" -m kbench "$@"\n' "$PY" > "$STATE/bin/kbench"
   chmod 755 "$STATE/bin/kbench"
