@@ -202,7 +202,7 @@ for i in $(seq 120); do
   sleep 0.5
 done
 [ "$NODE_STATE" = idle ] || { show_logs; fail "the node is not idle after 60 s (state: ${NODE_STATE:-none})"; }
-say "node localhost idle after $((SECONDS - START)) s"
+say "node localhost idle ($((SECONDS - START)) s after the start)"
 
 # ---------------------------------------------------------------------------- 3. the jobs
 # The array script's paths, pointed into the state directory (see its header).
