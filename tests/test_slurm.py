@@ -103,6 +103,7 @@ def test_slurm_local_runs_the_job_array_and_covers_the_plan_once(tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, done.stdout
+    print(lines[0])  # shown by pytest -rA or -s
     assert re.fullmatch(r"slurm_local: 3 array tasks \(job \d+, all COMPLETED\) \+ merge job, 8 rows merged from "
                         r"shards of \d\+\d\+\d rows, plan covered exactly once, 0 duplicates, all ok \(\d+ s\)",
                         lines[0]), lines[0]
