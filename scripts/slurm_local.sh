@@ -13,8 +13,9 @@
 #    the array, then submits scripts/slurm/sweep_array.sbatch unchanged except for its sizes: the
 #    plan (the script's arguments: the tiny PLAN below), --array=1-TASKS, --gpus=0 (this host has
 #    none) and its log path; then scripts/slurm/merge.sbatch with --dependency=afterany on the
-#    array, and waits for both (sbatch --wait).
-# 4. Checks that every array task COMPLETED with exit code 0 and that the merged CSV covers the
+#    array, and waits for both (polling squeue, so that a Ctrl-C acts at once).
+# 4. Checks that every array task and the merge job COMPLETED with exit code 0 (scontrol show job;
+#    slurmctld keeps finished jobs for MinJobAge, 300 s) and that the merged CSV covers the
 #    plan exactly once (scripts/slurm/check_merge.py: the same keys as kbench's own unsharded plan
 #    of the same arguments, no duplicates, disjoint shards, every row ok).
 # 5. On any exit (success, failure, Ctrl-C) cancels its jobs, stops the daemons it started and
