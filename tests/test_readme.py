@@ -68,3 +68,12 @@ def test_top_level_flags_are_documented():
         for flag in action.option_strings:
             if flag.startswith("--") and flag != "--help":
                 assert f"kbench {flag}" in text
+
+
+@pytest.mark.parametrize("script", ["scripts/slurm/sweep_array.sbatch", "scripts/slurm/merge.sbatch"])
+def test_readme_shows_the_slurm_scripts_as_they_are(script):
+    """The job array that the README shows is the file that scripts/slurm_local.sh submits."""
+    text = README.read_text()
+    match = re.search(rf"^`{re.escape(script)}`:\n\n```bash\n(.*?)^```$", text, re.S | re.M)
+    assert match, f"README shows no ```bash block under `{script}`:"
+    assert match.group(1) == (README.parent / script).read_text()
