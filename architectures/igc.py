@@ -23,6 +23,8 @@ IGCV2 is defined further down (see ``igcv2``).
 
 from __future__ import annotations
 
+import math
+
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
@@ -40,9 +42,15 @@ IGCV3_D_SETTINGS = ((1, 16, 1, 1), (6, 24, 4, 2), (6, 32, 6, 2), (6, 64, 8, 2), 
                     (6, 320, 1, 1))
 
 
+def _round(value: float) -> int:
+    """``int(round(v))`` of the authors' Python 2 code: halves round away from zero (Python 3's
+    ``round`` rounds them to even)."""
+    return int(math.floor(value + 0.5))
+
+
 def _even_width(channels: float) -> int:
     """The authors' width rule: ``int(round(c))``, plus one when odd (group convs of 2 groups)."""
-    width = int(round(channels))
+    width = _round(channels)
     return width + 1 if width % 2 else width
 
 
@@ -52,7 +60,7 @@ def igcv3_block(x, out_channels: int, strides: int, expansion: int, *, expansion
     from (the input's own width unless the authors' width bookkeeping says otherwise, see igcv3)."""
     g1, g2 = groups
     in_channels = x.shape[-1]
-    mid = int(round((expansion_input or in_channels) * expansion))
+    mid = _round((expansion_input or in_channels) * expansion)
     for value, what in ((in_channels, "input"), (mid, "expanded"), (out_channels, "output")):
         if value % g1 or value % g2:
             raise ConfigError("alpha", value, f"{name}: the {what} width {value} does not split into {g1} and {g2} groups")
@@ -74,10 +82,10 @@ def igcv3(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0, settings=IGCV3
     """IGCV3-D with width multiplier ``alpha``.
 
     ``reference_code_widths`` (default) reproduces the authors' ``genNet`` bookkeeping: the
-    expansion of each sequence's first block is computed from ``round(c * alpha)`` (made even) of
-    the previous sequence's already multiplied width ``c``, i.e. alpha is applied twice there (the
-    layer still convolves the real input). At alpha = 1 it changes nothing; ``False`` expands the
-    real input width, as the paper's description implies.
+    expansion of each sequence's first block is computed from ``in_c = round(c * alpha)`` of the
+    previous sequence's already multiplied width ``c`` (alpha applied twice), or ``c + 1`` when that
+    is odd; the layer still convolves the real input. At alpha = 1 it changes nothing; ``False``
+    expands the real input width, as the paper's description implies.
     """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
         raise ConfigError("alpha", alpha, "the width multiplier must be a positive number")
@@ -93,7 +101,7 @@ def igcv3(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0, settings=IGCV3
             x = igcv3_block(x, width, s if i == 0 else 1, t, groups=tuple(groups), residual=i > 0,
                             expansion_input=bookkept if (i == 0 and reference_code_widths) else None,
                             name=f"block{block}")
-        bookkept = int(round(width * alpha))
+        bookkept = _round(width * alpha)
         if bookkept % 2:
             bookkept = width + 1  # the authors' code: ``in_c = c + 1`` when odd
     last = 1280 if alpha <= 1.0 else int(1280 * alpha) + 1  # the authors' code for alpha > 1
@@ -156,8 +164,9 @@ register_model(
     notes=(
         "Widths as the authors' genNet computes them at multiplier 0.7: every width round(c * 0.7) made even "
         "(stem 22; sequences 12, 18, 22, 46, 68, 112, 224), last conv kept at 1280; each sequence's first expansion "
-        "is computed from round(c * 0.7) of the previous, already multiplied width (reference_code_widths=True; "
-        "False expands the real input: 2,502,486 parameters, 174,574,184 MACs).",
+        "is computed from the code's in_c = round(c * 0.7) of the previous, already multiplied width c, or c + 1 when "
+        "that is odd (22, 8, 19, 23, 32, 48, 78 instead of the real 22, 12, 18, 22, 46, 68, 112; "
+        "reference_code_widths=True; False expands the real input: 2,502,486 parameters, 174,574,184 MACs).",
         "Conflict: ShuffleNet V2's Table 8 prints 210 MFLOPs for IGCV3-D (0.7); the authors' code at multiplier 0.7 "
         "builds 167.7 M multiply-adds (171.1 M with the ReLU6 outputs counted as for IGCV3-D's 318 M). No width rule "
         "tried reproduces 210 M: MobileNet V2's make_divisible(c * 0.7, 8) 177.5 M, int() widths 166.8 M, the "
