@@ -20,9 +20,10 @@ Two builds of one network (``condensed``):
   1x1 conv is a dense conv over all input channels (its weights are masked group by group during
   training; the mask is training state, not architecture) and the classifier sees all features.
 
-The index of a freshly built condensed network is the identity within each group's share of the
-input (channels ``0..n-1``): which channels a trained network keeps is learned, and the choice
-changes no count. Pass a trained index with ``--set`` through ``keras.Model`` surgery if needed.
+The index of a freshly built condensed network reads each group's share of the input in order (the
+identity at G = C): which channels a trained network keeps is learned during condensation, and the
+choice changes no count. The index is layer config, so a converted network's index travels with its
+``.keras`` file.
 """
 
 from __future__ import annotations
