@@ -1,4 +1,4 @@
-"""Interleaved group convolutions: IGCV3 (Sun et al., BMVC 2018) and IGCV2 (Xie et al., CVPR 2018).
+"""Interleaved group convolutions: IGCV3 (Sun et al., BMVC 2018).
 
 IGCV3-D (the "deeper" IGCV3 of the paper's ImageNet experiments; the authors' MXNet code,
 ``homles11/IGCV3`` ``symbols/igcv3.py``): MobileNet V2's layout with the bottleneck sequences
@@ -18,7 +18,8 @@ average pool, fully connected classifier with bias; convs without bias, BN epsil
 ``alpha`` multiplies every width as the authors' code does: ``round(c * alpha)`` made even, the
 last conv kept at 1280 up to alpha = 1.
 
-IGCV2 is defined further down (see ``igcv2``).
+IGCV2 (Xie et al., CVPR 2018) is not built yet: it has no public code, and its ImageNet network
+table is not transcribed here.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from architectures.layers import ChannelShuffle, classifier, conv_bn_act, depthw
 
 PAPER_IGCV3 = Paper("IGCV3: Interleaved Low-Rank Group Convolutions for Efficient Deep Neural Networks", 2018,
                     "https://arxiv.org/abs/1806.00178")
-PAPER_IGCV2 = Paper("IGCV2: Interleaved Structured Sparse Convolutional Neural Networks", 2018,
-                    "https://arxiv.org/abs/1804.06202")
 
 # (expansion t, output channels c, repeats n, first stride s): MNETV2_CONFIGS_MAP of the authors'
 # symbols/igcv3.py, MobileNet V2's Table 2 with n doubled except in the first and last sequences.
