@@ -13,15 +13,12 @@ from __future__ import annotations
 from keras import layers, models
 
 from architectures._registry import Paper, Reported, register_model
-from architectures.layers import classifier, conv_bn_act, image_input, norm_act
+from architectures.layers import classifier, conv_bn_act, image_input, separable_bn
 
 
 def sep_bn(x, filters, *, pre_activation=True, name):
     """[ReLU] -> 3x3 depthwise separable conv (no bias, no BN in between) -> BN."""
-    if pre_activation:
-        x = layers.Activation("relu", name=f"{name}_pre_relu")(x)
-    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sepconv")(x)
-    return norm_act(x, activation=None, name=name)
+    return separable_bn(x, filters, 3, pre_activation=pre_activation, name=name)
 
 
 def downsampling_block(x, widths, *, first_pre_activation=True, name):

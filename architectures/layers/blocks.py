@@ -16,10 +16,12 @@ BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
 
 
-def norm_act(x, *, norm: bool = True, activation: str | None = "relu", name: str):
-    """BatchNorm (optional) then an activation (optional)."""
+def norm_act(x, *, norm: bool = True, activation: str | None = "relu", epsilon: float = BN_EPSILON,
+             momentum: float = BN_MOMENTUM, name: str):
+    """BatchNorm (optional) then an activation (optional). ``epsilon``/``momentum`` for ports of
+    TF-slim networks (NASNet: 1e-3, 0.9997); counts never depend on them."""
     if norm:
-        x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name=f"{name}_bn")(x)
     if activation:
         x = layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x
@@ -80,6 +82,27 @@ def depthwise_bn_act(
         name=f"{name}_dwconv",
     )(x)
     return norm_act(x, norm=norm, activation=activation, name=name)
+
+
+def separable_bn(
+    x,
+    filters: int,
+    kernel_size: int = 3,
+    *,
+    strides: int = 1,
+    padding: str = "same",
+    pre_activation: bool = True,
+    epsilon: float = BN_EPSILON,
+    momentum: float = BN_MOMENTUM,
+    name: str,
+):
+    """[ReLU] -> depthwise separable conv (one ``SeparableConv2D``: depthwise then pointwise, no
+    bias, no BN or activation in between) -> BN: the unit of Xception and of NASNet's cells."""
+    if pre_activation:
+        x = layers.Activation("relu", name=f"{name}_pre_relu")(x)
+    x = layers.SeparableConv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
+                               name=f"{name}_sepconv")(x)
+    return norm_act(x, activation=None, epsilon=epsilon, momentum=momentum, name=name)
 
 
 def dense_stack(x, units: tuple[int, ...], *, dropout: float = 0.0, activation: str = "relu", name: str):

@@ -1,4 +1,5 @@
-"""Channel shuffle (ShuffleNet, Zhang et al. 2017) and channel split (ShuffleNet V2).
+"""Channel shuffle (ShuffleNet, Zhang et al. 2017), channel split (ShuffleNet V2) and channel gather
+(CondenseNet's index layer).
 
 The paper's operation on a channels-last tensor with ``C = g * n`` channels: view the channel
 axis as a ``[g, n]`` matrix (row ``i`` = the ``n`` outputs of group ``i``), transpose it to
@@ -13,6 +14,8 @@ Two implementations of the same permutation, selected by ``method``:
   time.
 
 Both are pure data movement (Reshape/Transpose/GatherV2): no FLOPs, no MACs, no weights.
+``ChannelGather`` picks a fixed list of channels (repeats allowed): CondenseNet's ``index_select``
+before each condensed 1x1 group convolution and before its classifier, also data movement only.
 """
 
 from __future__ import annotations
@@ -111,6 +114,42 @@ class ChannelSplit(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_splits": self.num_splits}
+
+
+@keras.saving.register_keras_serializable(package="architectures")
+class ChannelGather(keras.layers.Layer):
+    """``output[..., i] = input[..., index[i]]``: a fixed gather along the channel (last) axis.
+
+    CondenseNet's index layer (``torch.index_select(x, 1, index)`` in the authors' converted
+    network): after training, each group of a learned group convolution keeps its own subset of
+    the input channels, and the condensed network gathers them, in group order, in front of a
+    standard group convolution. ``index`` is data, part of the layer's config (a trained model's
+    index travels with its ``.keras`` file); it is not a weight, so it is no parameter either.
+    Channels may repeat (two groups may keep the same input channel) or be left out.
+    """
+
+    def __init__(self, index, **kwargs):
+        super().__init__(**kwargs)
+        index = [int(i) for i in np.asarray(index).ravel()]
+        if not index or min(index) < 0:
+            raise ValueError(f"channel gather needs a non-empty list of channel indices >= 0, got {index[:8]}")
+        self.index = index
+        self._index = np.asarray(index, dtype="int32")
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None or max(self.index) >= channels:
+            raise ValueError(f"channel gather: index {max(self.index)} is out of range for {channels} channels")
+        self.built = True
+
+    def call(self, inputs):
+        return ops.take(inputs, self._index, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.index))
+
+    def get_config(self):
+        return {**super().get_config(), "index": list(self.index)}
 
 
 def channel_shuffle(x, groups: int, *, method: str = "reshape", name: str | None = None):

@@ -20,8 +20,11 @@ def _outputs(result):
 
 # The profiler's per-element terms (BN, ReLU6, adds) grow with the share of thin layers: MobileNet V2
 # at 0.15x (8-channel layers) reaches 1.10 with a 3-class head and 1.08 at 224 with 1000 classes;
-# ShuffleNet V1 0.5x g=3 (bottlenecks of 15-60 channels, three groups) 1.066 with a 3-class head.
-TF_RATIO_LIMITS = {"mobilenet_v2_0.15": 1.12, "shufflenet_v1_g3_x0.5": 1.08}
+# ShuffleNet V1 0.5x g=3 (bottlenecks of 15-60 channels, three groups) 1.066 with a 3-class head;
+# CondenseNet G=C=8 (BN-ReLU over every concatenation feeding 8-group convs) 1.068 and IGCV3-D 0.7
+# (BN after each 2-group conv of 12-22 channels) 1.069 at 32x32 with 3 classes, 1.046 / 1.050 at 224.
+TF_RATIO_LIMITS = {"mobilenet_v2_0.15": 1.12, "shufflenet_v1_g3_x0.5": 1.08, "condensenet74_c8_g8": 1.08,
+                   "igcv3_d_0.7": 1.08}
 
 
 def tf_ratio_limit(model_name: str) -> float:
