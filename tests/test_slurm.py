@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kbench.sweep import KEY_COLUMNS, SWEEP_COLUMNS
+from kbench.results.schema import KEY_COLUMNS, SWEEP_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "slurm_local.sh"
@@ -39,8 +39,8 @@ def write_sweep(path: Path, keys, status="ok", timestamp="2025-01-01T00:00:00+00
         writer.writeheader()
         for key in keys:
             row = dict.fromkeys(SWEEP_COLUMNS, "")
-            row.update(zip(KEY_COLUMNS + ("num_classes",), key))
-            row.update(status=status, timestamp=timestamp)
+            row.update(zip(KEY_COLUMNS, key))
+            row.update(status=status, timestamp=timestamp, samples_per_s="10" if status == "ok" else "")
             writer.writerow(row)
     return str(path)
 

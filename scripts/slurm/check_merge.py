@@ -25,8 +25,9 @@ from pathlib import Path
 # kbench's own definitions: the only kbench names this script uses.
 from kbench.cli import build_parser  # `kbench sweep`'s argument parser
 from kbench.commands.sweep import build_spec  # its arguments -> SweepSpec, as `kbench sweep` does
-from kbench.merge import read_input  # a sweep CSV of this version, checked
-from kbench.sweep import plan, row_key, validate  # the planned configurations; a written row's key
+from kbench.results.merge import read_input  # a sweep CSV of this version, checked
+from kbench.results.schema import row_key  # a written row's key
+from kbench.running.sweep import plan, validate  # the planned configurations
 
 
 def plan_keys(sweep_args: list[str]) -> list[tuple[str, ...]]:

@@ -14,8 +14,8 @@ import kbench
 from architectures.condensenet import CONDENSENET74_GROWTH, CONDENSENET74_STAGES, condensenet
 from architectures.errors import ConfigError
 from architectures.layers import ChannelGather
-from kbench.layer_walk import count_params
-from kbench.macs import count_macs
+from kbench.counting.layer_walk import count_params
+from kbench.counting.macs import count_macs
 
 
 def _np(x):

@@ -14,8 +14,8 @@ import pytest
 import kbench
 from architectures.igc import IGCV3_D_SETTINGS, igcv3, igcv3_block
 from architectures.layers import ChannelShuffle
-from kbench.layer_walk import count_params
-from kbench.macs import count_macs
+from kbench.counting.layer_walk import count_params
+from kbench.counting.macs import count_macs
 
 
 def _authors_widths(alpha):

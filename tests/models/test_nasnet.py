@@ -14,8 +14,8 @@ import pytest
 import kbench
 from architectures.errors import ConfigError
 from architectures.nasnet import nasnet
-from kbench.layer_walk import count_params
-from kbench.macs import count_macs
+from kbench.counting.layer_walk import count_params
+from kbench.counting.macs import count_macs
 
 
 def _keras_reference(size):
