@@ -136,18 +136,19 @@ def scaled_count(value, scale: float, decimals: int = 2) -> str:
 
 
 # The scales of a column of counts in a paper's table, the largest first: a column takes the largest
-# that its biggest value reaches and that still shows its smallest non-zero value (M at least:
-# parameters and MACs of CNNs are printed in M or G).
-PAPER_SCALES = ((1e12, "T"), (1e9, "G"), (1e6, "M"))
+# that its biggest value reaches and that still shows its smallest non-zero value to ``decimals``
+# (CNNs' parameters and MACs come out in M or G; a small model's in K; counts under 1000 unscaled).
+PAPER_SCALES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
 
 
 def paper_scale(values, decimals: int = 2) -> tuple[float, str]:
-    """The (scale, suffix) of a column of counts (``PAPER_SCALES``)."""
+    """The (scale, suffix) of a column of counts (``PAPER_SCALES``); ``(1, "")`` for counts under
+    1000 (or none)."""
     nonzero = [abs(v) for v in values if v]
     for scale, suffix in PAPER_SCALES:
         if nonzero and max(nonzero) >= scale and min(nonzero) / scale >= 10 ** -decimals:
             return scale, suffix
-    return PAPER_SCALES[-1]
+    return 1.0, ""
 
 
 def table_header(column: str) -> str:
@@ -220,8 +221,8 @@ def render_table(columns, rows, fmt: str = "table", *, totals=None, headers=None
 
     ``columns``: column keys (headers from ``table_header``, or ``headers[column]``). ``totals``: an
     optional last row, set apart by a rule. ``formats``: column -> function formatting its raw
-    values. ``scaled`` (a paper's table): each count column in one unit, M, G or T, named in the
-    header ("params (M)"), with 2 decimals or ``decimals[column]``. ``caption``/``label``: LaTeX's
+    values. ``scaled`` (a paper's table): each count column in one unit, K, M, G or T
+    (``paper_scale``), named in the header ("params (M)"), with 2 decimals or ``decimals[column]``. ``caption``/``label``: LaTeX's
     (a booktabs ``table`` float; the rules are booktabs' in every LaTeX table)."""
     columns = list(columns)
     headers = [(headers or {}).get(c) or table_header(c) for c in columns]
@@ -234,6 +235,9 @@ def render_table(columns, rows, fmt: str = "table", *, totals=None, headers=None
                 continue
             digits = (decimals or {}).get(column, 2)
             scale, suffix = paper_scale(values, digits)
+            if not suffix:  # counts under 1000: as they are
+                cells[column] = lambda value: f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+                continue
             cells[column] = lambda value, scale=scale, digits=digits: scaled_count(value, scale, digits)
             headers[index] = f"{headers[index]} ({suffix})"
 

@@ -213,6 +213,7 @@ def resolve(name, input_shape=None, num_classes: int | None = None,
     """
     if not isinstance(name, str) or is_user_selector(name):
         return resolve_user_model(name, input_shape, num_classes, variant, imports=imports)
+    import_modules((module, "") for module in imports)  # named, so imported (and checked) for any model
     spec = get_spec(name)
     shape = normalize_input_shape(spec, input_shape)
     variant = dict(variant or {})
