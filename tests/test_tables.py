@@ -183,7 +183,7 @@ def test_profile_records_num_classes_and_resumes_on_it(tmp_path, capsys):
 
 def test_sweep_resume_key_includes_num_classes():
     from kbench.models import registry
-    from kbench.running.sweep import Config
+    from kbench.running.plan import Config
     from kbench.results.schema import SWEEP_COLUMNS, row_key
 
     def config(classes):
@@ -197,7 +197,7 @@ def test_sweep_resume_key_includes_num_classes():
 
 
 def test_tables_name_the_set_variant_and_class_count(capsys):
-    from kbench.running.sweep import summary_rows
+    from kbench.running.rows import summary_rows
 
     assert main(["profile", "lenet5", "--set", "activation=relu", "--num-classes", "7"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("lenet5 [activation=relu, num_classes=7]")
@@ -279,12 +279,12 @@ def test_sweep_logs_each_configuration_off_a_terminal_and_counts_rows_in_words(t
     from kbench.running.sweep import SweepResult
     from kbench.results.schema import SWEEP_COLUMNS
 
-    def fake_run_sweep(spec, on_row=None):
+    def fake_run_sweep(resolved, on_row=None):
         row = {c: "" for c in SWEEP_COLUMNS}
         row.update(model="lenet5", variant='{"activation": "relu"}', num_classes="7", batch_size="1", mode="infer",
                    backend="tensorflow", precision="float32", jit="false", status="ok", samples_per_s=123.4)
         on_row(row)  # no progress bar: the command logs each row
-        return SweepResult(spec.out, [row], 0, 0)
+        return SweepResult(resolved.spec.out, [row], 0, 0)
 
     monkeypatch.setattr(sweep, "run_sweep", fake_run_sweep)
     out = tmp_path / "s.csv"
@@ -299,7 +299,8 @@ def test_sweep_logs_each_configuration_off_a_terminal_and_counts_rows_in_words(t
 
 def test_sweep_rows_carry_the_model_memory():
     from kbench.models import registry
-    from kbench.running.sweep import Config, make_row
+    from kbench.running.plan import Config
+    from kbench.running.rows import make_row
     from kbench.results.schema import SWEEP_COLUMNS
 
     cfg = Config(registry.resolve("lenet5", (32, 32), 7), 1, "infer", "tensorflow", "float32", False, 0, 1)
@@ -338,7 +339,7 @@ def test_model_memory_is_peak_minus_baseline_on_cpu():
 
 def test_sweep_row_without_num_classes_is_for_the_default_count():
     from kbench.models import registry
-    from kbench.running.sweep import Config
+    from kbench.running.plan import Config
     from kbench.results.schema import row_key
 
     row = {"model": "lenet5", "input_h": "32", "input_w": "32", "variant": "", "batch_size": "1", "mode": "infer",

@@ -63,7 +63,8 @@ def test_peaks_per_precision_and_override():
 
 def test_row_arithmetic_mfu():
     from kbench.models import registry
-    from kbench.running.sweep import Config, make_row
+    from kbench.running.plan import Config
+    from kbench.running.rows import make_row
 
     cfg = Config(registry.resolve("lenet5", (32, 32)), 8, "train", "tensorflow", "float32", True, 1, 3)
     result = {"status": "ok", "samples_per_s": 1000.0, "device": "gpu:0", "device_kind": "NVIDIA H100 80GB HBM3"}

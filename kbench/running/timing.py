@@ -47,6 +47,7 @@ import contextlib
 import time
 from typing import Any, Callable
 
+from kbench.common.devices import host_rss_mb
 from kbench.running import backends
 from kbench.results import stats
 from kbench.results.schema import MODES, PRECISIONS  # noqa: F401 - the vocabulary of a configuration
@@ -220,16 +221,41 @@ def check_precision(model, precision: str) -> None:
                            f"{' ...' if len(wrong) > 5 else ''}")
 
 
+def clean_slate() -> None:
+    """Forget every model a worker built before (Keras' global state, then Python's garbage): each
+    configuration starts from the same state, whatever the worker ran earlier."""
+    import gc
+
+    import keras
+
+    try:
+        keras.utils.clear_session(free_memory=True)
+    except TypeError:
+        keras.utils.clear_session()
+    gc.collect()
+
+
+def model_memory_mb(peak_mb: float | None, source: str, baseline_mb: float | None) -> float | None:
+    """The model's own working set (``model_mem_mb``): on CPU (``host_rss``) the configuration's
+    peak resident set minus the worker's resident set just before the model was built, which is
+    mostly the framework itself (TensorFlow alone is several hundred MB); on a device, the
+    allocator's peak, which counts only the framework's tensors. None when it cannot be told."""
+    if peak_mb is None:
+        return None
+    if source == "host_rss":
+        return None if baseline_mb is None else max(peak_mb - baseline_mb, 0.0)
+    if source.startswith("host"):
+        return None  # a lifetime peak minus today's baseline would mean nothing
+    return peak_mb
+
+
 def prepare(cfg: dict):
     """Build the model for ``cfg`` under its precision policy; return (model, step, sync)."""
     import keras
 
     from kbench.models.registry import ModelRequest
 
-    try:
-        keras.utils.clear_session(free_memory=True)
-    except TypeError:
-        keras.utils.clear_session()
+    clean_slate()
     n_devices = int(cfg.get("n_devices", 1))
     # Data parallelism: the model is built and compiled inside the strategy's scope.
     parallel = backends.active().data_parallel(n_devices) if n_devices > 1 else None
@@ -259,9 +285,11 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
     try:
         if before_build is not None:
             before_build(cfg)
+        clean_slate()
+        backend.peak_memory_reset(device["device"])
+        baseline_mb = host_rss_mb()  # the framework loaded, no model of this configuration built yet
         model, step, sync = prepare(cfg)
         params = count_params(model)["params_trainable"]
-        backend.peak_memory_reset(device["device"])
         started = time.perf_counter()
         sync(step())
         compile_s = time.perf_counter() - started
@@ -273,7 +301,7 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         summary = stats.summarize_rounds(throughputs, [t for times in per_round for t in times])
         return {**base, "status": "ok", "error": "", **summary, "other_cpu_frac": other_cpu,
                 "compile_s": compile_s, "peak_mem_mb": peak, "peak_mem_source": source,
-                "params_trainable": params}
+                "model_mem_mb": model_memory_mb(peak, source, baseline_mb), "params_trainable": params}
     except backends.DeviceShortage as exc:
         return {**base, "status": "skipped", "error": one_line(exc)}
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row
