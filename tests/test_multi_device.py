@@ -81,7 +81,8 @@ CHECK_SCRIPT = textwrap.dedent("""
     os.environ.update(BACKENDS[name].worker_env(2))
     BACKENDS[name].prepare_devices(2)
     import keras
-    from kbench import registry, timing
+    from kbench.models import registry
+    from kbench.running import timing
     parallel = BACKENDS[name].data_parallel(2)
     with parallel.scope():
         model = registry.resolve("lenet5", (32, 32)).build()

@@ -207,6 +207,31 @@ def test_tables_name_the_set_variant_and_class_count(capsys):
     assert summary_rows([row])[0]["model"] == "resnet50 [groups=32]"
 
 
+def test_sweep_table_has_params_gmacs_and_three_significant_digits():
+    from kbench.running.rows import SUMMARY_COLUMNS, noisy_rows, summary_rows
+
+    row = {"model": "resnet18", "variant": "", "num_classes": "", "batch_size": "8", "mode": "train",
+           "backend": "tensorflow", "precision": "float32", "jit": "false", "samples_per_s": "1234.567",
+           "latency_ms_p50": "6.48123", "cv": "0.04008", "status": "ok", "params_trainable": "11689512",
+           "macs": "1818558976", "n_iters": "10"}
+    shown = summary_rows([row, dict(row, cv="0.2497")])
+    assert list(shown[0]) == list(SUMMARY_COLUMNS)
+    assert [(s["samples/s"], s["p50 ms"], s["cv"], s["GMACs"]) for s in shown] == [
+        ("1.23k", "6.48", "0.0401", "1.82"), ("1.23k", "6.48", "0.25", "1.82")]
+    table = main_table(shown)
+    assert "11.69M" in table and "params" in table and "GMACs" in table
+    # cv / sqrt(10 steps): 0.0401 -> 1.3% (fine for a 10% threshold); 0.25 -> 7.9% (> 5%: too noisy)
+    noisy = noisy_rows([row, dict(row, cv="0.2497"), dict(row, cv="0.9", status="error")], 0.10)
+    assert [(r["cv"], round(spread, 3)) for r, spread in noisy] == [("0.2497", 0.079)]
+
+
+def main_table(rows):
+    from kbench.common.humanize import render_table
+    from kbench.running.rows import SUMMARY_COLUMNS
+
+    return render_table(SUMMARY_COLUMNS, rows)
+
+
 # ---- writers never overwrite silently -------------------------------------------------------------
 def test_every_profile_format_and_convert_benchmarks_refuse_to_overwrite(tmp_path, capsys):
     from tests.test_bad_input import _benchmark
@@ -293,7 +318,7 @@ def test_sweep_logs_each_configuration_off_a_terminal_and_counts_rows_in_words(t
     assert captured.out.splitlines()[2].startswith("lenet5 [activation=relu, num_classes=7]")
     err = captured.err.splitlines()
     assert err[0] == ("kbench: lenet5 [activation=relu, num_classes=7] batch 1 infer tensorflow float32 "
-                      "jit=false: ok, 123.4 samples/s")
+                      "jit=false: ok, 123 samples/s")
     assert err[1] == f"kbench: 1 row appended to {out} (1 ok)"
 
 
@@ -329,12 +354,13 @@ def test_sweep_records_model_memory_classes_and_logs_each_configuration(tmp_path
 
 
 def test_model_memory_is_peak_minus_baseline_on_cpu():
-    from kbench.running.worker import model_memory_mb
+    from kbench.running.timing import model_memory_mb
 
-    assert model_memory_mb({"peak_mem_mb": 736.8, "peak_mem_source": "host_rss"}, 722.5) == pytest.approx(14.3)
-    assert model_memory_mb({"peak_mem_mb": 700.0, "peak_mem_source": "host_rss"}, 710.0) == 0.0
-    assert model_memory_mb({"peak_mem_mb": 512.0, "peak_mem_source": "device"}, 700.0) == 512.0
-    assert model_memory_mb({"status": "error"}, 700.0) is None
+    assert model_memory_mb(736.8, "host_rss", 722.5) == pytest.approx(14.3)
+    assert model_memory_mb(700.0, "host_rss", 710.0) == 0.0
+    assert model_memory_mb(512.0, "device", 700.0) == 512.0
+    assert model_memory_mb(None, "host_rss", 700.0) is None
+    assert model_memory_mb(736.8, "host_rss_lifetime", 722.5) is None  # a lifetime peak says nothing of one model
 
 
 def test_sweep_row_without_num_classes_is_for_the_default_count():

@@ -179,9 +179,23 @@ def _log_row(row: dict) -> None:
           f"jit={row['jit']}: {row['status']}{speed}", file=sys.stderr, flush=True)
 
 
+def _warn_noisy(rows: list[dict], spec) -> None:
+    """One stderr line when some rows' rounds are too noisy for compare's default threshold."""
+    from kbench.results.stats import DEFAULT_THRESHOLD
+    from kbench.running.rows import noisy_rows, summary_rows
+
+    noisy = noisy_rows(rows, DEFAULT_THRESHOLD)
+    if noisy:
+        row, spread = noisy[0]
+        print(f"kbench: warning: {len(noisy)} configuration(s) too noisy to tell a {DEFAULT_THRESHOLD:.0%} change "
+              f"with {spec.rounds} rounds of {spec.iters} steps (worst: {summary_rows([row])[0]['model']} batch "
+              f"{row['batch_size']} {row['mode']}, cv {float(row['cv']):.2g}: each round varies by about "
+              f"{spread:.0%}); measure with more --iters or on a quieter machine", file=sys.stderr)
+
+
 def _run(args) -> int:
     from kbench.common import interrupts
-    from kbench.running.rows import summary_rows
+    from kbench.running.rows import SUMMARY_COLUMNS, summary_rows
     from kbench.running.sweep import fill_profile_cache, resolve, run_sweep
 
     resolved = resolve(build_spec(args))
@@ -195,8 +209,8 @@ def _run(args) -> int:
     bar = spec.progress if spec.progress is not None else sys.stderr.isatty()
     result = run_sweep(resolved, on_row=None if bar else _log_row)
     if result.rows:
-        sys.stdout.write(format_table(("model", "batch", "mode", "backend", "precision", "jit", "samples/s",
-                                       "p50_ms", "cv", "status"), summary_rows(result.rows)))
+        sys.stdout.write(format_table(SUMMARY_COLUMNS, summary_rows(result.rows)))
+        _warn_noisy(result.rows, spec)
     counts: dict[str, int] = {}
     for row in result.rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1

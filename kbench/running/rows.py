@@ -8,10 +8,10 @@ peak_tflops`` (``kbench.common.devices``; empty on CPU).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 from kbench.common import devices, env
-from kbench.errors import UsageError
 from kbench.results.schema import significant
 from kbench.running.backends import BACKENDS
 from kbench.running.plan import Config
@@ -75,19 +75,52 @@ def make_row(cfg: Config, result: dict, profile: dict, run_id: str, environment:
     return row
 
 
+SUMMARY_COLUMNS = ("model", "batch", "mode", "backend", "precision", "jit", "params", "GMACs", "samples/s",
+                   "p50 ms", "cv", "status")
+
+
+def _three(value) -> str:
+    """Three significant digits, one style for every number of the table ('' when there is none)."""
+    from kbench.common.humanize import human_number
+
+    return human_number(value)
+
+
 def summary_rows(rows: Iterable[dict]) -> list[dict]:
-    """The table a sweep prints: the model as built ("resnet50 [groups=32]"), then the measurement."""
-    from kbench.models import registry
+    """The table a sweep prints (``SUMMARY_COLUMNS``): the model as built ("resnet50 [groups=32]"),
+    params and GMACs per image as timm's benchmark prints them, then the measurement, every
+    number with three significant digits."""
     from kbench.common.humanize import model_label
+    from kbench.results.schema import default_num_classes
 
     def label(row):
+        classes = str(row.get("num_classes") or "")
+        shown = classes if classes and classes != default_num_classes(row["model"]) else None
+        return model_label(row["model"], row.get("variant"), shown)
+
+    def gmacs(row):
         try:
-            default = registry.get_spec(row["model"]).default_num_classes
-        except UsageError:
-            default = None
-        classes = row.get("num_classes")
-        return model_label(row["model"], row.get("variant"), classes if str(classes) != str(default) else None)
+            return _three(float(row["macs"]) / 1e9)
+        except (KeyError, TypeError, ValueError):
+            return ""
 
     return [{"model": label(r), "batch": r["batch_size"], "mode": r["mode"], "backend": r["backend"],
-             "precision": r["precision"], "jit": r["jit"], "samples/s": r["samples_per_s"],
-             "p50_ms": r["latency_ms_p50"], "cv": r["cv"], "status": r["status"]} for r in rows]
+             "precision": r["precision"], "jit": r["jit"], "params": r.get("params_trainable", ""), "GMACs": gmacs(r),
+             "samples/s": _three(r["samples_per_s"]), "p50 ms": _three(r["latency_ms_p50"]), "cv": _three(r["cv"]),
+             "status": r["status"]} for r in rows]
+
+
+def noisy_rows(rows: Iterable[dict], threshold: float) -> list[tuple[dict, float]]:
+    """``ok`` rows whose rounds are too noisy to show a change of ``threshold`` (e.g. compare's 10%):
+    a round's throughput is the mean of ``n_iters`` steps whose spread is ``cv``, so it varies by
+    about cv/sqrt(n_iters); more than half the threshold and two runs' rounds overlap for a real
+    change of that size. Returns (row, that relative spread), noisiest first."""
+    found = []
+    for row in rows:
+        try:
+            spread = float(row["cv"]) / math.sqrt(int(row["n_iters"]))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue
+        if row.get("status") == "ok" and spread > threshold / 2:
+            found.append((row, spread))
+    return sorted(found, key=lambda item: -item[1])

@@ -474,6 +474,11 @@ def worker_main() -> int:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv:
+        print("usage: python -m kbench.running.worker (no arguments: requests arrive on stdin, one JSON line each)",
+              file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return worker_main()
 
