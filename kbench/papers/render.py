@@ -1,0 +1,302 @@
+"""Paper-ready output of ``kbench reproduce``: each table laid out as printed, the paper's figure and
+kbench's beside it at the same precision, every explanation and open difference as a footnote.
+
+``format_like`` writes kbench's number the way the paper wrote its own ("569" under "Million
+Mult-Adds" for 568,740,352; "$3.9 \\times 10^9$" beside "$3.8 \\times 10^9$"). ``markdown`` and
+``latex`` render a whole report: the verdict summary, then one table per paper table (booktabs,
+caption and label in LaTeX; the paper's LaTeX math kept as math), each followed by its notes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+_PLAIN = re.compile(r"^(?P<lead>\$?\s*)(?P<sign>-?)(?P<digits>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)"
+                    r"(?P<rest>\s*[KkMGBT]?\s*(?:%|MB|Kb|ms|×)?)(?P<footnote>\**)(?P<trail>\s*\$?)$")
+_POWER = re.compile(r"(?P<mantissa>\d+(?:\.\d+)?)(?P<times>\s*(?:\\times|×|x|\*)\s*10\s*\^\s*\{?(?P<exp>\d+)\}?)")
+_SHAPE_SEPARATOR = re.compile(r"\s*(?:\\times|×|x|\*)\s*")
+MARKS = "abcdefghijklmnopqrstuvwxyz"
+# Verdicts whose kbench figure gets a footnote (what was computed, or why not).
+FOOTNOTED = ("tolerance", "explained", "unexplained", "not_measurable")
+
+
+def format_like(value, number) -> str:
+    """``number`` (in the value's unit) written like the printed ``value.text``: the same suffix,
+    the same digits after the point, the same thousands separators; shapes with the same sign."""
+    if number is None:
+        return ""
+    text = value.text.strip()
+    if isinstance(number, tuple):
+        if text.startswith("(") and "," in text:
+            return "(" + ", ".join(map(str, number)) + ")"
+        separator = " \\times " if "\\times" in text else (" × " if "×" in text else " x ")
+        shown = separator.join(map(str, number))
+        return f"${shown}$" if text.startswith("$") and "\\times" in separator else shown
+    if value.unit == "shape":
+        return str(number)
+    plain = _PLAIN.match(text)
+    if plain and value.decimals is not None:
+        digits = plain["digits"]
+        scaled = number / value.scale
+        decimals = value.decimals
+        shown = f"{scaled:,.{decimals}f}" if "," in digits else f"{scaled:.{decimals}f}"
+        return f"{plain['lead']}{shown}{plain['rest']}{plain['trail']}"
+    power = _POWER.search(text)
+    if power and value.decimals is not None:
+        mantissa = number / 10 ** int(power["exp"])
+        return text[:power.start("mantissa")] + f"{mantissa:.{value.decimals}f}" + text[power.end("mantissa"):]
+    if isinstance(number, float) and not number.is_integer():
+        return f"{number:,.2f}"
+    return f"{int(number):,}"
+
+
+# ---------------------------------------------------------------- one table as printed
+
+def _header(table, quantity: str, at: str) -> str:
+    named = table.columns.get(f"{quantity} [{at}]") if at else None
+    named = named or table.columns.get(quantity) or quantity.replace("_", " ")
+    return f"{named} [{at}]" if at and f"{quantity} [{at}]" not in table.columns else named
+
+
+def _layout_keys(table, row, value) -> tuple[tuple, str, tuple, str]:
+    """(line key, line label, column key, column label) of one printed value in the table's layout."""
+    if table.layout == "at":
+        place = value.at or _header(table, value.quantity, "")
+        line = (place, value.quantity) if value.at else (place,)
+        label = f"{value.at}: {_header(table, value.quantity, '')}" if value.at else place
+        return line, label, (row.name, row.setting), row.name
+    if table.layout == "lines":
+        label = f"{row.name}: {value.at}" if value.at else row.name
+        return (row.name, row.setting, value.at), label, (value.quantity,), _header(table, value.quantity, "")
+    return (row.name, row.setting), row.name, (value.quantity, value.at), _header(table, value.quantity, value.at)
+
+
+class PaperLayout:
+    """A table laid out as printed: lines x columns, each cell (paper text, kbench text, mark),
+    and the footnotes the marks point to."""
+
+    def __init__(self, table, entries: list[Mapping[str, Any]]):
+        self.table = table
+        self.lines: dict[tuple, str] = {}
+        self.columns: dict[tuple, str] = {}
+        self.cells: dict[tuple[tuple, tuple], tuple[str, str, str]] = {}
+        self.measured_columns: set[tuple] = set()
+        self.conventions: dict[tuple, list[str]] = {}
+        self.footnotes: list[tuple[str, str]] = []
+        models: dict[str, list[str]] = {}
+        for (row, value), entry in zip(table.printed_values(), entries):
+            line, line_label, column, column_label = _layout_keys(table, row, value)
+            self.lines.setdefault(line, line_label)
+            self.columns.setdefault(column, column_label)
+            mark = ""
+            if entry["verdict"] in FOOTNOTED or (entry["verdict"] == "unreadable"):
+                mark = MARKS[len(self.footnotes) % len(MARKS)] * (1 + len(self.footnotes) // len(MARKS))
+                self.footnotes.append((mark, _footnote(line_label, column_label, entry)))
+            if entry.get("measured_text"):
+                self.measured_columns.add(column)
+                convention = entry["convention"]
+                if convention not in self.conventions.setdefault(column, []):
+                    self.conventions[column].append(convention)
+            self.cells[(line, column)] = (value.text, entry.get("measured_text") or "", mark)
+            if entry.get("model"):
+                key = f"{entry['model']} at {entry['input_size']}" if entry.get("input_size") else entry["model"]
+                names = models.setdefault(key, [])
+                if row.name not in names:
+                    names.append(row.name)
+        self.models = models
+
+    def kbench_header(self, column) -> str:
+        conventions = [c for c in self.conventions.get(column, []) if c not in ("shape", "paper")]
+        return f"kbench ({', '.join(conventions)})" if conventions else "kbench"
+
+    @property
+    def label_header(self) -> str:
+        return self.table.columns.get("label", "")
+
+
+def _footnote(line_label: str, column_label: str, entry: Mapping[str, Any]) -> str:
+    where = f"{line_label}, {column_label}"
+    verdict = entry["verdict"]
+    if verdict == "explained":
+        return f"{where}: explained: {entry['check']}" + (f" ({entry['note']})" if entry.get("note") else "")
+    if verdict == "tolerance":
+        return f"{where}: within the stated tolerance" + (f": {entry['note']}" if entry.get("note") else "")
+    if verdict == "unexplained":
+        text = f"{where}: unexplained: {entry.get('note') or 'kbench measures ' + str(entry['measured'])}"
+        return text + (f" (check tried: {entry['check']})" if entry.get("check") else "")
+    return f"{where}: {verdict}: {entry.get('note', '')}"
+
+
+# ---------------------------------------------------------------- markdown
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(layout: PaperLayout) -> str:
+    header = [layout.label_header or ""]
+    for column, label in layout.columns.items():
+        header.append(f"{label} (paper)")
+        if column in layout.measured_columns:
+            header.append(layout.kbench_header(column))
+    lines = ["| " + " | ".join(_md(h) for h in header) + " |",
+             "|" + "|".join([":--"] + ["--:"] * (len(header) - 1)) + "|"]
+    for line, label in layout.lines.items():
+        cells = [_md(label)]
+        for column in layout.columns:
+            paper, kbench, mark = layout.cells.get((line, column), ("", "", ""))
+            cells.append(_md(paper))
+            if column in layout.measured_columns:
+                cells.append(_md(kbench + (f" ^{mark}" if mark else "")) if kbench or mark else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"- {mark}: {_md(text)}" for mark, text in layout.footnotes]
+    return "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "") + "\n"
+
+
+def _counts_line(entries) -> str:
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
+    return ", ".join(f"{verdict} {n}" for verdict, n in counts.items())
+
+
+def _models_line(layout: PaperLayout) -> str:
+    return "; ".join(f"{model} ({', '.join(rows)})" for model, rows in layout.models.items())
+
+
+def markdown(tables, report: list[Mapping[str, Any]], counts: Mapping[str, int], *, formulas=(), speed=False,
+             speed_columns=()) -> str:
+    import pandas as pd
+
+    from kbench.paper_tables import COMPARED
+
+    compared = sum(counts[v] for v in COMPARED)
+    parts = [f"## Verdicts\n\n{compared} of {len(report)} printed numbers compared with a measurement.\n\n"
+             + pd.DataFrame([counts]).to_markdown(index=False) + "\n"]
+    for table, entries in _per_table(tables, report):
+        layout = PaperLayout(table, entries)
+        parts.append(f"## {table.id}: {table.title}\n\n{table.source}.  \n"
+                     f"Measured on: {_models_line(layout) or 'nothing (no kbench model)'}.  \n"
+                     f"{table.coverage}; {_counts_line(entries)}.\n\n" + markdown_table(layout))
+        if speed:
+            rows = [e for e in entries if e.get("speed_model")]
+            if rows:
+                frame = pd.DataFrame(rows, columns=["row", "quantity", "reported_text", *speed_columns])
+                parts.append(f"### {table.id}: speed ratios measured here\n\n"
+                             + frame.astype(object).fillna("").to_markdown(index=False, disable_numparse=True) + "\n")
+    if formulas:
+        parts.append("## Printed formulas on real Keras layers\n\n"
+                     + pd.DataFrame(formulas).astype(object).fillna("").to_markdown(index=False, disable_numparse=True) + "\n")
+    return "\n".join(parts)
+
+
+def _per_table(tables, report):
+    offset = 0
+    for table in tables:
+        n = len(table.printed_values())
+        yield table, report[offset:offset + n]
+        offset += n
+
+
+# ---------------------------------------------------------------- LaTeX
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{",
+                  "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "$": r"\$"}
+_LATEX_UNICODE = {"×": r"$\times$", "·": r"$\cdot$", "≈": r"$\approx$", "−": "--", "–": "--", "—": "---",
+                  "γ": r"$\gamma$", "β": r"$\beta$", "σ": r"$\sigma$", "²": r"$^2$", "∠": r"$\angle$",
+                  "→": r"$\rightarrow$", "≤": r"$\leq$", "≥": r"$\geq$", "±": r"$\pm$", "…": r"\dots{}",
+                  "’": "'", "“": "``", "”": "''", "\u2009": " ", "\xa0": "~"}
+
+
+def latex_text(text: str) -> str:
+    """Printed text for LaTeX: its ``$...$`` math kept as math, everything else escaped; HTML
+    superscripts (``<sup>*</sup>``) as superscripts; common Unicode math signs as math."""
+    text = re.sub(r"<sup>(.*?)</sup>", lambda m: f"$^{{{m[1]}}}$", str(text))
+    text = re.sub(r"</?b>", "", text)
+    out = []
+    for i, part in enumerate(re.split(r"(\$\$?[^$]+\$\$?)", text)):
+        if i % 2:  # math as printed ($$...$$ becomes inline math inside a cell)
+            out.append("$" + part.strip("$") + "$")
+            continue
+        escaped = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in part)
+        out.append("".join(_LATEX_UNICODE.get(ch, ch) for ch in escaped))
+    return "".join(out)
+
+
+def _latex_mark(mark: str) -> str:
+    return f"\\textsuperscript{{{mark}}}" if mark else ""
+
+
+def latex_table(layout: PaperLayout) -> str:
+    table = layout.table
+    groups = []
+    for column, label in layout.columns.items():
+        groups.append((label, column in layout.measured_columns, column))
+    spec = "l" + "".join("rr" if measured else "r" for _, measured, _ in groups)
+    top = [latex_text(layout.label_header)]
+    sub = [""]
+    rules = []
+    index = 2
+    for label, measured, column in groups:
+        width = 2 if measured else 1
+        top.append(f"\\multicolumn{{{width}}}{{c}}{{{latex_text(label)}}}" if width > 1 else latex_text(label))
+        sub += ["paper", latex_text(layout.kbench_header(column))] if measured else ["paper"]
+        rules.append(f"\\cmidrule(lr){{{index}-{index + width - 1}}}")
+        index += width
+    body = []
+    for line, label in layout.lines.items():
+        cells = [latex_text(label)]
+        for _, measured, column in groups:
+            paper, kbench, mark = layout.cells.get((line, column), ("", "", ""))
+            cells.append(latex_text(paper))
+            if measured:
+                cells.append(latex_text(kbench) + _latex_mark(mark))
+            elif mark:
+                cells[-1] += _latex_mark(mark)
+        body.append(" & ".join(cells) + r" \\")
+    long = len(body) > 40
+    caption = (f"{latex_text(table.title)}: the printed figures ({latex_text(table.citation.first_author)} "
+               f"{table.citation.year}, {latex_text(table.citation.table)}) beside kbench's measurement")
+    label = f"tab:kbench-{table.id.replace('_', '-')}"
+    head = [r"\toprule", " & ".join(top) + r" \\", " ".join(rules), " & ".join(sub) + r" \\", r"\midrule"]
+    notes = [f"\\textsuperscript{{{mark}}}\\,{latex_text(text)}" for mark, text in layout.footnotes]
+    source = (f"Source: {latex_text(table.source)}. Measured on: {latex_text(_models_line(layout) or 'nothing')}. "
+              f"{latex_text(table.coverage)}.")
+    if long:
+        lines = [f"\\begin{{longtable}}{{{spec}}}", f"\\caption{{{caption}}}\\label{{{label}}}\\\\", *head,
+                 r"\endfirsthead", *head, r"\endhead", *body, r"\bottomrule", r"\end{longtable}",
+                 r"{\footnotesize\noindent " + source + (r"\\" + r"\\ ".join(notes) if notes else "") + "\\par}"]
+        return "% needs \\usepackage{booktabs,longtable}\n" + "\n".join(lines) + "\n"
+    lines = [r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
+             f"\\begin{{tabular}}{{{spec}}}", *head, *body, r"\bottomrule", r"\end{tabular}",
+             r"\par\smallskip\parbox{\linewidth}{\footnotesize\raggedright " + source
+             + ("\\\\ " + "\\\\ ".join(notes) if notes else "") + "}", r"\end{table}"]
+    return "% needs \\usepackage{booktabs}\n" + "\n".join(lines) + "\n"
+
+
+def latex(tables, report: list[Mapping[str, Any]], counts: Mapping[str, int], *, formulas=()) -> str:
+    from kbench.paper_tables import COMPARED
+
+    compared = sum(counts[v] for v in COMPARED)
+    verdicts = [v for v in counts if counts[v]]
+    summary = [r"\begin{table}[htbp]", r"\centering", r"\small",
+               f"\\caption{{kbench reproduce: {compared} of {len(report)} printed numbers compared with a measurement}}",
+               r"\label{tab:kbench-verdicts}", f"\\begin{{tabular}}{{{'r' * len(verdicts)}}}", r"\toprule",
+               " & ".join(latex_text(v) for v in verdicts) + r" \\", r"\midrule",
+               " & ".join(str(counts[v]) for v in verdicts) + r" \\", r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    parts = ["% kbench reproduce: the papers' tables beside kbench's measurements\n"
+             "% needs \\usepackage{booktabs} (and longtable for tables of more than 40 lines)\n" + "\n".join(summary) + "\n"]
+    for table, entries in _per_table(tables, report):
+        parts.append(latex_table(PaperLayout(table, entries)))
+    if formulas:
+        rows = [" & ".join([latex_text(f["formula"]), latex_text(f["text"]), latex_text(str(f["formula_value"])),
+                            latex_text("" if f["measured"] is None else str(f["measured"])), latex_text(f["verdict"])])
+                + r" \\" for f in formulas]
+        parts.append("\n".join([r"\begin{table}[htbp]", r"\centering", r"\small",
+                                r"\caption{Printed formulas checked on real Keras layers}", r"\label{tab:kbench-formulas}",
+                                r"\begin{tabular}{llrrl}", r"\toprule",
+                                r"formula & as printed & formula value & measured & verdict \\", r"\midrule", *rows,
+                                r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n")
+    return "\n".join(parts)
+
