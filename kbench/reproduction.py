@@ -287,7 +287,7 @@ _COUNTING = {"macs", "tf", "mmengine", "notes", "ptflops"}
 
 def _whole_model_at(at: str) -> bool:
     """``at`` texts that only say where the number is printed, not a part of the model."""
-    return at.startswith("line ") or at.startswith("all layers")
+    return at.startswith("all layers")
 
 
 # ---------------------------------------------------------------- single layers ("build" rows)
