@@ -1,6 +1,6 @@
 """kbench: parameters, TF-profiler FLOPs/MACs and throughput sweeps for Keras 3 CNNs.
 
-Public API (see the README and ``shared/specs/interface.md``)::
+Public API (the README is the public contract: names, keys, exit codes, CSV columns)::
 
     kbench.list_models(family=None)
     kbench.build(name, input_shape=None, num_classes=None, **variant_kwargs)

@@ -1,6 +1,6 @@
 """The ``kbench`` command line: ``kbench list|profile|sweep|fit-flops ...``.
 
-Exit codes (shared/specs/interface.md): 0 success; 1 a measured failure the command exists to
+Exit codes (the README is the public contract): 0 success; 1 a measured failure the command exists to
 report; 2 bad usage or bad input, with a one-line message on stderr and no traceback. ``kbench``
 with no command prints the help on standard output and exits 0 (asking for help is not an error).
 """

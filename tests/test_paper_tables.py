@@ -140,7 +140,7 @@ def test_no_two_rows_of_a_table_print_the_same_quantity_for_the_same_model(table
         seen = set()
         for row, value in table.printed_values():
             key = (row.model or row.label, row.input_size, repr(sorted(row.set.items())), row.setting,
-                   value.quantity, value.at)
+                   tuple(sorted(row.cells.items())), value.quantity, value.at)
             assert key not in seen, f"{table.id}: {key} twice"
             seen.add(key)
 
@@ -394,10 +394,8 @@ def test_parts_and_conventions_agree_with_kbench_conventions():
 _LENET_ROW = """
 id = "t"
 title = "t"
-source = "004_f26363fd6359ab30.txt"
-lines = [1, 2]
 convention = "shape"
-
+""" + CITATION + """
 [[rows]]
 label = "LeNet"
 model = "lenet5"

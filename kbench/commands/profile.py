@@ -4,7 +4,7 @@ Outputs: ``--format table`` (default; 25.56M / 4.09G, units in the headers), ``m
 ``latex`` for people; ``csv`` and ``json`` with the raw integers. CSV: one row per model
 (``PROFILE_COLUMNS``), or with ``--per-layer`` one row per layer and model
 (``PER_LAYER_CSV_COLUMNS``). JSON: always one object ``{"environment": {...}, "models": [...]}``,
-each model a profile record (interface.md) plus the CSV's fields (num_classes, variant, status,
+each model a profile record (the README's contract) plus the CSV's fields (num_classes, variant, status,
 reported figures with their convention and input size).
 """
 
