@@ -83,7 +83,7 @@ def test_csv_columns_exactly_and_summary_on_stderr_with_out(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert tuple(rows[0]) == REPORT_COLUMNS and len(rows) == 9
     assert {"model", "input_size", "convention", "check", "check_measured"} <= set(rows[0])
-    assert rows[0]["model"] == "single Conv2D layer" and rows[0]["input_size"] == ""
+    assert rows[0]["model"] == "single Conv2D layer" and rows[0]["input_size"] == "5x5"
     assert main(["reproduce", "conv_vs_separable", "--format", "csv", "--out", str(out)]) == 2  # exists
     assert main(["reproduce", "conv_vs_separable", "--format", "json"]) == 0
     payload = json.loads(capsys.readouterr().out)
@@ -311,8 +311,7 @@ values = [
   { quantity = "macs", text = "833,040", unit = "macs", check = { says = "twice the count (a typo doubled it)", expression = "2 * measured" } },
   { quantity = "weights", text = "61,706", unit = "params", convention = "paper", check = { says = "the figure counts the biases too", convention = "torchvision", quantity = "params" } },
   { quantity = "output_shape", text = "(6, 28, 28)", unit = "shape", layers = "c1_conv", check = { says = "channels first", axes = [2, 0, 1] } },
-  { quantity = "macs", text = "416M", unit = "macs", at = "thousandfold", check = { says = "a wrong guess", expression = "measured * 500" } },
-  { quantity = "params", text = "61.7k", unit = "params", at = "truncated", convention = "torchvision", check = { says = "61,706 truncated", rounding = "truncate" } },
+  { quantity = "flops", text = "416M", unit = "flops", check = { says = "a wrong guess", expression = "measured * 500" } },
 ]
 """
 
@@ -320,14 +319,14 @@ values = [
 def test_a_check_explains_a_row_only_when_its_computation_reproduces_the_print(tmp_path):
     path = tmp_path / "lenet_checks.toml"
     path.write_text(LENET_CHECKS, encoding="utf-8")
-    exact, doubled, weights, shape, wrong, truncated = reproduce([parse_table(path)])
+    exact, doubled, weights, shape, wrong = reproduce([parse_table(path)])
     assert exact["verdict"] == "exact" and not exact["check"]  # a row its measurement reproduces needs no check
     assert (doubled["verdict"], doubled["check_measured"]) == ("explained", 833_040)
     assert doubled["check"].startswith("twice the count") and "exactly" in doubled["check"]
     assert (weights["verdict"], weights["check_measured"]) == ("explained", 61_706)
     assert (shape["verdict"], shape["check_measured"]) == ("explained", "6x28x28")
     assert wrong["verdict"] == "unexplained" and "no longer reproduces" in wrong["note"]
-    assert truncated["verdict"] == "rounding" and not truncated["check"]  # 61,706 prints as 61.7k
+    assert wrong["check_measured"] == 500 * 416_520 and "does not reproduce" in wrong["check"]
 
 
 def test_same_ratio_needs_a_common_factor_within_its_tolerance():
@@ -346,8 +345,8 @@ def test_a_users_own_table_file_reproduces_like_a_shipped_one(tmp_path, capsys):
     assert main(["reproduce", str(path), "--format", "csv"]) == 0
     captured = capsys.readouterr()
     rows = list(csv.DictReader(io.StringIO(captured.out)))
-    assert len(rows) == 6 and rows[0]["source"] == "Author et al. 2025, A paper of our own, in preparation, Table 1"
-    assert "6 printed numbers compared" in captured.err
+    assert len(rows) == 5 and rows[0]["source"] == "Author and Author 2025, A paper of our own, in preparation, Table 1"
+    assert "5 of 5 printed numbers compared" in captured.err
     assert main(["reproduce", "--list", str(path), "--format", "csv"]) == 0
     assert "lenet_checks" in capsys.readouterr().out
 

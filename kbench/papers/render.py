@@ -85,8 +85,14 @@ class PaperLayout:
         self.conventions: dict[tuple, list[str]] = {}
         self.footnotes: list[tuple[str, str]] = []
         models: dict[str, list[str]] = {}
+        order: list[tuple] = []      # line keys, merged from every row's reading order
+        previous: dict[int, tuple] = {}
         for (row, value), entry in zip(table.printed_values(), entries):
             line, line_label, column, column_label = _layout_keys(table, row, value)
+            if line not in self.lines:  # a new line goes right after the line this row printed before it
+                after = previous.get(id(row))
+                order.insert(order.index(after) + 1 if after in order else len(order), line)
+            previous[id(row)] = line
             self.lines.setdefault(line, line_label)
             self.columns.setdefault(column, column_label)
             mark = ""
@@ -105,6 +111,19 @@ class PaperLayout:
                 if row.name not in names:
                     names.append(row.name)
         self.models = models
+        self.lines = {line: self.lines[line] for line in order}
+        # architecture tables (models as columns) show one cell per model: the paper's figure, and
+        # kbench's beside it only where it differs at the printed precision
+        self.compact = table.layout == "at"
+
+    def cell(self, line, column) -> tuple[str, str, str]:
+        """(paper text, kbench text, footnote mark) of one cell; blanks where the table prints nothing."""
+        return self.cells.get((line, column), ("", "", ""))
+
+    def compact_cell(self, line, column) -> tuple[str, str, str]:
+        """(paper text, kbench text where it differs from the paper's, mark) of one cell."""
+        paper, kbench, mark = self.cell(line, column)
+        return paper, ("" if _same_text(paper, kbench) else kbench), mark
 
     def kbench_header(self, column) -> str:
         conventions = [c for c in self.conventions.get(column, []) if c not in ("shape", "paper")]
@@ -113,6 +132,16 @@ class PaperLayout:
     @property
     def label_header(self) -> str:
         return self.table.columns.get("label", "")
+
+
+def _same_text(paper: str, kbench: str) -> bool:
+    """Whether kbench's figure reads as the paper's ("3×3" and "$3 \\times 3$" do)."""
+    def plain(text):
+        text = re.sub(r"</?b>|<sup>.*?</sup>|\\text\{[^}]*\}|\$", "", text).replace("\\times", "×")
+        text = re.sub(r"(?<=\d)\s*[x×]\s*(?=\d)", "×", text)
+        return re.sub(r"[\s*]|conv\b|dw\b|Pool", "", text)
+
+    return not kbench or plain(paper) == plain(kbench)
 
 
 def _footnote(line_label: str, column_label: str, entry: Mapping[str, Any]) -> str:
@@ -137,6 +166,9 @@ def _md(text: str) -> str:
 def markdown_table(layout: PaperLayout) -> str:
     header = [layout.label_header or ""]
     for column, label in layout.columns.items():
+        if layout.compact:
+            header.append(label)
+            continue
         header.append(f"{label} (paper)")
         if column in layout.measured_columns:
             header.append(layout.kbench_header(column))
@@ -145,12 +177,18 @@ def markdown_table(layout: PaperLayout) -> str:
     for line, label in layout.lines.items():
         cells = [_md(label)]
         for column in layout.columns:
-            paper, kbench, mark = layout.cells.get((line, column), ("", "", ""))
+            if layout.compact:
+                paper, kbench, mark = layout.compact_cell(line, column)
+                cells.append(_md(paper + (f" (kbench {kbench})" if kbench else "") + (f" ^{mark}" if mark else "")))
+                continue
+            paper, kbench, mark = layout.cell(line, column)
             cells.append(_md(paper))
             if column in layout.measured_columns:
                 cells.append(_md(kbench + (f" ^{mark}" if mark else "")) if kbench or mark else "")
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- {mark}: {_md(text)}" for mark, text in layout.footnotes]
+    if layout.compact:
+        lines.insert(0, "Each cell: the paper's figure, and kbench's in parentheses where it differs.\n")
     return "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "") + "\n"
 
 
@@ -232,7 +270,7 @@ def latex_table(layout: PaperLayout) -> str:
     table = layout.table
     groups = []
     for column, label in layout.columns.items():
-        groups.append((label, column in layout.measured_columns, column))
+        groups.append((label, column in layout.measured_columns and not layout.compact, column))
     spec = "l" + "".join("rr" if measured else "r" for _, measured, _ in groups)
     top = [latex_text(layout.label_header)]
     sub = [""]
@@ -241,14 +279,19 @@ def latex_table(layout: PaperLayout) -> str:
     for label, measured, column in groups:
         width = 2 if measured else 1
         top.append(f"\\multicolumn{{{width}}}{{c}}{{{latex_text(label)}}}" if width > 1 else latex_text(label))
-        sub += ["paper", latex_text(layout.kbench_header(column))] if measured else ["paper"]
+        sub += ["paper", latex_text(layout.kbench_header(column))] if measured else (
+            ["paper (kbench)"] if layout.compact and column in layout.measured_columns else ["paper"])
         rules.append(f"\\cmidrule(lr){{{index}-{index + width - 1}}}")
         index += width
     body = []
     for line, label in layout.lines.items():
         cells = [latex_text(label)]
         for _, measured, column in groups:
-            paper, kbench, mark = layout.cells.get((line, column), ("", "", ""))
+            if layout.compact:
+                paper, kbench, mark = layout.compact_cell(line, column)
+                cells.append(latex_text(paper) + (f" ({latex_text(kbench)})" if kbench else "") + _latex_mark(mark))
+                continue
+            paper, kbench, mark = layout.cell(line, column)
             cells.append(latex_text(paper))
             if measured:
                 cells.append(latex_text(kbench) + _latex_mark(mark))
