@@ -299,23 +299,36 @@ def latex_table(layout: PaperLayout) -> str:
                 cells[-1] += _latex_mark(mark)
         body.append(" & ".join(cells) + r" \\")
     long = len(body) > 40
+    # a wide table gets a smaller font and narrower column gaps (in characters of its widest line)
+    widths = [max([len(re.sub(r"\\[a-z]+|[{}$^]", "", cell)) for cell in column] or [0])
+              for column in zip(*[line.split(" & ") for line in body])]
+    width = max(sum(widths) + 2 * len(widths),
+                len(layout.label_header) + sum(len(label) + 2 for label, _, _ in groups))
+    size = r"\small" if width <= 80 else (r"\footnotesize\setlength{\tabcolsep}{4pt}" if width <= 105
+                                         else r"\scriptsize\setlength{\tabcolsep}{3pt}")
     caption = (f"{latex_text(table.title)}: the printed figures ({latex_text(table.citation.first_author)} "
                f"{table.citation.year}, {latex_text(table.citation.table)}) beside kbench's measurement")
     label = f"tab:kbench-{table.id.replace('_', '-')}"
     head = [r"\toprule", " & ".join(top) + r" \\", " ".join(rules), " & ".join(sub) + r" \\", r"\midrule"]
+    if layout.compact:  # one cell per column: the paper's figure, kbench's in parentheses where it differs
+        head = [r"\toprule", " & ".join(top) + r" \\", r"\midrule"]
     notes = [f"\\textsuperscript{{{mark}}}\\,{latex_text(text)}" for mark, text in layout.footnotes]
     source = (f"Source: {latex_text(table.source)}. Measured on: {latex_text(_models_line(layout) or 'nothing')}. "
-              f"{latex_text(table.coverage)}.")
+              f"{latex_text(table.coverage)}."
+              + (" Each cell: the paper's figure, kbench's in parentheses where it differs." if layout.compact else ""))
+    needs = "booktabs" + (",longtable" if long else "")
+    cjk = any(re.search(r"[\u3000-\u9fff]", text) for text in [table.title, *layout.lines.values(), *layout.columns.values()])
+    preamble = f"% needs \\usepackage{{{needs}}}" + (" and a CJK setup for its Chinese text (xelatex with xeCJK)" if cjk else "")
     if long:
-        lines = [f"\\begin{{longtable}}{{{spec}}}", f"\\caption{{{caption}}}\\label{{{label}}}\\\\", *head,
-                 r"\endfirsthead", *head, r"\endhead", *body, r"\bottomrule", r"\end{longtable}",
+        lines = ["{" + size, f"\\begin{{longtable}}{{{spec}}}", f"\\caption{{{caption}}}\\label{{{label}}}\\\\", *head,
+                 r"\endfirsthead", *head, r"\endhead", *body, r"\bottomrule", r"\end{longtable}", "}",
                  r"{\footnotesize\noindent " + source + (r"\\" + r"\\ ".join(notes) if notes else "") + "\\par}"]
-        return "% needs \\usepackage{booktabs,longtable}\n" + "\n".join(lines) + "\n"
-    lines = [r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
+        return preamble + "\n" + "\n".join(lines) + "\n"
+    lines = [r"\begin{table}[htbp]", r"\centering", size, f"\\caption{{{caption}}}", f"\\label{{{label}}}",
              f"\\begin{{tabular}}{{{spec}}}", *head, *body, r"\bottomrule", r"\end{tabular}",
              r"\par\smallskip\parbox{\linewidth}{\footnotesize\raggedright " + source
              + ("\\\\ " + "\\\\ ".join(notes) if notes else "") + "}", r"\end{table}"]
-    return "% needs \\usepackage{booktabs}\n" + "\n".join(lines) + "\n"
+    return preamble + "\n" + "\n".join(lines) + "\n"
 
 
 def latex(tables, report: list[Mapping[str, Any]], counts: Mapping[str, int], *, formulas=()) -> str:
