@@ -347,8 +347,8 @@ def test_a_users_own_table_file_reproduces_like_a_shipped_one(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(captured.out)))
     assert len(rows) == 5 and rows[0]["source"] == "Author and Author 2025, A paper of our own, in preparation, Table 1"
     assert "5 of 5 printed numbers compared" in captured.err
-    assert main(["reproduce", "--list", str(path), "--format", "csv"]) == 0
-    assert "lenet_checks" in capsys.readouterr().out
+    assert main(["reproduce", str(path)]) == 0  # markdown: its citation and coverage head its table
+    assert "## lenet_checks: checks on LeNet-5\n\nAuthor and Author 2025, A paper of our own" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

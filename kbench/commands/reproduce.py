@@ -69,6 +69,8 @@ def run(args) -> int:
     one_of(args.format, "--format", FORMATS)
     iters = integer(args.speed_iters, "--speed-iters", minimum=1)
     batch_size = integer(args.speed_batch_size, "--speed-batch-size", minimum=1)
+    if args.list and args.tables:
+        raise UsageError("--list takes no TABLE")
     tables = _selected_tables(args.tables)
     if args.out:
         outputs.check_output(args.out, "--out", overwrite=args.force)
