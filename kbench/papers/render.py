@@ -32,7 +32,7 @@ def format_like(value, number) -> str:
             return "(" + ", ".join(map(str, number)) + ")"
         separator = " \\times " if "\\times" in text else (" × " if "×" in text else " x ")
         shown = separator.join(map(str, number))
-        return f"${shown}$" if text.startswith("$") and "\\times" in separator else shown
+        return f"${shown}$" if "$" in text and "\\times" in separator else shown
     if value.unit == "shape":
         return str(number)
     plain = _PLAIN.match(text)
@@ -67,7 +67,7 @@ def _layout_keys(table, row, value) -> tuple[tuple, str, tuple, str]:
         label = f"{value.at}: {_header(table, value.quantity, '')}" if value.at else place
         return line, label, (row.name, row.setting), row.name
     if table.layout == "lines":
-        label = f"{row.name}: {value.at}" if value.at else row.name
+        label = (value.at if len(table.rows) == 1 else f"{row.name}: {value.at}") if value.at else row.name
         return (row.name, row.setting, value.at), label, (value.quantity,), _header(table, value.quantity, "")
     return (row.name, row.setting), row.name, (value.quantity, value.at), _header(table, value.quantity, value.at)
 
