@@ -337,11 +337,16 @@ class Citation:
 
     @property
     def first_author(self) -> str:
-        authors = [a.strip() for a in re.split(r",| and ", self.authors) if a.strip()]
+        authors = [re.sub(r"\s*\(.*?\)", "", a).strip() for a in re.split(r",| and ", self.authors)]
+        authors = [a for a in authors if a]
         if not authors:
             return self.authors
-        surname = authors[0].split()[-1]
-        return surname + (" et al." if len(authors) > 2 else f" and {authors[1].split()[-1]}" if len(authors) == 2 else "")
+
+        def surname(name):  # "A. G. Howard" -> "Howard"; a group or a handle stays whole
+            return name.split()[-1] if re.match(r"^(?:[A-Z][a-z]?\.[- ]?)+\s*\S", name) else name
+
+        return surname(authors[0]) + (" et al." if len(authors) > 2 else
+                                      f" and {surname(authors[1])}" if len(authors) == 2 else "")
 
     @property
     def where(self) -> str:
@@ -818,7 +823,7 @@ def report_entry(table: PaperTable, row: TableRow, value: PrintedValue) -> dict[
     fixed = verdict_without_measuring(row, value)
     note = value.note
     if fixed == "unreadable":
-        note = f"unreadable in the source: {value.unreadable}" + (f"; {value.note}" if value.note else "")
+        note = value.unreadable + (f"; {value.note}" if value.note else "")
     elif fixed == "speed":
         note = value.note or SPEED_NOTE
     elif fixed == "accuracy":

@@ -85,6 +85,8 @@ class PaperLayout:
         self.conventions: dict[tuple, list[str]] = {}
         self.footnotes: list[tuple[str, str]] = []
         models: dict[str, list[str]] = {}
+        notes: dict[str, str] = {}   # footnote text -> its mark
+        places: dict[str, list[str]] = {}
         order: list[tuple] = []      # line keys, merged from every row's reading order
         previous: dict[int, tuple] = {}
         for (row, value), entry in zip(table.printed_values(), entries):
@@ -97,8 +99,14 @@ class PaperLayout:
             self.columns.setdefault(column, column_label)
             mark = ""
             if entry["verdict"] in FOOTNOTED or (entry["verdict"] == "unreadable"):
-                mark = MARKS[len(self.footnotes) % len(MARKS)] * (1 + len(self.footnotes) // len(MARKS))
-                self.footnotes.append((mark, _footnote(line_label, column_label, entry)))
+                body = _footnote(entry)
+                if body in notes:  # the same words for several cells: one footnote, its cells listed
+                    mark = notes[body]
+                    places[mark].append(f"{line_label}, {column_label}")
+                else:
+                    mark = MARKS[len(notes) % len(MARKS)] * (1 + len(notes) // len(MARKS))
+                    notes[body] = mark
+                    places[mark] = [f"{line_label}, {column_label}"]
             if entry.get("measured_text"):
                 self.measured_columns.add(column)
                 convention = entry["convention"]
@@ -111,6 +119,7 @@ class PaperLayout:
                 if row.name not in names:
                     names.append(row.name)
         self.models = models
+        self.footnotes = [(mark, f"{'; '.join(places[mark])}: {body}") for body, mark in notes.items()]
         self.lines = {line: self.lines[line] for line in order}
         # architecture tables (models as columns) show one cell per model: the paper's figure, and
         # kbench's beside it only where it differs at the printed precision
@@ -144,17 +153,20 @@ def _same_text(paper: str, kbench: str) -> bool:
     return not kbench or plain(paper) == plain(kbench)
 
 
-def _footnote(line_label: str, column_label: str, entry: Mapping[str, Any]) -> str:
-    where = f"{line_label}, {column_label}"
+def _footnote(entry: Mapping[str, Any]) -> str:
+    """What a footnote says of one cell: its verdict and the check or note behind it."""
     verdict = entry["verdict"]
+    check = re.sub(r" \[(?:reproduces|does not reproduce) the printed figure[^\]]*\]$", "", entry.get("check") or "")
     if verdict == "explained":
-        return f"{where}: explained: {entry['check']}" + (f" ({entry['note']})" if entry.get("note") else "")
+        how = re.search(r"\[(reproduces the printed figure[^\]]*)\]$", entry.get("check") or "")
+        return f"explained: {check}" + (f" ({how[1]})" if how and "median ratio" not in how[1] else
+                                        " (within 0.2% of the group's common ratio)" if how else "")
     if verdict == "tolerance":
-        return f"{where}: within the stated tolerance" + (f": {entry['note']}" if entry.get("note") else "")
+        return "within the stated tolerance" + (f": {entry['note']}" if entry.get("note") else "")
     if verdict == "unexplained":
-        text = f"{where}: unexplained: {entry.get('note') or 'kbench measures ' + str(entry['measured'])}"
-        return text + (f" (check tried: {entry['check']})" if entry.get("check") else "")
-    return f"{where}: {verdict}: {entry.get('note', '')}"
+        text = f"unexplained: {entry.get('note') or 'kbench measures ' + str(entry['measured'])}"
+        return text + (f" (check tried: {check})" if check else "")
+    return f"{verdict}: {entry.get('note', '')}"
 
 
 # ---------------------------------------------------------------- markdown
