@@ -372,7 +372,8 @@ def test_latex_is_booktabs_with_caption_label_math_and_footnotes(capsys):
     assert "\\label{tab:kbench-mobilenet-v1-table6}" in latex and "\\cmidrule(lr)" in latex
     assert "1.0 MobileNet-224 & 70.6\\% & 569 & 569 & 4.2 & 4.2 \\\\" in latex
     # math as math; architecture tables (models as columns) give kbench's figure where it differs
-    assert "$3.8 \\times 10^9$ ($3.9 \\times 10^9$)\\textsuperscript{b}" in latex
+    assert "$3.8 \\times 10^9$ ($3.9 \\times 10^9$)\\textsuperscript{a}" in latex
+    assert "FLOPs, 34-layer; FLOPs, 50-layer: explained:" in latex  # one footnote for the cells it explains
     assert "textbackslash" not in latex and "569000000" not in latex
     assert "truncated (not rounded)" in latex  # the footnote says what the check computed
 
