@@ -2,7 +2,7 @@
 markdown and LaTeX), a user's own table file, and --speed on a tiny table.
 
 The default suite reproduces every table once (``reproduce all`` builds the ~80 models the tables
-and their checks name, about 4 minutes on one CPU core) and checks the single-layer worked examples,
+and their checks name, one to three minutes on this 2-core machine) and checks the single-layer worked examples,
 LeNet-5, SqueezeNet's bypass table, the memory table and the model-swap test in detail.
 """
 

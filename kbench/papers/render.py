@@ -121,6 +121,12 @@ class PaperLayout:
         self.models = models
         self.footnotes = [(mark, f"{'; '.join(places[mark])}: {body}") for body, mark in notes.items()]
         self.lines = {line: self.lines[line] for line in order}
+        if table.layout == "rows":  # columns grouped by quantity, in the order the table's headers give
+            named = [key.split(" [")[0] for key in table.columns]
+            first = {column: i for i, column in enumerate(self.columns)}
+            rank = {column: (named.index(column[0]) if column[0] in named else len(named), first[column])
+                    for column in self.columns}
+            self.columns = {column: self.columns[column] for column in sorted(self.columns, key=rank.get)}
         # architecture tables (models as columns) show one cell per model: the paper's figure, and
         # kbench's beside it only where it differs at the printed precision
         self.compact = table.layout == "at"
@@ -135,8 +141,8 @@ class PaperLayout:
         return paper, ("" if _same_text(paper, kbench) else kbench), mark
 
     def kbench_header(self, column) -> str:
-        conventions = [c for c in self.conventions.get(column, []) if c not in ("shape", "paper")]
-        return f"kbench ({', '.join(conventions)})" if conventions else "kbench"
+        conventions = [c for c in self.conventions.get(column, []) if c not in ("shape", "paper", "unknown")]
+        return f"kbench ({conventions[0]})" if len(conventions) == 1 else "kbench"
 
     @property
     def label_header(self) -> str:
@@ -262,7 +268,10 @@ _LATEX_UNICODE = {"×": r"$\times$", "·": r"$\cdot$", "≈": r"$\approx$", "−
 def latex_text(text: str) -> str:
     """Printed text for LaTeX: its ``$...$`` math kept as math, everything else escaped; HTML
     superscripts (``<sup>*</sup>``) as superscripts; common Unicode math signs as math."""
-    text = re.sub(r"<sup>(.*?)</sup>", lambda m: f"$^{{{m[1]}}}$", str(text))
+    text = str(text)
+    if "$" not in text and re.search(r"\\(?:times|cdot|frac|sqrt)\b", text):  # printed math without delimiters
+        text = f"${text}$"
+    text = re.sub(r"<sup>(.*?)</sup>", lambda m: f"$^{{{m[1]}}}$", text)
     text = re.sub(r"</?b>", "", text)
     out = []
     for i, part in enumerate(re.split(r"(\$\$?[^$]+\$\$?)", text)):
@@ -278,19 +287,32 @@ def _latex_mark(mark: str) -> str:
     return f"\\textsuperscript{{{mark}}}" if mark else ""
 
 
+def _stacked(label: str) -> str:
+    """A long column header on two lines, broken before its parenthesis or bracket."""
+    split = re.search(r" (?=[(\[])", label)
+    if len(label) <= 14 or not split:
+        return latex_text(label)
+    first, rest = label[:split.start()], label[split.end():]
+    return f"\\begin{{tabular}}[b]{{@{{}}c@{{}}}}{latex_text(first)}\\\\{latex_text(rest)}\\end{{tabular}}"
+
+
 def latex_table(layout: PaperLayout) -> str:
     table = layout.table
     groups = []
     for column, label in layout.columns.items():
         groups.append((label, column in layout.measured_columns and not layout.compact, column))
-    spec = "l" + "".join("rr" if measured else "r" for _, measured, _ in groups)
+    # a column whose printed text is long (a formula) wraps in a paragraph column, as does a long label
+    longest = {column: max([len(layout.cell(line, column)[0]) for line in layout.lines] or [0]) for _, _, column in groups}
+    paper_spec = {column: (r"p{5.5cm}" if n > 60 else "r") for column, n in longest.items()}
+    label_spec = r"p{4.2cm}" if max([len(label) for label in layout.lines.values()] or [0]) > 45 else "l"
+    spec = label_spec + "".join(paper_spec[column] + ("r" if measured else "") for _, measured, column in groups)
     top = [latex_text(layout.label_header)]
     sub = [""]
     rules = []
     index = 2
     for label, measured, column in groups:
         width = 2 if measured else 1
-        top.append(f"\\multicolumn{{{width}}}{{c}}{{{latex_text(label)}}}" if width > 1 else latex_text(label))
+        top.append(f"\\multicolumn{{{width}}}{{c}}{{{_stacked(label)}}}" if width > 1 else _stacked(label))
         sub += ["paper", latex_text(layout.kbench_header(column))] if measured else (
             ["paper (kbench)"] if layout.compact and column in layout.measured_columns else ["paper"])
         rules.append(f"\\cmidrule(lr){{{index}-{index + width - 1}}}")
@@ -314,8 +336,9 @@ def latex_table(layout: PaperLayout) -> str:
     # a wide table gets a smaller font and narrower column gaps (in characters of its widest line)
     widths = [max([len(re.sub(r"\\[a-z]+|[{}$^]", "", cell)) for cell in column] or [0])
               for column in zip(*[line.split(" & ") for line in body])]
+    widths = [min(w, 30) for w in widths]  # paragraph columns wrap
     width = max(sum(widths) + 2 * len(widths),
-                len(layout.label_header) + sum(len(label) + 2 for label, _, _ in groups))
+                len(layout.label_header) + sum(min(len(label), 14) + 2 for label, _, _ in groups))
     size = r"\small" if width <= 80 else (r"\footnotesize\setlength{\tabcolsep}{4pt}" if width <= 105
                                          else r"\scriptsize\setlength{\tabcolsep}{3pt}")
     caption = (f"{latex_text(table.title)}: the printed figures ({latex_text(table.citation.first_author)} "
@@ -363,7 +386,7 @@ def latex(tables, report: list[Mapping[str, Any]], counts: Mapping[str, int], *,
                 + r" \\" for f in formulas]
         parts.append("\n".join([r"\begin{table}[htbp]", r"\centering", r"\small",
                                 r"\caption{Printed formulas checked on real Keras layers}", r"\label{tab:kbench-formulas}",
-                                r"\begin{tabular}{llrrl}", r"\toprule",
+                                r"\begin{tabular}{lp{6cm}rrl}", r"\toprule",
                                 r"formula & as printed & formula value & measured & verdict \\", r"\midrule", *rows,
                                 r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n")
     return "\n".join(parts)
