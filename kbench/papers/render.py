@@ -18,7 +18,7 @@ _POWER = re.compile(r"(?P<mantissa>\d+(?:\.\d+)?)(?P<times>\s*(?:\\times|×|x|\*
 _SHAPE_SEPARATOR = re.compile(r"\s*(?:\\times|×|x|\*)\s*")
 MARKS = "abcdefghijklmnopqrstuvwxyz"
 # Verdicts whose kbench figure gets a footnote (what was computed, or why not).
-FOOTNOTED = ("tolerance", "explained", "unexplained", "not_measurable")
+FOOTNOTED = ("tolerance", "explained", "unexplained", "unreadable", "not_measurable")
 
 
 def format_like(value, number) -> str:
@@ -98,7 +98,7 @@ class PaperLayout:
             self.lines.setdefault(line, line_label)
             self.columns.setdefault(column, column_label)
             mark = ""
-            if entry["verdict"] in FOOTNOTED or (entry["verdict"] == "unreadable"):
+            if entry["verdict"] in FOOTNOTED:
                 body = _footnote(entry)
                 if body in notes:  # the same words for several cells: one footnote, its cells listed
                     mark = notes[body]
