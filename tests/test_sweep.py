@@ -11,8 +11,8 @@ import pytest
 from kbench.cli import main
 from sweep_processes import kill_sweep_after_first_row
 
-# The interface contract (shared/specs/interface.md), written out here on purpose: the test
-# must fail if the module's column list drifts from the spec.
+# The public contract (the README's CSV columns), written out here on purpose: the test
+# must fail if the module's column list drifts from it.
 REQUIRED = (
     "run_id timestamp model family input_h input_w batch_size mode backend precision jit status error "
     "samples_per_s latency_ms_p50 latency_ms_p90 latency_ms_p99 latency_ms_std compile_s peak_mem_mb "

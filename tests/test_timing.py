@@ -162,7 +162,7 @@ def test_measure_in_process_and_repeatability():
     """Two back-to-back measurements of one configuration agree within 25% on the median step.
 
     Tolerance: this host is a shared 2-core VM where other test processes run at the same time;
-    run-to-run spread of 10-30% is the norm on shared runners (benchmark_anchors.md §6.3), so a
+    run-to-run spread of 10-30% is the norm on shared CI runners, so a
     tighter gate would be flaky. The median (p50) is compared, not the mean, because one
     descheduled step shifts the mean but not the median. Each run also reports its cv.
     The process is warmed first by one discarded measurement: the first configuration in a

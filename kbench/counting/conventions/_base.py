@@ -11,10 +11,14 @@ from kbench.counting.parts import Counted, count_with_rules
 
 @dataclasses.dataclass(frozen=True)
 class Convention:
+    """A named way to count: operations (``count``), parameters (``count_params``), or both (the
+    saliency notes' convention counts both its own way)."""
+
     name: str
     summary: str                      # one line: what it counts (``kbench conventions``)
-    unit: str                         # "macs" or "flops": how a paper would label the number
-    count: Callable[..., Counted]     # count(model, input_shape, part) -> Counted
+    unit: str                         # "macs", "flops" or "params": how a paper would label the number
+    count: Callable[..., Counted] | None = None      # count(model, input_shape, part) -> Counted
+    count_params: Callable[..., int] | None = None   # count_params(model) -> int
 
 
 def rule_table_convention(name: str, rules, summary: str, unit: str = "macs") -> Convention:
