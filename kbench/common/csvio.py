@@ -339,8 +339,8 @@ class CsvLog:
         except BaseException as exc:  # OSError, or a signal between two partial writes
             self._undo(size)
             if isinstance(exc, OSError):
-                raise UsageError(f"cannot write {self.what} {self.shown!r}: {exc.strerror or exc}; "
-                                 f"the file is left as it was before this write") from None
+                raise UsageError(f"cannot write {self.what} {self.shown!r}: {exc.strerror or exc} "
+                                 f"(the write was undone: the file holds only complete rows)") from None
             raise
 
     def _undo(self, size: int):
