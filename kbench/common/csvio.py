@@ -222,8 +222,12 @@ class CsvLog:
         self.header_size: int | None = None  # bytes of the header this log wrote (None: it found one)
         self.fd = self._open()
         self.held = False
-        with self.locked():
-            self._prepare()
+        try:
+            with self.locked():
+                self._prepare()
+        except BaseException:
+            self.close()  # a refused or failed start holds no file open
+            raise
 
     def _torn_header(self, text: str) -> bool:
         """A first line cut short while this report's header was written (a full disk)."""
@@ -337,13 +341,12 @@ class CsvLog:
             _write_all(self.fd, text.encode())
             os.fsync(self.fd)
         except BaseException as exc:  # OSError, or a signal between two partial writes
-            self._undo(size)
+            undone = self._undo(size)
             if isinstance(exc, OSError):
-                raise UsageError(f"cannot write {self.what} {self.shown!r}: {exc.strerror or exc} "
-                                 f"(the write was undone: the file holds only complete rows)") from None
+                raise UsageError(f"cannot write {self.what} {self.shown!r}: {exc.strerror or exc} ({undone})") from None
             raise
 
-    def _undo(self, size: int):
+    def _undo(self, size: int) -> str:
         """Back to ``size`` bytes. A header this log wrote goes too when nothing follows it (the
         file is as it was found), and a file this log created is then removed: a rerun starts
         afresh (no "already exists")."""
@@ -352,15 +355,17 @@ class CsvLog:
         try:
             os.ftruncate(self.fd, size)
             os.fsync(self.fd)
-        except OSError:
-            pass
+        except OSError as exc:
+            return f"and it could not be undone: {exc.strerror or exc}"
         if self.created and size == 0:
             try:
                 here, mine = os.stat(self.path), os.fstat(self.fd)
                 if (here.st_ino, here.st_dev) == (mine.st_ino, mine.st_dev):
                     os.unlink(self.path)
+                    return "nothing was written: the file was removed"
             except OSError:
                 pass
+        return "the write was undone: the file holds only its complete rows" if size else "nothing was written"
 
     def append(self, row: Mapping[str, object]):
         """Append one row (its ``row_crc32``, if the report has one, computed here)."""
