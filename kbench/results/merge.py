@@ -57,9 +57,10 @@ class MergeResult:
     rows_read: int
 
 
-def read_input(path: str) -> list[dict]:
+def read_input(path: str, *, unique_keys: bool = True) -> list[dict]:
     """The rows of one input (a UsageError for anything but a valid sweep CSV, see the module
-    docstring)."""
+    docstring; ``unique_keys=False``: a repeated key is not an error, for a checker that counts
+    them)."""
     target = Path(path)
     if not target.exists():
         raise UsageError(f"input {path!r} does not exist")
@@ -71,7 +72,7 @@ def read_input(path: str) -> list[dict]:
         raise UsageError(f"cannot read input {path!r}: {exc.strerror or exc}") from None
     if empty:
         raise UsageError(f"input {path!r} is empty: not a kbench sweep CSV")
-    return read_rows(path)
+    return read_rows(path, unique_keys=unique_keys)
 
 
 def _when(row: dict) -> _dt.datetime:

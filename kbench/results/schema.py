@@ -203,14 +203,17 @@ def row_problem(row: Mapping[str, str]) -> str | None:
     return None
 
 
-def check_rows(rows: list[dict[str, str]], path) -> list[dict[str, str]]:
+def check_rows(rows: list[dict[str, str]], path, *, unique_keys: bool = True) -> list[dict[str, str]]:
     """``rows`` when every one is valid (``row_problem``) and no configuration key
-    (``KEY_COLUMNS``) appears twice; else a UsageError naming the file, the line and the value."""
+    (``KEY_COLUMNS``) appears twice; else a UsageError naming the file, the line and the value.
+    ``unique_keys=False``: for a checker that counts the repeated keys itself."""
     seen: dict[tuple[str, ...], int] = {}
     for line, row in enumerate(rows, start=2):
         problem = row_problem(row)
         if problem:
             raise UsageError(f"malformed sweep CSV {str(path)!r}: line {line} has {problem}")
+        if not unique_keys:
+            continue
         key = row_key(row)
         if key in seen:
             raise UsageError(f"malformed sweep CSV {str(path)!r}: line {line} repeats the configuration of line "
@@ -301,11 +304,12 @@ def header_problem(header: list[str]) -> str:
     return "its columns are in a different order"
 
 
-def read_rows(path: str | Path, *, what: str = "sweep CSV", older: bool = True) -> list[dict[str, str]]:
+def read_rows(path: str | Path, *, what: str = "sweep CSV", older: bool = True,
+              unique_keys: bool = True) -> list[dict[str, str]]:
     """The valid rows of a sweep CSV ([] for a missing or empty file). ``older``: accept an older
     version's header (its later columns read as empty); otherwise the header must be this
     version's. A torn last line (a killed writer) is ignored; anything else malformed is a
-    UsageError."""
+    UsageError (``unique_keys``: see ``check_rows``)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -327,4 +331,4 @@ def read_rows(path: str | Path, *, what: str = "sweep CSV", older: bool = True) 
     for row in rows:
         for column in LATER_COLUMNS:
             row.setdefault(column, "")
-    return check_rows(rows, path)
+    return check_rows(rows, path, unique_keys=unique_keys)
