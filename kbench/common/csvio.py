@@ -10,8 +10,9 @@ a file whose header differs is refused (a silently misaligned CSV is worse than 
 
 **The row check.** A CSV whose last column is ``row_crc32`` (``ROW_CHECK_COLUMN``: the sweep
 CSV, the profile CSVs) gets it filled by the writer itself (``CsvLog.append``, ``to_csv_text``),
-whatever the caller put there: the CRC-32 of the row's other fields written as one CSV line
-(UTF-8, ``\n``-terminated), as 8 lowercase hex digits (``row_check``). A row cut anywhere --
+whatever the caller put there: the CRC-32 of the row's other fields (trailing empty ones left
+out) written as one CSV line (UTF-8, ``\n``-terminated), as 8 lowercase hex digits
+(``row_check``). A row cut anywhere --
 inside any field, the check included -- then fails it. The readers (``parse``) take an
 unterminated last line as whole only when its check matches (else it is a torn row: ignored,
 and dropped before ``--resume`` appends, which measures it again); a non-empty check that does
@@ -59,9 +60,13 @@ def _line(values: Sequence[object]) -> str:
 
 def row_check(values: Sequence[object]) -> str:
     """The ``row_crc32`` of a row whose other fields are ``values`` (in column order): the CRC-32
-    of them written as one CSV line (UTF-8, ``\n``-terminated), 8 lowercase hex digits."""
-    text = _line(["" if v is None else str(v) for v in values])
-    return f"{zlib.crc32(text.encode()):0{ROW_CHECK_WIDTH}x}"
+    of them, trailing empty ones left out, written as one CSV line (UTF-8, ``\n``-terminated),
+    8 lowercase hex digits. Leaving the trailing empty fields out keeps the check of an older row
+    valid when a later version appends columns (empty in that row) before the check."""
+    fields = ["" if v is None else str(v) for v in values]
+    while fields and fields[-1] == "":
+        fields.pop()
+    return f"{zlib.crc32(_line(fields).encode()):0{ROW_CHECK_WIDTH}x}"
 
 
 def has_row_check(columns: Sequence[str]) -> bool:

@@ -4,9 +4,10 @@ micro-benchmark converter) and every reader (merge, compare, history, report, ni
 these from here, so a column added here reaches all of them.
 
 * **Columns** (``SWEEP_COLUMNS``): the contract's required columns in their order
-  (``REQUIRED_COLUMNS``), then kbench's own (``EXTRA_COLUMNS``). Columns a later version
-  appended (``LATER_COLUMNS``, a trailing run) are empty in the rows of older files, which are
-  still read but never appended to.
+  (``REQUIRED_COLUMNS``), then kbench's own (``EXTRA_COLUMNS``), then the row check
+  (``ROW_CHECK_COLUMN``), always last. Columns a later version appended (``LATER_COLUMNS``, a
+  trailing run of the data columns, before the check) are empty in the rows of older files,
+  which are still read but never appended to.
 * **Key** (``KEY_COLUMNS``): what makes two rows the same configuration, for ``--resume``, merge,
   compare and history alike. Key columns added after files were written take their implicit
   value in older rows (``KEY_DEFAULTS``; an empty ``num_classes`` is the model's default count).
@@ -15,7 +16,9 @@ these from here, so a column added here reaches all of them.
   malformed file (exit 2), never silently written or read. ``check_rows`` adds the file-level
   rule: no configuration key twice.
 * **The row check** (``ROW_CHECK_COLUMN``, ``row_crc32``, the last column): the CRC-32 of the
-  row's other fields, filled by the CSV writer itself (``kbench.common.csvio``). A row cut
+  row's other fields (trailing empty ones left out, so a column appended later, empty in an
+  older row, leaves its check valid), filled by the CSV writer itself
+  (``kbench.common.csvio``). A row cut
   anywhere fails it (``row_is_whole``): an unterminated last row that fails it is torn
   (ignored by the readers, dropped and measured again by ``--resume``); a non-empty check that
   does not match on a terminated row is a damaged or hand-edited row (``row_problem``). Rows of
@@ -44,15 +47,16 @@ EXTRA_COLUMNS = (
     "peak_tflops", "flops_multiplier", "peak_mem_source", "python_version", "model_mem_mb",
     "n_devices", "per_device_batch", "scaling_efficiency",
     "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac",
-    ROW_CHECK_COLUMN,  # last, always (kbench.common.csvio fills it)
 )
-SWEEP_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
-# Appended by later versions, in order: a header that lacks only a trailing run of these is an
-# older sweep CSV (read with them empty, never appended to).
-LATER_COLUMNS = ("model_mem_mb", "n_devices", "per_device_batch", "scaling_efficiency",
-                 "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac", ROW_CHECK_COLUMN)
 # The measured and descriptive columns: everything but the row check.
-DATA_COLUMNS = SWEEP_COLUMNS[:-1]
+DATA_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
+# Last, always: kbench.common.csvio fills it when it writes a row (a torn row fails it).
+SWEEP_COLUMNS = DATA_COLUMNS + (ROW_CHECK_COLUMN,)
+# Appended by later versions, in order: a header whose data columns lack only a trailing run of
+# these (with or without the row check after them) is an older sweep CSV (read with them empty,
+# never appended to). Files written before the row check existed lack it too.
+LATER_COLUMNS = ("model_mem_mb", "n_devices", "per_device_batch", "scaling_efficiency",
+                 "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac")
 
 KEY_COLUMNS = ("model", "input_h", "input_w", "variant", "batch_size", "mode", "backend", "precision", "jit",
                "n_devices", "num_classes")
@@ -136,7 +140,8 @@ def format_rounds(values: Iterable[float], digits: int = 6) -> str:
 def row_is_whole(row: Mapping[str, object]) -> bool:
     """True when the row's ``row_crc32`` is there and matches its other fields: a row cut anywhere
     (inside any field, the check included) or changed after it was written is not whole. The
-    test for an unterminated last line; ``row_problem`` applies it to every row that has a check."""
+    test for an unterminated last line; ``row_problem`` applies it to every row that has a check.
+    Columns a row lacks (an older file's) count as empty, which leaves its check valid."""
     return fields_are_whole(["" if row.get(c) is None else str(row.get(c)) for c in SWEEP_COLUMNS])
 
 
@@ -286,11 +291,14 @@ def describe_key(row: Mapping[str, object]) -> str:
 
 
 def is_older_header(header: list[str]) -> bool:
-    """The header of an earlier kbench version: this version's columns minus a trailing run of
-    ``LATER_COLUMNS`` (each appended at the end when it was introduced)."""
-    n = len(header)
-    return (len(SWEEP_COLUMNS) - len(LATER_COLUMNS) <= n < len(SWEEP_COLUMNS)
-            and header == list(SWEEP_COLUMNS[:n]))
+    """The header of an earlier kbench version: this version's data columns minus a trailing run
+    of ``LATER_COLUMNS`` (each appended when it was introduced), then the row check or (files
+    written before it existed) not."""
+    if list(header) == list(SWEEP_COLUMNS):
+        return False
+    data = list(header[:-1]) if header[-1:] == [ROW_CHECK_COLUMN] else list(header)
+    n = len(data)
+    return len(DATA_COLUMNS) - len(LATER_COLUMNS) <= n <= len(DATA_COLUMNS) and data == list(DATA_COLUMNS[:n])
 
 
 def header_problem(header: list[str]) -> str:
@@ -329,6 +337,6 @@ def read_rows(path: str | Path, *, what: str = "sweep CSV", older: bool = True,
         raise UsageError(f"{str(path)!r}: its header is not that of a kbench sweep CSV {version} "
                          f"({header_problem(header)})")
     for row in rows:
-        for column in LATER_COLUMNS:
+        for column in LATER_COLUMNS + (ROW_CHECK_COLUMN,):
             row.setdefault(column, "")
     return check_rows(rows, path, unique_keys=unique_keys)
