@@ -227,9 +227,11 @@ class CsvLog:
         self.header_size: int | None = None  # bytes of the header this log wrote (None: it found one)
         self.fd = self._open()
         self.held = False
+        self.prepared = False
         try:
             with self.locked():
                 self._prepare()
+            self.prepared = True
         except BaseException:
             self.close()  # a refused or failed start holds no file open
             raise
@@ -292,6 +294,10 @@ class CsvLog:
             return
         self.held = True
         try:
+            if self.prepared and os.fstat(self.fd).st_size == 0:
+                # Another writer removed the file (its failed first write); ``_acquire`` opened a new one.
+                self.created = True
+                self._prepare()
             yield True
         finally:
             self.held = False
