@@ -270,3 +270,27 @@ def test_full_disk_whole_file_outputs_leave_nothing(tiny_disk, tmp_path, capsys)
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "No space left on device" in err, err
         assert sorted(os.listdir(disk)) == ["filler"], argv  # no output, no temporary file
+
+
+# ----------------------------------------------------------------------------- the writer's rules
+
+@pytest.mark.parametrize("throughput", [float("inf"), float("nan"), -5.0, 0.0])
+def test_a_measurement_no_reader_accepts_is_written_as_an_error_row(throughput, tmp_path, profile_cache,  # noqa: F811
+                                                                    monkeypatch):
+    """The sweep checks each row it makes with the readers' rules (``schema.row_problem``): an
+    ``ok`` result with an impossible throughput becomes an ``error`` row saying why, and the
+    file stays one that compare, history and report read."""
+    from kbench.results import frame
+    from kbench.running import sweep
+
+    monkeypatch.setattr(sweep._ModelWorker, "start", lambda self: None)  # no worker: the result is given
+    monkeypatch.setattr(sweep._ModelWorker, "measure", lambda self, cfg: {
+        "status": "ok", "samples_per_s": throughput, "latency_ms_p50": 1.0, "rounds": 1,
+        "samples_per_s_rounds": "100"})
+    out = tmp_path / "invalid.csv"
+    assert main(["sweep", "--models", "lenet5", "--input-size", "32", "--batch-sizes", "1", "--modes", "infer",
+                 "--no-jit", "--no-progress", "--profile-cache", profile_cache, "--out", str(out)]) == 0
+    (row,) = schema.read_rows(out)
+    assert row["status"] == "error" and row["error"].startswith("invalid measurement: samples_per_s"), row["error"]
+    assert row["samples_per_s"] == "" and row_is_whole(row)
+    assert len(frame.read_sweep(out)) == 1
