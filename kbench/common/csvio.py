@@ -12,14 +12,13 @@ a file whose header differs is refused (a silently misaligned CSV is worse than 
 CSV, the profile CSVs) gets it filled by the writer itself (``CsvLog.append``, ``to_csv_text``),
 whatever the caller put there: the CRC-32 of the row's other fields (trailing empty ones left
 out) written as one CSV line (UTF-8, ``\n``-terminated), as 8 lowercase hex digits
-(``row_check``). A row cut anywhere --
-inside any field, the check included -- then fails it. The readers (``parse``) take an
-unterminated last line as whole only when its check matches (else it is a torn row: ignored,
-and dropped before ``--resume`` appends, which measures it again); a non-empty check that does
-not match on any other line is a damaged or hand-edited row (UsageError). An empty check is
-accepted on a terminated line: a row written by another tool, or edited by hand with its check
-cleared. In a CSV without the column, a last line without its newline is kept when it has all
-the header's fields and dropped when it has not.
+(``row_check``). A row cut anywhere -- inside any field, the check included -- then fails it.
+The readers (``parse``) take an unterminated last line as whole only when its check matches
+(else it is a torn row: ignored, and dropped before ``--resume`` appends, which measures it
+again); a non-empty check that does not match on any other line is a damaged or hand-edited row
+(UsageError). An empty check is accepted on a terminated line: a row written by another tool,
+or edited by hand with its check cleared. In a CSV without the column, a last line without its
+newline is kept when it has all the header's fields and dropped when it has not.
 
 **A write that fails** (a full disk: ENOSPC, or a short write) is undone: the file is truncated
 back to its last complete row, and a file this writer created that holds nothing but its header
@@ -365,9 +364,10 @@ class CsvLog:
             size = 0
         try:
             os.ftruncate(self.fd, size)
-            os.fsync(self.fd)
         except OSError as exc:
             return f"and it could not be undone: {exc.strerror or exc}"
+        with contextlib.suppress(OSError):
+            os.fsync(self.fd)
         if self.created and size == 0:
             try:
                 here, mine = os.stat(self.path), os.fstat(self.fd)

@@ -17,9 +17,8 @@ these from here, so a column added here reaches all of them.
   rule: no configuration key twice.
 * **The row check** (``ROW_CHECK_COLUMN``, ``row_crc32``, the last column): the CRC-32 of the
   row's other fields (trailing empty ones left out, so a column appended later, empty in an
-  older row, leaves its check valid), filled by the CSV writer itself
-  (``kbench.common.csvio``). A row cut
-  anywhere fails it (``row_is_whole``): an unterminated last row that fails it is torn
+  older row, leaves its check valid), filled by the CSV writer itself (``kbench.common.csvio``).
+  A row cut anywhere fails it (``row_is_whole``): an unterminated last row that fails it is torn
   (ignored by the readers, dropped and measured again by ``--resume``); a non-empty check that
   does not match on a terminated row is a damaged or hand-edited row (``row_problem``). Rows of
   older files (no column) and rows whose check was cleared by hand are not checked.
