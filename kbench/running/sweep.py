@@ -110,16 +110,18 @@ def fill_profile_cache(resolved: ResolvedSweep) -> ProfileOnlyResult:
 
 
 def open_log(spec: SweepSpec) -> CsvLog:
-    """The sweep's CSV, created (header) or checked (columns, rows) -- after ``resolve``."""
+    """The sweep's CSV, created (header) or checked (columns, every row by the schema's rules)
+    before it is changed in any way -- after ``resolve``."""
     def mismatch(header: list[str]) -> str:
+        if schema.is_older_header(header):
+            return (f"cannot resume {spec.out!r}: it was written by an earlier kbench version (no "
+                    f"{', '.join(schema.SWEEP_COLUMNS[len(header):])} column); write to a new --out")
         return (f"cannot resume {spec.out!r}: not a kbench sweep CSV of this version "
                 f"({schema.header_problem(header)})")
 
-    log = CsvLog(spec.out, schema.SWEEP_COLUMNS, exists_hint=None if spec.resume else
-                 "pass --resume to continue it or choose another --out", mismatch=mismatch)
-    with log.locked():
-        schema.check_rows(log.rows(), spec.out)
-    return log
+    return CsvLog(spec.out, schema.SWEEP_COLUMNS, exists_hint=None if spec.resume else
+                  "pass --resume to continue it or choose another --out", mismatch=mismatch,
+                  check=lambda rows: schema.check_rows(rows, spec.out))
 
 
 def run_sweep(resolved: ResolvedSweep, on_row: Callable[[dict], None] | None = None) -> SweepResult:
@@ -174,6 +176,10 @@ def run_sweep(resolved: ResolvedSweep, on_row: Callable[[dict], None] | None = N
 
     def emit_row(cfg: Config, result: dict, profile: dict, rows: list[dict], old: list[dict]):
         row = make_row(cfg, result, profile, run_id, envs.get(cfg.backend), spec.peak_tflops)
+        problem = schema.row_problem(row)
+        if problem:  # a measurement no reader would accept is an error row, never a poisoned file
+            row = make_row(cfg, {"status": "error", "error": f"invalid measurement: {problem}"}, profile, run_id,
+                           envs.get(cfg.backend), spec.peak_tflops)
         row["scaling_efficiency"] = scaling.efficiency(row, rows)
         if old:  # --retry-failed: the new row replaces the failed one, one row per key
             log.replace([r for r in rows if all(r is not o for o in old)] + [row])

@@ -50,7 +50,7 @@ def check(merged: str, shards: list[str], sweep_args: list[str]) -> tuple[list[s
         problems.append("the plan itself repeats a key")
     wanted = set(planned)
 
-    rows = read_input(merged)
+    rows = read_input(merged, unique_keys=False)  # repeated keys are counted below
     counts = Counter(row_key(row) for row in rows)
     duplicates = sum(n - 1 for n in counts.values())
     if duplicates:
