@@ -281,10 +281,10 @@ def test_a_measurement_no_reader_accepts_is_written_as_an_error_row(throughput, 
     ``ok`` result with an impossible throughput becomes an ``error`` row saying why, and the
     file stays one that compare, history and report read."""
     from kbench.results import frame
-    from kbench.running import sweep
+    from kbench.running import supervisor
 
-    monkeypatch.setattr(sweep._ModelWorker, "start", lambda self: None)  # no worker: the result is given
-    monkeypatch.setattr(sweep._ModelWorker, "measure", lambda self, cfg: {
+    monkeypatch.setattr(supervisor.Runner, "start", lambda self: None)  # no worker: the result is given
+    monkeypatch.setattr(supervisor.Runner, "measure", lambda self, cfg: {
         "status": "ok", "samples_per_s": throughput, "latency_ms_p50": 1.0, "rounds": 1,
         "samples_per_s_rounds": "100"})
     out = tmp_path / "invalid.csv"

@@ -277,8 +277,8 @@ def test_one_warm_worker_serves_every_model_and_a_failure_gets_a_fresh_one(tmp_p
                   "--no-jit", "--out", str(out), *FAST], profile_cache) == 0
     df = read(out)
     assert list(df["status"]) == ["ok", "error", "ok", "ok"], df[["model", "batch_size", "error"]].to_string()
-    pids = [pid for _, pid in acquired]
-    assert len(pids) == 2 and pids[0] != pids[1]  # lenet5's worker failed at b2; resnet18 got a fresh one
+    pids = list(dict.fromkeys(pid for _, pid in acquired))  # in order; profiling may take the same worker
+    assert len(pids) == 2  # lenet5's worker (both batches) failed at b2; resnet18 got a fresh one
     assert all(backend == "tensorflow" for backend, _ in acquired)
 
 
