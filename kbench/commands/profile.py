@@ -22,7 +22,7 @@ from kbench.models import selectors
 from kbench.common import validate as check
 from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
 from kbench.common.validate import check_variant
-from kbench.common.csvio import RowWriter, read_rows, to_csv_text
+from kbench.common.csvio import ROW_CHECK_COLUMN, RowWriter, read_rows, to_csv_text
 from kbench.errors import UsageError
 from kbench.common.humanize import human_count, model_label
 from kbench.counting.sizes import SIZE_KEYS
@@ -39,10 +39,11 @@ PROFILE_COLUMNS = (
     "flops_tf_dilation_padding", "uncounted_ops", "mem_access", "reported_params", "reported_macs", "reported_source", "profile_s",
     "num_classes", "reported_convention", "reported_input_size", "activations", "convention", "part", "convention_flops",
     *SIZE_COLUMNS,
-) + env.ENV_COLUMNS
+) + env.ENV_COLUMNS + (ROW_CHECK_COLUMN,)  # last: filled by the CSV writer, a torn row fails it
 LAYER_COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "params_pct", "macs", "macs_pct",
                  "flops_tf", "mem_access", "activations", "uncounted_ops")
-PER_LAYER_CSV_COLUMNS = ("model", "input_h", "input_w", "variant", "num_classes") + LAYER_COLUMNS + ("convention_flops",)
+PER_LAYER_CSV_COLUMNS = ("model", "input_h", "input_w", "variant", "num_classes") + LAYER_COLUMNS + ("convention_flops",
+                                                                                       ROW_CHECK_COLUMN)
 
 
 def add_arguments(parser):
@@ -340,7 +341,7 @@ def _table_columns(text, fmt, convention):
             columns = SUMMARY_TABLE_COLUMNS
             return columns[:-2] + CONVENTION_TABLE_COLUMNS + columns[-2:] if convention else columns
         return PAPER_TABLE_COLUMNS + (("convention_flops",) if convention else ())
-    allowed = TABLE_ONLY_COLUMNS + tuple(c for c in PROFILE_COLUMNS if c not in ("run_id",))
+    allowed = TABLE_ONLY_COLUMNS + tuple(c for c in PROFILE_COLUMNS if c not in ("run_id", ROW_CHECK_COLUMN))
     columns = check.word_list(text, "--columns")
     unknown = [c for c in columns if c not in allowed]
     if unknown or not columns:

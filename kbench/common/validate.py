@@ -118,13 +118,16 @@ def finite_float(value: Any, what: str, *, positive: bool = False, minimum: floa
     return number
 
 
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")  # not \d: int() takes '١٢' and '1_0', kbench does not
+
+
 def integer(value: Any, what: str, *, minimum: int | None = None) -> int:
-    """An int from the command line (a string of digits) or a config (an int, not a float/bool)."""
+    """An int from the command line (a string of ASCII digits) or a config (an int, not a float/bool)."""
     if isinstance(value, bool) or isinstance(value, float):
         raise UsageError(f"{what} {value!r} must be an integer")
     if isinstance(value, str):
         text = value.strip()
-        if not re.fullmatch(r"[+-]?\d+", text):
+        if not _ASCII_INTEGER.fullmatch(text):
             raise UsageError(f"{what} {value!r} must be an integer")
         value = int(text)
     if not isinstance(value, int):
@@ -135,22 +138,23 @@ def integer(value: Any, what: str, *, minimum: int | None = None) -> int:
 
 
 def int_list(value: Any, what: str) -> list[int]:
-    """``"1,8,32"`` or ``[1, 8, 32]`` -> positive integers."""
+    """``"1,8,32"`` or ``[1, 8, 32]`` -> positive integers (ASCII digits; no empty item: ``1,,2``
+    is a typo, not ``1,2``)."""
     items = value if isinstance(value, (list, tuple)) else str(value).split(",")
     shown = value if isinstance(value, str) else ",".join(map(str, items)) if isinstance(value, (list, tuple)) else value
+    message = f"{what} {shown!r} must be comma-separated positive integers"
     values = []
     for item in items:
-        if isinstance(item, str) and not item.strip():
-            continue
-        if isinstance(item, bool) or isinstance(item, float):
-            raise UsageError(f"{what} {shown!r} must be comma-separated positive integers")
-        try:
-            number = int(str(item).strip()) if not isinstance(item, int) else item
-        except ValueError:
-            raise UsageError(f"{what} {shown!r} must be comma-separated positive integers") from None
-        values.append(number)
+        if isinstance(item, str):
+            if not _ASCII_INTEGER.fullmatch(item.strip()):
+                raise UsageError(message + (" (an empty item)" if not item.strip() else ""))
+            values.append(int(item.strip()))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            values.append(item)
+        else:
+            raise UsageError(message)
     if not values or any(v <= 0 for v in values):
-        raise UsageError(f"{what} {shown!r} must be comma-separated positive integers")
+        raise UsageError(message)
     return values
 
 

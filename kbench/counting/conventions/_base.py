@@ -40,10 +40,14 @@ CATALOG: dict[str, ConventionInfo] = {info.name: info for info in (
 
 @dataclasses.dataclass(frozen=True)
 class Convention:
+    """A named way to count: operations (``count``), parameters (``count_params``), or both (the
+    saliency notes' convention counts both its own way)."""
+
     name: str
     summary: str                      # one line: what it counts (``kbench conventions``)
-    unit: str                         # "macs" or "flops": how a paper would label the number
-    count: Callable[..., Counted]     # count(model, input_shape, part, *, calls=None) -> Counted
+    unit: str                         # "macs", "flops" or "params": how a paper would label the number
+    count: Callable[..., Counted] | None = None      # count(model, input_shape, part, *, calls=None) -> Counted
+    count_params: Callable[..., int] | None = None   # count_params(model) -> int
     # A convention read off a TF profile: from_profile(model, layer_flops, uncounted_ops, part) ->
     # Counted, with the per-layer FLOPs of the profile being made (no second trace).
     from_profile: Callable[..., Counted] | None = None
@@ -52,7 +56,7 @@ class Convention:
 
 
 def convention(name: str, count: Callable[..., Counted], **extra) -> Convention:
-    """The ``Convention`` of catalog entry ``name`` counted by ``count``."""
+    """The ``Convention`` of catalog entry ``name`` (an operation count) counted by ``count``."""
     info = CATALOG[name]
     return Convention(name=name, summary=info.summary, unit=info.unit, count=count, display=info.display,
                       decimals=info.decimals, **extra)

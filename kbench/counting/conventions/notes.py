@@ -1,4 +1,4 @@
-"""``notes``: the saliency notes' own cost convention (seed 000; shared/specs/saliency_audit.md §0).
+"""``notes``: the saliency notes' own cost convention (the study notes of kbench/tables/saliency_notes.toml).
 
 The notes count more than MACs: k*k ops per pooled output, 1 per input of a global pool, 8 per
 output of bilinear and 1 per output of nearest upsampling, 1 per output per extra operand of an
@@ -71,7 +71,7 @@ def _no_seed_ops(layer, in_shapes, out_shapes):
 def seed_convention_ops(model, *, bn: bool = True, batch: int = 1) -> dict[str, Any]:
     """Ops of ``model`` that the notes count but kbench's MACs do not, by kind and by layer.
 
-    Rules (the notes' conventions, see saliency_audit.md section 0): k*k ops per pooled output;
+    Rules (the notes' own conventions, as their cost lines apply them): k*k ops per pooled output;
     1 per input of a global pool; 8 per output of bilinear and 1 per output of nearest
     upsampling; 1 per output per extra operand of an element-wise layer; BN 2*(b+1) per element
     (``bn=False``: BN folded, 0); transposed convs charged with the full kernel at the output
@@ -103,4 +103,13 @@ def count(model, input_shape=None, part: str = "whole", *, bn: bool = True, batc
     return Counted(total=int(macs.total + extra.total), per_layer=per_layer, uncovered=tuple(macs.uncovered))
 
 
-CONVENTION = convention("notes", count)
+def count_params(model, *, bn: bool = True) -> int:
+    """Parameters as the notes count them: conv/dense kernels (no biases), plus BN gamma/beta when
+    the notes count BN (``bn``); BN moving statistics never."""
+    from kbench.counting.conventions.params import KERNELS
+
+    counted = KERNELS + (("gamma", "beta") if bn else ())
+    return sum(_prod(v.shape) for v in model.trainable_weights if v.path.rsplit("/", 1)[-1] in counted)
+
+
+CONVENTION = convention("notes", count, count_params=count_params)
