@@ -74,14 +74,18 @@ def test_cli_subprocess_bad_input_has_no_traceback():
 def test_list_formats(capsys):
     assert main(["list", "--family", "lenet"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["model", "family", "paper", "year", "default_input_shape", "min_input_size"]
+    assert table[0].split() == ["model", "family", "paper", "year", "default_input_shape", "min_input_size",
+                                "reported", "params", "reported", "MACs"]
     assert table[2].split()[:2] == ["lenet5", "lenet"]
+    assert table[2].split()[-2:] == ["61.71k", "416.52k"]  # the published figures (LeNet-5: 61,706 and 416,520)
     assert main(["list", "--family", "resnet", "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [entry["name"] for entry in listed] == sorted(kbench.list_models("resnet"), key=natural_key)
     assert main(["list", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "model,family,paper,year,default_input_shape,min_input_size"
+    assert lines[0] == "model,family,paper,year,default_input_shape,min_input_size,reported_params,reported_macs"
+    # Published figures as printed (ResNet-50's MACs: torchvision's rounded 4.089G), integers in the CSV.
+    assert next(line for line in lines if line.startswith("resnet50,")).endswith(",25557032,4089000000")
     assert len(lines) == 1 + len(kbench.list_models())
 
 

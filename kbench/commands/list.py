@@ -48,9 +48,14 @@ def row(entry) -> dict:
         "year": str(paper.get("year", "")),
         "default_input_shape": "x".join(map(str, entry["default_input_shape"])),
         "min_input_size": "x".join(map(str, entry["min_input_size"])),
-        "reported_params": primary.get("params"),
-        "reported_macs": primary.get("macs"),
+        "reported_params": _count(primary.get("params")),
+        "reported_macs": _count(primary.get("macs")),
     }
+
+
+def _count(value):
+    """A published count as an integer where it is one (a rounded 4.089e9 is 4089000000)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def run(args) -> int:
