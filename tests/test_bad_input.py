@@ -297,6 +297,8 @@ CASES = [
      "pass one of them"),
     ("profile-group-by-without-per-layer", ["profile", "lenet5", "--group-by", "x"], "needs --per-layer"),
     ("profile-import-not-a-module", ["profile", "lenet5", "--import", "my-nets.py"], "--import"),
+    ("profile-jobs-zero", ["profile", "lenet5", "--jobs", "0"], "--jobs 0 must be an integer >= 1"),
+    ("profile-jobs-word", ["profile", "lenet5", "--jobs", "many"], "--jobs 'many' must be an integer"),
     ("profile-import-missing", ["profile", "lenet5", "--import", "no_such_module_kbench"], "cannot import"),
     ("profile-set-no-equals", ["profile", "lenet5", "--set", "noequals"], "KEY=VALUE"),
     ("profile-format", ["profile", "lenet5", "--format", "xml"], "xml"),

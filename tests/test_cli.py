@@ -203,3 +203,21 @@ def test_latex_and_markdown_are_paper_tables(capsys):
     markdown = capsys.readouterr().out.splitlines()
     assert [c.strip() for c in markdown[0].strip("|").split("|")] == [
         "model", "params (M)", "params (Keras total) (M)", "activations (elements) (K)"]
+
+
+def test_profile_in_worker_processes_gives_the_same_rows_in_order(tmp_path, capsys):
+    """--jobs 2: two spawned workers; the rows, their order and every count are those of one process."""
+    import csv
+
+    models = "lenet5,resnet18,squeezenet1_1,mobilenet_v2"
+    rows = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"p{jobs}.csv"
+        assert main(["profile", models, "--input-size", "64", "--num-classes", "10", "--format", "csv",
+                     "--out", str(out), "--jobs", jobs]) == 0
+        with open(out, newline="") as handle:
+            rows[jobs] = list(csv.DictReader(handle))
+    counts = ("model", "status", "error", "params", "params_keras_total", "macs", "flops_tf", "mem_access",
+              "activations", "uncounted_ops", "input_bytes")
+    assert [[r[c] for c in counts] for r in rows["2"]] == [[r[c] for c in counts] for r in rows["1"]]
+    assert [r["model"] for r in rows["2"]] == models.split(",")

@@ -20,7 +20,7 @@ import sys
 from kbench.common import env, outputs
 from kbench.models import selectors
 from kbench.common import validate as check
-from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
+from kbench.commands._common import add_format_arguments, emit, parse_input_size, parse_set
 from kbench.common.validate import check_variant
 from kbench.common.csvio import ROW_CHECK_COLUMN, RowWriter, read_rows, to_csv_text
 from kbench.errors import UsageError
@@ -63,6 +63,9 @@ def add_arguments(parser):
     parser.add_argument("--columns", metavar="LIST",
                         help="the summary table's columns (table, markdown, latex), comma-separated; "
                              "default: all for table, model,input,params,macs for markdown/latex")
+    parser.add_argument("--jobs", metavar="N|auto",
+                        help="profile N models at a time, each process one model after another (default auto: one "
+                             "per CPU, at most 4, for 8 models or more; else 1)")
     parser.add_argument("--convention", metavar="NAME",
                         help="add convention_flops counted under NAME (see 'kbench conventions')")
     parser.add_argument("--part", metavar="NAME",
@@ -103,11 +106,101 @@ def _flat_row(record, request, run_id, environment, seconds):
     }
 
 
-def _error_row(request, exc, run_id, environment):
+def _error_row(request, error: str, run_id, environment):
     return {"run_id": run_id, "timestamp": env.timestamp(), "model": request.name, "family": request.family,
-            **_shape_columns(request.input_shape), "status": "error",
-            "error": " ".join(f"{type(exc).__name__}: {exc}".split())[:500], "num_classes": _classes(request),
+            **_shape_columns(request.input_shape), "status": "error", "error": error, "num_classes": _classes(request),
             **environment}
+
+
+def _error_text(exc) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+
+
+# ---- profiling the requests: in this process, or N at a time in worker processes ----------------
+PARALLEL_MIN_MODELS = 8  # fewer: starting workers (each imports TensorFlow) costs more than it saves
+MAX_AUTO_JOBS = 4  # each worker holds one model and TensorFlow: a few GB for the largest
+
+
+def _jobs(text: str, requests) -> int:
+    """``--jobs``: N, or ``auto`` (one per CPU this process may use, at most ``MAX_AUTO_JOBS``, for
+    ``PARALLEL_MIN_MODELS`` models or more); never more than the models, and 1 for a model object
+    (Python API), which cannot be sent to another process."""
+    import os
+
+    if any(getattr(r.spec, "kind", None) == "object" for r in requests):
+        return 1
+    if text == "auto":
+        wanted = min(len(os.sched_getaffinity(0)), MAX_AUTO_JOBS) if len(requests) >= PARALLEL_MIN_MODELS else 1
+    else:
+        wanted = int(text)
+    return max(1, min(wanted, len(requests)))
+
+
+def _profiled(requests, jobs, *, per_layer, convention, part):
+    """``(request, record or None, error text or None, seconds)`` for each request, in order."""
+    import time
+
+    from kbench.counting.profiling import profile
+
+    if jobs == 1:
+        for request in requests:
+            started = time.perf_counter()
+            try:
+                record = profile(request, per_layer=per_layer, convention=convention, part=part)
+            except UsageError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed model is a row
+                yield request, None, _error_text(exc), None
+                continue
+            yield request, record, None, time.perf_counter() - started
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Spawned (a fresh interpreter, no fork of a process that runs TensorFlow's threads); each worker
+    # dies with this process (kbench.running.worker.die_with_parent) and profiles what it is given.
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker)
+    try:
+        futures = [pool.submit(_profile_in_worker, request.to_payload(), per_layer,
+                               convention.name if convention is not None else None, part) for request in requests]
+        for request, future in zip(requests, futures):
+            status, value, seconds = future.result()
+            if status == "usage":
+                raise UsageError(value)
+            yield (request, value, None, seconds) if status == "ok" else (request, None, value, None)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _start_worker():
+    import gc
+
+    from kbench.counting import profiling
+    from kbench.running.worker import die_with_parent
+
+    die_with_parent()
+    profiling.require_tensorflow_backend()  # imports Keras and TensorFlow once, before the first model
+    gc.freeze()
+
+
+def _profile_in_worker(payload, per_layer, convention_name, part):
+    """One model in a worker: ``("ok", record, seconds)``, ``("error", text, None)``, or
+    ``("usage", message, None)`` for a UsageError (the run stops, as it would in one process)."""
+    import time
+
+    from kbench.counting.conventions import CONVENTIONS
+    from kbench.counting.profiling import profile
+    from kbench.models.registry import ModelRequest
+
+    started = time.perf_counter()
+    try:
+        convention = CONVENTIONS[convention_name] if convention_name else None
+        record = profile(ModelRequest.from_payload(payload), per_layer=per_layer, convention=convention, part=part)
+    except UsageError as exc:
+        return "usage", str(exc), None
+    except Exception as exc:  # noqa: BLE001 - a failed model is a row
+        return "error", _error_text(exc), None
+    return "ok", record, time.perf_counter() - started
 
 
 def _classes(request):
@@ -173,9 +266,7 @@ def _json_entry(record, row):
 
 
 def run(args) -> int:
-    import time
-
-    from kbench.counting.profiling import profile, require_tensorflow_backend
+    from kbench.counting.profiling import require_tensorflow_backend
 
     # Resolve (and so validate) every request before measuring anything: bad input costs nothing.
     size = parse_input_size(args.input_size)
@@ -183,6 +274,9 @@ def run(args) -> int:
     depth, pattern = _grouping(args)
     convention, part = _convention_and_part(args.convention, args.part)
     columns = _table_columns(args.columns, args.format, convention)
+    jobs_text = args.jobs if args.jobs is not None else "auto"
+    if jobs_text != "auto":
+        check.integer(jobs_text, "--jobs", minimum=1)
     requests = selectors.resolve_requests(args.model, size, args.num_classes, variant, imports=_modules(args.imports))
     for request in requests:
         check_variant(request)
@@ -211,21 +305,16 @@ def run(args) -> int:
         done = {_row_key(r) for r in existing}
         skipped = sum(_request_key(r) in done for r in requests)
         requests = [r for r in requests if _request_key(r) not in done]
+    jobs = _jobs(jobs_text, requests)
     log_each = len(requests) > 1  # a long run says what it is doing, one line per model (stderr)
     entries, failures, written = [], 0, 0
-    for index, request in enumerate(requests, 1):
-        started = time.perf_counter()
-        record = None
-        try:
-            record = profile(request, per_layer=args.per_layer, convention=convention, part=part)
-        except UsageError:
-            raise
-        except Exception as exc:  # one failing model is a row with its status, not a dead run
+    profiled = _profiled(requests, jobs, per_layer=args.per_layer, convention=convention, part=part)
+    for index, (request, record, error, seconds) in enumerate(profiled, 1):
+        if record is None:  # one failing model is a row with its status, not a dead run
             failures += 1
-            row = _error_row(request, exc, run_id, environment)
+            row = _error_row(request, error, run_id, environment)
             print(f"kbench: {request.name}: {row['error']}", file=sys.stderr)
         else:
-            seconds = time.perf_counter() - started
             row = _flat_row(record, request, run_id, environment, seconds)
             if args.per_layer:
                 record["per_layer"] = _with_shares(record, depth, pattern)
