@@ -56,8 +56,8 @@ def add_arguments(parser):
                         help="import MODULE first (registers a saved model's custom classes; repeatable)")
     parser.add_argument("--per-layer", action="store_true",
                         help="add a per-Keras-layer table (with --format csv: per-layer rows instead of the summary)")
-    parser.add_argument("--depth", help="with --per-layer: group layers N levels deep in the name hierarchy "
-                                        "(nested models, then '_'-separated parts: conv2_block1_1_conv is in conv2 at 1)")
+    parser.add_argument("--depth", help="with --per-layer: group layers N levels deep in the name hierarchy (nested "
+                                        "models, then '_'-separated parts: conv2_block1_1_conv is in conv2 at 1)")
     parser.add_argument("--group-by", metavar="REGEX",
                         help="with --per-layer: group layers by what REGEX matches in their names (its first group)")
     parser.add_argument("--columns", metavar="LIST",

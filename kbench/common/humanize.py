@@ -85,7 +85,8 @@ COUNT_HEADERS = {
 MEGABYTE_HEADERS = {"peak_mem_mb": "peak memory", "model_mem_mb": "model memory"}
 # Sizes given in bytes, shown in MB of 10^6 bytes (as torchinfo prints them).
 BYTE_HEADERS = {"input_bytes": "input size (MB)", "params_bytes": "params size (MB)",
-                "forward_backward_bytes": "forward/backward size (MB)", "estimated_total_bytes": "estimated total size (MB)"}
+                "forward_backward_bytes": "forward/backward size (MB)",
+                "estimated_total_bytes": "estimated total size (MB)"}
 PERCENT_SHARE_COLUMNS = {"params_pct": "params %", "macs_pct": "MACs %", "flops_tf_pct": "FLOPs %"}
 
 
@@ -222,8 +223,9 @@ def render_table(columns, rows, fmt: str = "table", *, totals=None, headers=None
     ``columns``: column keys (headers from ``table_header``, or ``headers[column]``). ``totals``: an
     optional last row, set apart by a rule. ``formats``: column -> function formatting its raw
     values. ``scaled`` (a paper's table): each count column in one unit, K, M, G or T
-    (``paper_scale``), named in the header ("params (M)"), with 2 decimals or ``decimals[column]``. ``caption``/``label``: LaTeX's
-    (a booktabs ``table`` float; the rules are booktabs' in every LaTeX table)."""
+    (``paper_scale``), named in the header ("params (M)"), with 2 decimals or ``decimals[column]``.
+    ``caption``/``label``: LaTeX's (a booktabs ``table`` float; the rules are booktabs' in every
+    LaTeX table)."""
     columns = list(columns)
     headers = [(headers or {}).get(c) or table_header(c) for c in columns]
     cells = {c: (formats or {}).get(c) for c in columns}
