@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from kbench.commands._common import add_format_arguments, check_out, emit, format_table
+from kbench.commands._common import add_output_arguments, check_out, format_table, write
 from kbench.common.csvio import to_csv_text
 from kbench.common.humanize import natural_key
 from kbench.errors import UsageError
@@ -20,7 +20,7 @@ COLUMNS = ("model", "family", "paper", "year", "default_input_shape", "min_input
 
 def add_arguments(parser):
     parser.add_argument("--family", help="only this family")
-    add_format_arguments(parser)
+    add_output_arguments(parser)
 
 
 def models(family=None) -> list[dict]:
@@ -67,5 +67,5 @@ def run(args) -> int:
         text = to_csv_text(COLUMNS, [{k: "" if v is None else v for k, v in row(e).items()} for e in listed])
     else:
         text = format_table(COLUMNS, [row(e) for e in listed], args.format)
-    emit(text, args.out, force=args.force)
+    write(text, args)
     return 0

@@ -20,7 +20,7 @@ import sys
 from kbench.common import env, outputs
 from kbench.models import selectors
 from kbench.common import validate as check
-from kbench.commands._common import add_format_arguments, emit, parse_input_size, parse_set
+from kbench.commands._common import add_output_arguments, parse_input_size, parse_set, write
 from kbench.common.validate import check_variant
 from kbench.common.csvio import ROW_CHECK_COLUMN, RowWriter, read_rows, to_csv_text
 from kbench.errors import UsageError
@@ -73,7 +73,7 @@ def add_arguments(parser):
                              "backbone (no global pooling, no head)")
     parser.add_argument("--resume", action="store_true",
                         help="with --format csv --out: append, skipping models already in the file")
-    add_format_arguments(parser)
+    add_output_arguments(parser)
 
 
 def _shape_columns(shape):
@@ -337,7 +337,7 @@ def run(args) -> int:
             text, written = json.dumps(document, indent=2) + "\n", len(entries)
         else:
             text, written = _render_table(args.format, entries, args.per_layer, columns, convention, part), len(entries)
-        emit(text, args.out, force=args.force)
+        write(text, args)
     if args.out:
         what = "models" if args.format == "json" else "rows"
         message = f"kbench: wrote {written} {_plural(written, what)} to {args.out}"
