@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -12,23 +13,33 @@ from kbench.errors import UsageError
 FORMATS = ("table", "markdown", "latex", "json", "csv")  # the first three: kbench.common.humanize.TABLE_FORMATS
 
 
-def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["width_multiplier=0.5", "plugins=[{...}]"]`` -> kwargs (``kbench.common.validate.parse_set``)."""
-    return validate.parse_set(items)
+def add_model_arguments(parser, input_size_default: str | None = None, input_size: bool = True):
+    """How a model is built: ``--input-size``, ``--num-classes``, ``--set`` and ``--import``,
+    declared once for every command that builds one (``model_options`` reads them back)."""
+    if input_size:
+        default = f"default: {input_size_default}" if input_size_default else "default: the model's default input"
+        parser.add_argument("--input-size", default=input_size_default,
+                            help=f"H, H,W or H,W,C (also HxW, HxWxC; {default})")
+    parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
+    parser.add_argument("--import", action="append", dest="imports", metavar="MODULE",
+                        help="import MODULE first (registers a saved model's custom classes; repeatable)")
 
 
-def parse_literal(text: str) -> Any:
-    return validate.parse_literal(text)
+def model_options(args) -> dict[str, Any]:
+    """The validated options of ``add_model_arguments``, as ``registry.resolve`` takes them."""
+    options = {"num_classes": args.num_classes, "variant": validate.parse_set(args.set),
+               "imports": _modules(args.imports)}
+    if hasattr(args, "input_size"):
+        options["input_shape"] = validate.input_size(args.input_size)
+    return options
 
 
-def parse_int_list(text: str, what: str) -> list[int]:
-    return validate.int_list(text, what)
-
-
-def parse_input_size(text: str | None) -> tuple[int, ...] | None:
-    """``"224"``, ``"224,320"``/``"224x320"`` (H,W) or ``"16,16,2"``/``"16x16x2"`` (H,W,C) -> (h, w[, c])
-    (``kbench.common.validate.input_size``)."""
-    return validate.input_size(text)
+def _modules(names: Sequence[str] | None) -> tuple[str, ...]:
+    for name in names or ():
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
+            raise UsageError(f"--import {name!r} must be a module name such as mynets or pkg.mynets")
+    return tuple(names or ())
 
 
 def add_output_arguments(parser, formats: Sequence[str] = FORMATS, default: str = "table",

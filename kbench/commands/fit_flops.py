@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from kbench.commands._common import add_output_arguments, check_out, parse_set, write
+from kbench.commands._common import add_model_arguments, add_output_arguments, check_out, model_options, write
 from kbench.common.validate import check_variant
 
 NAME = "fit-flops"
@@ -24,7 +24,7 @@ def add_arguments(parser):
                              "e.g. 224,256,288,320 or 224,256x320,288")
     parser.add_argument("--counter", choices=("profile", "analytic"), default="profile",
                         help="MAC counter: the TF profiler (default) or kbench's analytic counter")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
+    add_model_arguments(parser, input_size=False)
     add_output_arguments(parser, formats=("table", "json"))
 
 
@@ -33,7 +33,7 @@ def run(args) -> int:
 
     # Every size resolved (and validated), and --out checked, before anything is built.
     check_out(args)
-    requests = resolve_sizes(args.model, args.sizes, variant=parse_set(getattr(args, "set", None)))
+    requests = resolve_sizes(args.model, args.sizes, **model_options(args))
     for request in requests:
         check_variant(request)
     result = fit_requests(requests, counter=args.counter)

@@ -13,6 +13,7 @@ import json
 import sys
 
 from kbench.common import validate as check
+from kbench.commands._common import add_model_arguments, model_options
 from kbench.errors import UsageError
 from kbench.running.timing import MODES, OVERHEAD_PAIRS, PRECISIONS
 
@@ -23,7 +24,6 @@ HELP = "harness-overhead check: the sweep's timed loop vs a minimal loop over th
 def add_arguments(parser):
     parser.allow_abbrev = False
     parser.add_argument("--model", default="resnet18", help="registered model (default: %(default)s)")
-    parser.add_argument("--input-size", default="64", help="H or H,W (default: %(default)s)")
     parser.add_argument("--batch-size", default=8, help="(default: %(default)s)")
     parser.add_argument("--mode", choices=MODES, default="infer")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32")
@@ -34,7 +34,7 @@ def add_arguments(parser):
     parser.add_argument("--repeats", default="auto",
                         help="interleaved pairs of loops; auto: ten at a time until the ratio's interval is within "
                              "the tolerance, at most %d (default: %%(default)s)" % OVERHEAD_PAIRS[1])
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
+    add_model_arguments(parser, input_size_default="64")
 
 
 def run(args) -> int:
@@ -46,7 +46,7 @@ def run(args) -> int:
     batch_size, iters, warmup = (check.integer(value, what, minimum=lowest) for what, value, lowest in (
         ("--batch-size", args.batch_size, 1), ("--iters", args.iters, 1), ("--warmup", args.warmup, 0)))
     repeats = None if args.repeats == "auto" else _repeats(args.repeats)
-    request = registry.resolve(args.model, check.input_size(args.input_size), variant=check.parse_set(args.set))
+    request = registry.resolve(args.model, **model_options(args))
     check.check_variant(request)
     quiet_import("keras")
     backend = backends.active()

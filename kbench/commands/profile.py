@@ -20,7 +20,7 @@ import sys
 from kbench.common import env, outputs
 from kbench.models import selectors
 from kbench.common import validate as check
-from kbench.commands._common import add_output_arguments, parse_input_size, parse_set, write
+from kbench.commands._common import add_model_arguments, add_output_arguments, model_options, write
 from kbench.common.validate import check_variant
 from kbench.common.csvio import ROW_CHECK_COLUMN, RowWriter, read_rows, to_csv_text
 from kbench.errors import UsageError
@@ -49,11 +49,7 @@ PER_LAYER_CSV_COLUMNS = ("model", "input_h", "input_w", "variant", "num_classes"
 def add_arguments(parser):
     parser.add_argument("model", metavar="MODELS", help="model selector: names, 'resnet*', family:F, all, @FILE, PATH.keras or "
                         "package.module:factory, comma-separated (README, 'Model selectors')")
-    parser.add_argument("--input-size", help="H, H,W or H,W,C (also HxW, HxWxC; default: the model's default input)")
-    parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
-    parser.add_argument("--import", action="append", dest="imports", metavar="MODULE",
-                        help="import MODULE first (registers a saved model's custom classes; repeatable)")
+    add_model_arguments(parser)
     parser.add_argument("--per-layer", action="store_true",
                         help="add a per-Keras-layer table (with --format csv: per-layer rows instead of the summary)")
     parser.add_argument("--depth", help="with --per-layer: group layers N levels deep in the name hierarchy (nested "
@@ -269,15 +265,14 @@ def run(args) -> int:
     from kbench.counting.profiling import require_tensorflow_backend
 
     # Resolve (and so validate) every request before measuring anything: bad input costs nothing.
-    size = parse_input_size(args.input_size)
-    variant = parse_set(args.set)
+    model = model_options(args)
     depth, pattern = _grouping(args)
     convention, part = _convention_and_part(args.convention, args.part)
     columns = _table_columns(args.columns, args.format, convention)
     jobs_text = args.jobs if args.jobs is not None else "auto"
     if jobs_text != "auto":
         check.integer(jobs_text, "--jobs", minimum=1)
-    requests = selectors.resolve_requests(args.model, size, args.num_classes, variant, imports=_modules(args.imports))
+    requests = selectors.resolve_requests(args.model, **model)
     for request in requests:
         check_variant(request)
     csv_out = bool(args.out) and args.format == "csv"
@@ -396,16 +391,6 @@ def _grouping(args):
         except re.error as exc:
             raise UsageError(f"--group-by {args.group_by!r} is not a regular expression: {exc}") from None
     return depth, pattern
-
-
-def _modules(names):
-    """``--import`` values: module names (``pkg.mod``)."""
-    modules = []
-    for name in names or ():
-        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
-            raise UsageError(f"--import {name!r} must be a module name such as mynets or pkg.mynets")
-        modules.append(name)
-    return tuple(modules)
 
 
 SUMMARY_TABLE_COLUMNS = ("model", "input_h", "input_w", "params", "macs", "flops_tf",

@@ -175,7 +175,7 @@ def reference_for(name: str, h: int | None = None, w: int | None = None) -> dict
 COUNTERS = ("profile", "analytic")
 
 
-def resolve_sizes(name: str, sizes, num_classes: int | None = None, variant=None) -> list:
+def resolve_sizes(name: str, sizes, num_classes: int | None = None, variant=None, *, imports=()) -> list:
     """One ``registry.ModelRequest`` per input size: ``sizes`` is ``"224,256x320,288"`` or a list
     of N / (h, w); bad names, sizes, classes or options raise ``UsageError`` before anything is
     built."""
@@ -184,7 +184,8 @@ def resolve_sizes(name: str, sizes, num_classes: int | None = None, variant=None
     spec = registry.get_spec(name)
     if not isinstance(sizes, str):
         sizes = ",".join(f"{s}x{s}" if isinstance(s, int) else f"{s[0]}x{s[1]}" for s in sizes)
-    return [registry.resolve(name, (h, w), num_classes, variant) for h, w in parse_sizes(sizes, spec.min_input_size)]
+    return [registry.resolve(name, (h, w), num_classes, variant, imports=imports)
+            for h, w in parse_sizes(sizes, spec.min_input_size)]
 
 
 def measure(requests, *, counter: str = "profile", seed_terms: bool | None = None) -> list[dict[str, Any]]:

@@ -10,12 +10,13 @@ matmuls, reshapes, softmax axes) is verified numerically, not only by shape.
 
 from __future__ import annotations
 
-import json
 import math
 
 import keras
 import numpy as np
 import pytest
+
+from kbench.common.validate import parse_set
 
 import kbench
 from architectures.layers.attention import (
@@ -51,7 +52,7 @@ def _exact_params(name):
 # FcaNet figure is exactly ResNet-50 + 2,514,944. (mmengine would also count SE's global average
 # pool as C*H*W per block; kbench, like the profiler, counts no pooling.)
 MACS_FIGURE_OF = {"se_resnet50": "fcanet50"}
-RESNET50_SPEC_MACS_224 = 4_109_364_224  # spec §1.1, exact
+RESNET50_SPEC_MACS_224 = 4_109_364_224  # ResNet-50 at 224: mmengine/fvcore's 4.109G, exact
 
 
 # ----------------------------------------------------------------------------------------------
@@ -188,9 +189,9 @@ def test_decoupled_attention_param_formula(cls, c, ratio, bias):
     layer = cls(ratio=ratio, bias=bias)
     layer.build((None, 7, 7, c))
     ic, b = c // ratio, int(bias)
-    if cls is DecoupledSelfAttention:  # spec §2.1 P_DSM
+    if cls is DecoupledSelfAttention:  # DSNet's decoupled spatial module (P_DSM)
         expected = c * c + 7 * c * ic + c + 4 * ic + b * (1 + 3 * ic + 2 * c)
-    else:  # spec §3 P_DAM (gate conv always with bias)
+    else:  # DSNet's decoupled attention module (P_DAM; the gate conv always has a bias)
         expected = c * c + 7 * c * ic + 2 * c + 4 * ic + b * (1 + 3 * ic + c)
     trainable = sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
     assert trainable == expected
@@ -201,7 +202,7 @@ def test_decoupled_attention_param_formula(cls, c, ratio, bias):
 def test_dsm_block_params_from_spec():
     layer = DecoupledSelfAttention(ratio=2, bias=True)
     layer.build((None, 7, 7, 512))
-    assert layer.count_params() - 2 * 256 == 1_182_977  # spec §6, per DSNet50-A block
+    assert layer.count_params() - 2 * 256 == 1_182_977  # per DSNet50-A block
 
 
 def test_se_matches_numpy_reference():
@@ -323,7 +324,7 @@ def test_params_to_the_unit_and_macs_at_224_match_spec(name):
 
 
 def test_readme_fcanet_figure_is_ours_plus_an_unused_classifier():
-    # spec §4 / §7.1: MSCA adds sum(C^2/8) = 2,514,944; the README's 30.121M adds a 2048 -> 1000 fc.
+    # FcaNet's multi-spectral channel attention adds sum(C^2/8) = 2,514,944; the README's 30.121M adds a 2048 -> 1000 fc.
     assert _exact_params("fcanet50") - kbench.get_spec("resnet50").primary_reported.params == 2_514_944
     assert _exact_params("fcanet50") + 2048 * 1000 + 1000 == 30_120_976
 
@@ -333,17 +334,13 @@ def test_dsnet50_b_position_matters_for_macs_not_params():
     assert figure.variant["plugins"][0]["position"] == "after_conv2"
     model = kbench.build("dsnet50_b", input_shape=figure.input_size, **figure.variant)
     assert _trainable(model) == _exact_params("dsnet50_b")
-    # The README's ImageNet 4.357G matches this after_conv2 build (spec §7.1: 4.3567G).
+    # The DSNet README's ImageNet 4.357G matches this after_conv2 build.
     assert _mmengine_macs(model, count_macs(model)["macs"]) == pytest.approx(figure.macs, abs=0.00051e9)
 
 
 def test_plugins_from_cli_style_json_lists():
     text = '[{"type":"se","stages":[1,1,1,1],"position":"after_conv3"}]'
-    try:
-        from kbench.commands._common import parse_set
-        kwargs = parse_set([f"plugins={text}"])
-    except ImportError:  # the CLI helper moved: the value is a JSON literal either way
-        kwargs = {"plugins": json.loads(text)}
+    kwargs = parse_set([f"plugins={text}"])
     assert isinstance(kwargs["plugins"][0]["stages"], list)
     model = kbench.build("resnet50", input_shape=(64, 64, 3), **kwargs)
     assert _trainable(model) == _exact_params("se_resnet50")
