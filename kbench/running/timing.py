@@ -38,7 +38,10 @@ check, ``kbench overhead --model resnet18 --input-size 64 --batch-size 8``).
 A configuration is a dict: ``request`` (``kbench.models.registry.ModelRequest.to_payload()``),
 ``batch_size``, ``mode``, ``precision``, ``jit``, ``warmup``, ``iters``, ``rounds`` (default 1) and
 optionally ``n_devices`` (> 1: data parallelism, ``kbench.running.backends.DataParallel``; ``batch_size`` is then
-the global batch, split over the devices, and the split is checked before the first step).
+the global batch, split over the devices, and the split is checked before the first step) and
+``n_processes`` (> 1: this worker is one of that many processes of one ``jax.distributed`` job, each
+feeding its part of the global batch and timing the same steps; ``steps`` in the result counts the
+steps this process ran, for the parent's check that all ran alike).
 """
 
 from __future__ import annotations
@@ -259,6 +262,8 @@ def prepare(cfg: dict):
     n_devices = int(cfg.get("n_devices", 1))
     # Data parallelism: the model is built and compiled inside the strategy's scope.
     parallel = backends.active().data_parallel(n_devices) if n_devices > 1 else None
+    if parallel is not None and parallel.processes > 1:
+        keras.utils.set_random_seed(0)  # every process initialises the same (replicated) weights
     with parallel.scope() if parallel else contextlib.nullcontext():
         # After clear_session, which resets the global dtype policy along with the rest of Keras' state.
         keras.config.set_dtype_policy(cfg["precision"])
@@ -267,7 +272,11 @@ def prepare(cfg: dict):
         finally:
             keras.config.set_dtype_policy("float32")
         check_precision(model, cfg["precision"])
-        x, y, loss = make_data(model, cfg["batch_size"], cfg["mode"])
+        # Several processes: each makes its own part of the global batch (its own samples).
+        processes, index = (parallel.processes, parallel.process_index) if parallel else (1, 0)
+        if processes != int(cfg.get("n_processes", 1)):
+            raise RuntimeError(f"{cfg.get('n_processes', 1)} processes requested, this worker's job has {processes}")
+        x, y, loss = make_data(model, cfg["batch_size"] // processes, cfg["mode"], seed=index)
         step, sync = build_step(model, cfg["mode"], bool(cfg["jit"]), x, y, loss, parallel)
     return model, step, sync
 
@@ -296,12 +305,14 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         for _ in range(cfg["warmup"]):
             sync(step())
         per_round, other_cpu = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
+        steps = 1 + cfg["warmup"] + sum(len(times) for times in per_round)
         peak, source = backend.peak_memory_mb(device["device"])
         throughputs = [cfg["batch_size"] * len(times) / sum(times) for times in per_round]
         summary = stats.summarize_rounds(throughputs, [t for times in per_round for t in times])
         return {**base, "status": "ok", "error": "", **summary, "other_cpu_frac": other_cpu,
                 "compile_s": compile_s, "peak_mem_mb": peak, "peak_mem_source": source,
-                "model_mem_mb": model_memory_mb(peak, source, baseline_mb), "params_trainable": params}
+                "model_mem_mb": model_memory_mb(peak, source, baseline_mb), "params_trainable": params,
+                "steps": steps}
     except backends.DeviceShortage as exc:
         return {**base, "status": "skipped", "error": one_line(exc)}
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row
