@@ -157,7 +157,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 def combine_results(results: list[dict]) -> dict:
     """One row's result from the results of a process group's processes (in process order): the
     first failure, named by its process; else process 0's timing, provided that every process
-    ran the same number of steps (an ``error`` otherwise: the processes did not run in step)."""
+    ran the same number of steps (an ``error`` otherwise: the processes did not run in step).
+    Its ``other_cpu_frac`` leaves out the group's other processes, which are part of the
+    measurement, not load from outside (their own shares, measured over the same steps)."""
     count = len(results)
     for index, result in enumerate(results):
         if result.get("status") != "ok":
@@ -166,7 +168,9 @@ def combine_results(results: list[dict]) -> dict:
     if len(set(steps)) != 1 or steps[0] is None:
         counts = ", ".join(f"process {i}: {n}" for i, n in enumerate(steps))
         return {**results[0], "status": "error", "error": f"the processes ran different numbers of steps ({counts})"}
-    return results[0]
+    other, peers = results[0].get("other_cpu_frac"), [result.get("own_cpu_frac") for result in results[1:]]
+    other = None if other is None or None in peers else max(0.0, other - sum(peers))
+    return {**results[0], "other_cpu_frac": other}
 
 
 class ProcessGroup:
@@ -233,7 +237,7 @@ class ProcessGroup:
                 if got == tag:
                     answers[index] = payload
                 elif got == "EOF":
-                    return None, self._deaths()
+                    return None, self._deaths(index)
             if len(answers) < len(self.workers) and time.monotonic() >= deadline:
                 self.kill()
                 if self.remaining() <= 0:
@@ -243,10 +247,11 @@ class ProcessGroup:
                                          f"in {timeout_s:g} s")
         return [answers[i] for i in range(len(self.workers))], None
 
-    def _deaths(self) -> tuple[str, str]:
-        """(status, message) naming the processes that died (the first within a poll of its
-        death) and why; then every process is killed, never left waiting for a peer that is gone."""
-        dead = [(i, w.death()) for i, w in enumerate(self.workers) if not w.alive]
+    def _deaths(self, first: int | None = None) -> tuple[str, str]:
+        """(status, message) naming the processes that died (``first``: the one whose stream
+        ended, found within a poll of its death) and why; then every process is killed, never
+        left waiting for a peer that is gone."""
+        dead = [(i, w.death()) for i, w in enumerate(self.workers) if i == first or not w.alive]
         self.kill()
         status = "oom" if any(death.status == "oom" for _, death in dead) else "error"
         text = "; ".join(f"process {i} of {self.n_processes} died: {death.message}" for i, death in dead)
@@ -261,7 +266,7 @@ class ProcessGroup:
             return {"status": "error", "error": f"{self.backend} {problem}"}
         payload = cfg.worker_payload()
         sent = [worker.send(payload) for worker in self.workers]
-        results, problem = (None, None) if all(sent) else (None, self._deaths())
+        results, problem = (None, None) if all(sent) else (None, self._deaths(sent.index(False)))
         if problem is None:
             _, problem = self._gather(START, min(60.0, self.remaining()))
         if problem is None:

@@ -28,7 +28,8 @@ What one configuration measures:
 * ``latency_ms_p50/p90/p99/std/mean/min`` over all timed steps of all rounds; ``cv`` = std / mean.
 * ``other_cpu_frac``: the share of the machine's CPU time (all cores) that *other* processes
   used while the rounds ran (Linux ``/proc/stat`` busy time minus this process's own, from one
-  reading before the first round and one after the last; empty elsewhere). ``kbench compare``
+  reading before the first round and one after the last; empty elsewhere; for a process group,
+  minus its other processes' own shares too, ``kbench.running.supervisor.combine_results``). ``kbench compare``
   does not judge two rows measured under very different load (``kbench.nightly.compare``).
 
 ``minimal_loop`` is the smallest possible loop over the same compiled step (no per-step
@@ -110,17 +111,22 @@ def cpu_snapshot() -> tuple[int, int, int] | None:
         return None
 
 
-def other_cpu_fraction(before, after) -> float | None:
-    """The share (0..1) of all CPUs' time between two ``cpu_snapshot``s that went to other
-    processes. None without both snapshots or when too little time passed to tell: fewer than
-    ``MIN_LOAD_TICKS`` ticks over all CPUs (USER_HZ is 100: 0.25 s on 2 cores), where one tick
-    of rounding would move the share by more than 2%."""
+def cpu_shares(before, after) -> tuple[float | None, float | None]:
+    """(other, own): the shares (0..1) of all CPUs' time between two ``cpu_snapshot``s that went
+    to other processes and to this one. (None, None) without both snapshots or when too little
+    time passed to tell: fewer than ``MIN_LOAD_TICKS`` ticks over all CPUs (USER_HZ is 100:
+    0.25 s on 2 cores), where one tick of rounding would move a share by more than 2%."""
     if before is None or after is None:
-        return None
+        return None, None
     busy, total, own = (a - b for a, b in zip(after, before))
     if total < MIN_LOAD_TICKS:
-        return None
-    return min(1.0, max(0.0, (busy - own) / total))
+        return None, None
+    return min(1.0, max(0.0, (busy - own) / total)), min(1.0, max(0.0, own / total))
+
+
+def other_cpu_fraction(before, after) -> float | None:
+    """The share of all CPUs' time that went to other processes (``cpu_shares``)."""
+    return cpu_shares(before, after)[0]
 
 
 # ----------------------------------------------------------------------------- loops
@@ -140,13 +146,14 @@ def timed_loop(step: Callable[[], Any], sync: Callable[[Any], Any], iters: int) 
 
 
 def timed_rounds(step: Callable[[], Any], sync: Callable[[Any], Any], iters: int,
-                 rounds: int) -> tuple[list[list[float]], float | None]:
-    """``rounds`` blocks of ``timed_loop``; returns the per-round step times and
-    ``other_cpu_frac`` over the whole block (None where /proc is not available)."""
+                 rounds: int) -> tuple[list[list[float]], float | None, float | None]:
+    """``rounds`` blocks of ``timed_loop``; returns the per-round step times and the CPU shares
+    of other processes (``other_cpu_frac``) and of this one over the whole block
+    (``cpu_shares``; None where /proc is not available)."""
     before = cpu_snapshot()
     per_round = [timed_loop(step, sync, iters) for _ in range(rounds)]
     after = cpu_snapshot()
-    return per_round, other_cpu_fraction(before, after)
+    return (per_round, *cpu_shares(before, after))
 
 
 def minimal_loop(step: Callable[[], Any], sync: Callable[[], Any], iters: int, batch_size: int) -> float:
@@ -304,7 +311,7 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         compile_s = time.perf_counter() - started
         for _ in range(cfg["warmup"]):
             sync(step())
-        per_round, other_cpu = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
+        per_round, other_cpu, own_cpu = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
         steps = 1 + cfg["warmup"] + sum(len(times) for times in per_round)
         peak, source = backend.peak_memory_mb(device["device"])
         throughputs = [cfg["batch_size"] * len(times) / sum(times) for times in per_round]
@@ -312,7 +319,7 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         return {**base, "status": "ok", "error": "", **summary, "other_cpu_frac": other_cpu,
                 "compile_s": compile_s, "peak_mem_mb": peak, "peak_mem_source": source,
                 "model_mem_mb": model_memory_mb(peak, source, baseline_mb), "params_trainable": params,
-                "steps": steps}
+                "steps": steps, "own_cpu_frac": own_cpu}
     except backends.DeviceShortage as exc:
         return {**base, "status": "skipped", "error": one_line(exc)}
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row
