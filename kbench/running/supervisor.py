@@ -154,16 +154,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+def failure_of(index: int, count: int, result: dict) -> dict:
+    """A process's failed result as the group's, its error naming the process."""
+    return {**result, "error": f"process {index} of {count}: {result.get('error', '')}"}
+
+
 def combine_results(results: list[dict]) -> dict:
     """One row's result from the results of a process group's processes (in process order): the
     first failure, named by its process; else process 0's timing, provided that every process
     ran the same number of steps (an ``error`` otherwise: the processes did not run in step).
     Its ``other_cpu_frac`` leaves out the group's other processes, which are part of the
     measurement, not load from outside (their own shares, measured over the same steps)."""
-    count = len(results)
     for index, result in enumerate(results):
         if result.get("status") != "ok":
-            return {**result, "error": f"process {index} of {count}: {result.get('error', '')}"}
+            return failure_of(index, len(results), result)
     steps = [result.get("steps") for result in results]
     if len(set(steps)) != 1 or steps[0] is None:
         counts = ", ".join(f"process {i}: {n}" for i, n in enumerate(steps))
@@ -223,7 +227,8 @@ class ProcessGroup:
     def _gather(self, tag: str, timeout_s: float):
         """(every process's ``tag`` message in process order, None) or (None, what went wrong:
         ``NOT_RUN`` when the budget ran out, else (status, message): ``error``/``oom`` naming
-        the processes that died, ``timeout`` naming those that did not answer). On any problem
+        the processes that died or the first that answered a failure (its peers may wait for it
+        forever in a collective), ``timeout`` naming those that did not answer). On any problem
         every process of the group is killed."""
         import time
 
@@ -234,6 +239,10 @@ class ProcessGroup:
                 if index in answers:
                     continue
                 got, payload = worker.receive(0.05)
+                if got == tag and tag == RESULT and payload.get("status") not in CLEAN_STATUSES:
+                    self.kill()
+                    failed = failure_of(index, self.n_processes, payload)
+                    return None, (failed["status"], f"{failed['error']}; the group's other processes were killed")
                 if got == tag:
                     answers[index] = payload
                 elif got == "EOF":
