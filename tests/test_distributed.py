@@ -155,3 +155,49 @@ def test_process_count_is_a_key_column_with_a_default_for_older_files():
     assert schema.row_key(older) != schema.row_key({**older, "n_processes": "2"})
     assert schema.describe_key({**older, "n_processes": "2"}).endswith("x2 devices in 2 processes")
     assert "n_processes" not in schema.BASELINE_COLUMNS  # efficiency against the 1-device, 1-process row
+
+
+# A two-task Slurm step on one node, as srun would set its variables for each task: a worker given
+# no coordinator calls jax.distributed.initialize() with no arguments, and JAX's Slurm detection
+# finds the coordinator (first node of the step, a port derived from the job id), the count and the id.
+SLURM_TASK_SCRIPT = """
+import os, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+from kbench.running.backends import BACKENDS
+BACKENDS["jax"].join_processes(2, int(os.environ["SLURM_PROCID"]), "", 60)
+import jax
+print(jax.process_index(), jax.process_count(), jax.device_count(), flush=True)
+"""
+
+
+def test_a_worker_without_a_coordinator_joins_by_the_slurm_environment():
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for port in range(61440, 65536):  # JAX's Slurm port: 61440 + job id % 4096; take a free one
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        break
+    root = Path(__file__).resolve().parent.parent
+    procs = []
+    for task in (0, 1):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+        env.update({"PYTHONPATH": str(root), "KERAS_BACKEND": "jax", "SLURM_JOB_ID": str(port - 61440),
+                    "SLURM_STEP_NODELIST": "localhost", "SLURM_STEP_NUM_NODES": "1", "SLURM_NTASKS": "2",
+                    "SLURM_PROCID": str(task), "SLURM_LOCALID": str(task)})
+        procs.append(subprocess.Popen([sys.executable, "-c", SLURM_TASK_SCRIPT], env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True))
+    try:
+        outputs = [proc.communicate(timeout=120) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert [proc.returncode for proc in procs] == [0, 0], [err[-1000:] for _, err in outputs]
+    assert [out.split()[-3:] for out, _ in outputs] == [["0", "2", "4"], ["1", "2", "4"]]
