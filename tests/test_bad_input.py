@@ -296,7 +296,7 @@ CASES = [
     ("conventions-format", ["conventions", "--format", "xml"], "xml"),
     ("reproduce-unknown-table", ["reproduce", "nosuch_table"], "unknown table 'nosuch_table'"),
     ("reproduce-all-and-table", ["reproduce", "all", "resnet_table"], "'all' cannot be combined"),
-    ("reproduce-format", ["reproduce", "resnet_table", "--format", "xml"], "--format 'xml': allowed: markdown, csv"),
+    ("reproduce-format", ["reproduce", "resnet_table", "--format", "xml"], "--format: invalid choice: 'xml' (choose from 'markdown', 'csv'"),
     ("reproduce-out-exists", ["reproduce", "resnet_table", "--out", "{tmp}/existing.txt"], "--force"),
     ("reproduce-out-directory", ["reproduce", "resnet_table", "--out", "{tmp}/adir", "--force"], "directory"),
     ("reproduce-list-with-table", ["reproduce", "--list", "resnet_table"], "--list takes no TABLE"),

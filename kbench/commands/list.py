@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kbench.models import registry
-from kbench.commands._common import add_format_arguments, check_out, emit, format_table
+from kbench.commands._common import add_output_arguments, check_out, format_table, write
 from kbench.common.csvio import to_csv_text
 from kbench.common.humanize import natural_key
 
@@ -16,7 +16,7 @@ COLUMNS = ("model", "family", "paper", "year", "default_input_shape", "min_input
 
 def add_arguments(parser):
     parser.add_argument("--family", help="only this family")
-    add_format_arguments(parser)
+    add_output_arguments(parser)
 
 
 def rows(family=None):
@@ -42,5 +42,5 @@ def run(args) -> int:
         text = to_csv_text(COLUMNS, listed)
     else:
         text = format_table(COLUMNS, listed, args.format)
-    emit(text, args.out, force=args.force)
+    write(text, args)
     return 0

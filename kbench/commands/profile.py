@@ -16,7 +16,7 @@ import sys
 from kbench.common import env, outputs
 from kbench.models import selectors
 from kbench.common import validate as check
-from kbench.commands._common import add_format_arguments, emit, format_table, parse_input_size, parse_set
+from kbench.commands._common import add_output_arguments, format_table, parse_input_size, parse_set, write
 from kbench.common.validate import check_variant
 from kbench.common.csvio import ROW_CHECK_COLUMN, RowWriter, read_rows, to_csv_text
 from kbench.errors import UsageError
@@ -53,7 +53,7 @@ def add_arguments(parser):
                              "backbone (no global pooling, no head)")
     parser.add_argument("--resume", action="store_true",
                         help="with --format csv --out: append, skipping models already in the file")
-    add_format_arguments(parser)
+    add_output_arguments(parser)
 
 
 def _flat_row(record, request, run_id, environment, seconds):
@@ -221,7 +221,7 @@ def run(args) -> int:
             text, written = json.dumps(document, indent=2) + "\n", len(entries)
         else:
             text, written = _render_table(args.format, entries, args.per_layer), len(entries)
-        emit(text, args.out, force=args.force)
+        write(text, args)
     if args.out:
         what = "models" if args.format == "json" else "rows"
         message = f"kbench: wrote {written} {_plural(written, what)} to {args.out}"

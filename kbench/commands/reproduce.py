@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from kbench.common import outputs
+from kbench.commands._common import add_output_arguments, check_out, write
 from kbench.common.csvio import to_csv_text
 from kbench.errors import UsageError
 
@@ -25,9 +25,8 @@ def add_arguments(parser):
                         help="table ids (see --list), a table file PATH.toml of your own, or 'all' (the default)")
     parser.add_argument("--list", action="store_true",
                         help="list the tables (source, printed numbers, rows: their coverage) and exit")
-    parser.add_argument("--format", default="markdown", help=f"one of {', '.join(FORMATS)} (default: markdown)")
-    parser.add_argument("--out", help="write the report to this file (refused if it exists, unless --force)")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
+    add_output_arguments(parser, formats=FORMATS, default="markdown",
+                         out_help="write the report to this file (refused if it exists, unless --force)")
     parser.add_argument("--speed", action="store_true",
                         help="also run each table's speed rows' models in one sweep on this machine and compare "
                              "the ratios to the table's baseline row with the published ratios")
@@ -64,20 +63,18 @@ def _selected_tables(names):
 
 def run(args) -> int:
     from kbench.models import registry
-    from kbench.common.validate import check_variant, integer, one_of
+    from kbench.common.validate import check_variant, integer
 
-    one_of(args.format, "--format", FORMATS)
     iters = integer(args.speed_iters, "--speed-iters", minimum=1)
     batch_size = integer(args.speed_batch_size, "--speed-batch-size", minimum=1)
     if args.list and args.tables:
         raise UsageError("--list takes no TABLE")
     tables = _selected_tables(args.tables)
-    if args.out:
-        outputs.check_output(args.out, "--out", overwrite=args.force)
+    check_out(args, [table.path for table in tables if table.path])
     if args.list:
         rows = [{"table": t.id, "title": t.title, "source": t.source, "printed_numbers": t.printed_numbers,
                  "rows": len(t.printed_values()), "coverage": t.coverage} for t in tables]
-        _emit(_render_list(rows, args.format), args)
+        write(_render_list(rows, args.format), args)
         return 0
     from kbench.papers.reproduce import compared_count, required_models, reproduce, verdict_counts
 
@@ -90,7 +87,7 @@ def run(args) -> int:
 
         add_speed_ratios(tables, report, iters=iters, batch_size=batch_size)
     counts = verdict_counts(report)
-    _emit(render(tables, report, args.format, counts, speed=args.speed, formulas=formulas), args)
+    write(render(tables, report, args.format, counts, speed=args.speed, formulas=formulas), args)
     summary = ", ".join(f"{verdict} {n}" for verdict, n in counts.items() if n)
     print(f"kbench: {compared_count(counts)} of {len(report)} printed numbers compared ({summary})", file=sys.stderr)
     return 0
@@ -103,13 +100,6 @@ def _formula_checks(paths):
     from kbench.papers.reproduce import check_formulas
 
     return check_formulas([parse_table(Path(path)) for path in paths])
-
-
-def _emit(text, args):
-    if args.out:
-        outputs.write_text(args.out, text, "--out", overwrite=args.force)
-    else:
-        sys.stdout.write(text)
 
 
 def _render_list(rows, fmt):
