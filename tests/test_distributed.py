@@ -201,3 +201,64 @@ def test_a_worker_without_a_coordinator_joins_by_the_slurm_environment():
                 proc.wait()
     assert [proc.returncode for proc in procs] == [0, 0], [err[-1000:] for _, err in outputs]
     assert [out.split()[-3:] for out, _ in outputs] == [["0", "2", "4"], ["1", "2", "4"]]
+
+
+class _ScriptedWorker:
+    """A stand-in for one process of a group: answers START, then its scripted RESULT (None:
+    silent, as a process waiting in a collective for a peer that failed)."""
+
+    def __init__(self, result):
+        self.result, self.sent, self.killed_by_us = result, False, False
+        self.ready = {"fresh_worker_per_config": False}
+        self.alive = True
+
+    def send(self, payload):
+        self.sent = True
+        self.queue = [("START", {})] + ([("RESULT", self.result)] if self.result is not None else [])
+        return True
+
+    def receive(self, timeout_s):
+        if self.queue:
+            return self.queue.pop(0)
+        time.sleep(timeout_s)
+        return None, {}
+
+    def kill(self):
+        self.killed_by_us, self.alive = True, False
+
+    def stop(self):
+        pass
+
+
+def _group(results, timeout_s=2.0):
+    from kbench.running.supervisor import ProcessGroup
+
+    group = ProcessGroup("jax", 2, 2, timeout_s, lambda: float("inf"), lambda *_: None)
+    group.workers = [_ScriptedWorker(result) for result in results]
+    return group, list(group.workers)
+
+
+def test_a_process_that_fails_ends_its_group_at_once():
+    """Process 1 answers an error while process 0 waits for it (silent): the row is process 1's
+    error at once, not a timeout, and both are killed."""
+    from kbench.models import registry
+    from kbench.running.plan import Config
+
+    cfg = Config(registry.resolve("lenet5", (32, 32)), 4, "train", "jax", "float32", True, 0, 1, n_devices=2, n_processes=2)
+    group, workers = _group([None, {"status": "error", "error": "RuntimeError: boom"}], timeout_s=60.0)
+    started = time.monotonic()
+    result = group.measure(cfg)
+    assert time.monotonic() - started < 30
+    assert result == {"status": "error", "error": "process 1 of 2: RuntimeError: boom; the group's other processes "
+                                                  "were killed"}
+    assert all(w.killed_by_us for w in workers) and group.workers == []
+    group, workers = _group([None, None], timeout_s=0.5)  # nobody answers: a timeout, everyone killed
+    result = group.measure(cfg)
+    assert result["status"] == "timeout" and "process 0, 1 of 2 gave no RESULT" in result["error"]
+    assert all(w.killed_by_us for w in workers)
+    ok = {"status": "ok", "error": "", "samples_per_s": 1.0, "steps": 3}
+    group, workers = _group([ok, {**ok, "steps": 2}])  # out of step: an error row, the group killed
+    assert group.measure(cfg)["error"] == "the processes ran different numbers of steps (process 0: 3, process 1: 2)"
+    assert all(w.killed_by_us for w in workers)
+    group, workers = _group([ok, ok])  # in step: process 0's row, the group kept for the next batch
+    assert group.measure(cfg)["samples_per_s"] == 1.0 and group.workers == workers
