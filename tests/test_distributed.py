@@ -244,7 +244,8 @@ def test_a_process_that_fails_ends_its_group_at_once():
     from kbench.models import registry
     from kbench.running.plan import Config
 
-    cfg = Config(registry.resolve("lenet5", (32, 32)), 4, "train", "jax", "float32", True, 0, 1, n_devices=2, n_processes=2)
+    cfg = Config(registry.resolve("lenet5", (32, 32)), 4, "train", "jax", "float32", True, 0, 1,
+                 n_devices=2, n_processes=2)
     group, workers = _group([None, {"status": "error", "error": "RuntimeError: boom"}], timeout_s=60.0)
     started = time.monotonic()
     result = group.measure(cfg)

@@ -87,8 +87,8 @@ DISPLAY_KEY = tuple("input" if c == "input_h" else c for c in CONFIG_KEY if c !=
 # Numeric columns and what a value must be when present ('' is always allowed except where a
 # rule of ``row_problem`` requires the value).
 _POSITIVE_INT = ("batch_size",)
-_OPTIONAL_POSITIVE_INT = ("input_h", "input_w", "input_c", "num_classes", "n_devices", "per_device_batch", "n_iters", "rounds",
-                          "n_processes")
+_OPTIONAL_POSITIVE_INT = ("input_h", "input_w", "input_c", "num_classes", "n_devices", "per_device_batch", "n_iters",
+                          "rounds", "n_processes")
 _OPTIONAL_NON_NEGATIVE = ("samples_per_s", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_std", "compile_s",
                           "peak_mem_mb", "params_trainable", "macs", "flops_tf", "achieved_tflops", "mfu", "warmup",
                           "cv", "latency_ms_mean", "latency_ms_min", "peak_tflops", "flops_multiplier",

@@ -39,10 +39,11 @@ class DataParallel:
 
     ``scope()`` holds while the model is built and compiled; ``distribute(data)`` splits the
     global batch along its first axis over the devices (with several ``processes``, ``data`` is
-    this process's part of it, and the global batch is the parts of all processes in order); ``check(model, data)`` raises
-    ``RuntimeError`` (an ``error`` row) unless every device holds its own part of the batch and a
-    replica of every weight -- a configuration that silently runs on one device must not become
-    a row labelled n devices; ``make_step`` is the backend's compiled step over the split data.
+    this process's part of it, and the global batch is the parts of all processes in order);
+    ``check(model, data)`` raises ``RuntimeError`` (an ``error`` row) unless every device holds
+    its own part of the batch and a replica of every weight -- a configuration that silently runs
+    on one device must not become a row labelled n devices; ``make_step`` is the backend's
+    compiled step over the split data.
     """
 
     n: int
@@ -420,8 +421,8 @@ class _KerasDataParallel(DataParallel):
                                f"{x.sharding} puts {shard[0]} samples on each of {len(x.sharding.device_set)} devices")
         local = len(x.addressable_shards)
         if local * self.processes != self.n:
-            raise RuntimeError(f"process {self.process_index} of {self.processes} feeds {local} of the {self.n} devices, "
-                               f"not {self.n // self.processes}")
+            raise RuntimeError(f"process {self.process_index} of {self.processes} feeds {local} of the {self.n} "
+                               f"devices, not {self.n // self.processes}")
         for v in model.weights:
             sharding = v.value.sharding
             if len(sharding.device_set) != self.n or not sharding.is_fully_replicated:
