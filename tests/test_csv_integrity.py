@@ -70,8 +70,8 @@ def test_a_row_cut_anywhere_is_left_out_by_the_readers_and_dropped_by_resume(tmp
 def test_a_row_cut_in_a_profile_csv_is_dropped_too(tmp_path):
     from kbench.commands.profile import PROFILE_COLUMNS
 
-    rows = [{"model": "lenet5", "status": "ok", "params_total": 61706},
-            {"model": "vgg11", "status": "ok", "params_total": 9231114}]
+    rows = [{"model": "lenet5", "status": "ok", "params": 61706},
+            {"model": "vgg11", "status": "ok", "params": 9231114}]
     text = to_csv_text(PROFILE_COLUMNS, rows)
     path = tmp_path / "profile.csv"
     for cut in range(1, 40):  # inside the check, then into the fields before it

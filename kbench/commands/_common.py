@@ -25,8 +25,9 @@ def parse_int_list(text: str, what: str) -> list[int]:
     return validate.int_list(text, what)
 
 
-def parse_input_size(text: str | None) -> tuple[int, int] | None:
-    """``"224"`` or ``"224,320"`` (H,W) or ``"224x320"`` -> (h, w)."""
+def parse_input_size(text: str | None) -> tuple[int, ...] | None:
+    """``"224"``, ``"224,320"``/``"224x320"`` (H,W) or ``"16,16,2"``/``"16x16x2"`` (H,W,C) -> (h, w[, c])
+    (``kbench.common.validate.input_size``)."""
     return validate.input_size(text)
 
 

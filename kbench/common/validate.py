@@ -171,11 +171,17 @@ def word_list(value: Any, what: str) -> list[str]:
     return [v.strip() for v in items if v.strip()]
 
 
-def input_size(value: Any, what: str = "--input-size") -> tuple[int, int] | None:
-    """``"224"`` / ``"224,320"`` / ``"224x320"`` / ``224`` / ``[224, 320]`` -> (h, w)."""
+_INPUT_SIZE_PARTS = re.compile(r"\s*[xX,]\s*")
+_DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() accepts '²', which int() refuses
+
+
+def input_size(value: Any, what: str = "--input-size") -> tuple[int, ...] | None:
+    """An input size, the one parser for every command and config: ``"224"`` (square),
+    ``"224,320"`` / ``"224x320"`` (H,W), ``"16,16,2"`` / ``"16x16x2"`` (H,W,C), an int, or a list
+    of 1-3 ints -> ``(h, w)`` or ``(h, w, c)``. None stays None."""
     if value is None:
         return None
-    message = f"{what} {value!r} must be H or H,W with positive integers"
+    message = f"{what} {value!r} must be H, H,W or H,W,C (also HxW, HxWxC) with positive integers"
     if isinstance(value, bool):
         raise UsageError(message)
     if isinstance(value, int):
@@ -183,22 +189,22 @@ def input_size(value: Any, what: str = "--input-size") -> tuple[int, int] | None
     elif isinstance(value, (list, tuple)):
         parts = list(value)
     elif isinstance(value, str):
-        parts = value.replace("x", ",").split(",")
+        parts = _INPUT_SIZE_PARTS.split(value.strip())
     else:
         raise UsageError(message)
     values = []
     for part in parts:
-        if isinstance(part, (bool, float)):
+        if isinstance(part, bool) or not isinstance(part, (int, str)):
             raise UsageError(message)
         text = str(part).strip()
-        if not text.isdigit():
+        if not _DECIMAL.fullmatch(text) or len(text) > 9:  # int() refuses 4300+ digits: no traceback
             raise UsageError(message)
         values.append(int(text))
     if len(values) == 1:
         values *= 2
-    if len(values) != 2 or any(v <= 0 for v in values):
+    if not 2 <= len(values) <= 3 or any(v <= 0 for v in values):
         raise UsageError(message)
-    return values[0], values[1]
+    return tuple(values)
 
 
 def one_of(value: Any, what: str, allowed: Sequence[str]) -> str:

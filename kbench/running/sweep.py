@@ -280,5 +280,5 @@ def sweep_models(models, *, out: str, input_size=None, num_classes: int | None =
             else:
                 request = registry.resolve(item, shape, classes, variant)
                 resolved.append(dataclasses.replace(request, spec=request.spec.saved(saved_dir, request.input_shape)))
-        spec = spec_from_options(resolved, {name: (value, name) for name, value in given.items()})
+        spec = spec_from_options(resolved, {name: (value, name, False) for name, value in given.items()})
         return run_sweep(resolve(spec))

@@ -34,7 +34,7 @@ def test_torchvision_layout_total_params():
     """Keras' total (BN moving statistics included) of the torchvision layout; the trainable count
     is its Reported figure. Parameters do not depend on the input size here (global pooling)."""
     model = kbench.build("googlenet", input_shape=(64, 64), torchvision_layout=True)
-    assert count_params(model)["params_total"] == 6_639_464
+    assert count_params(model)["params_keras_total"] == 6_639_464
 
 
 @pytest.mark.parametrize("options", [{"aux_logits": True},

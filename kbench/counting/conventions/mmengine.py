@@ -66,7 +66,4 @@ def _rules():
 MMENGINE_RULES = _rules()
 
 
-CONVENTION = rule_table_convention(
-    "mmengine", MMENGINE_RULES,
-    summary="mmengine get_model_complexity_info (mmpretrain/mmdet/mmseg get_flops): conv/linear MACs without bias, "
-            "BN 2/element, LN/GN 5/element, nearest upsampling 1 and bilinear 4 per output, global average pool 1 per input")
+CONVENTION = rule_table_convention("mmengine", MMENGINE_RULES)

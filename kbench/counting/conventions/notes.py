@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kbench.counting.conventions._base import Convention
+from kbench.counting.conventions._base import convention
 from kbench.counting.parts import Counted, excluded_layers
 from kbench.counting.layer_walk import prod as _prod
 
@@ -86,16 +86,17 @@ def seed_convention_ops(model, *, bn: bool = True, batch: int = 1) -> dict[str, 
     return {"total": float(counted.total), "by_kind": counted.by_kind, "per_layer": counted.per_layer}
 
 
-def count(model, input_shape=None, part: str = "whole", *, bn: bool = True, batch: int = 1) -> Counted:
+def count(model, input_shape=None, part: str = "whole", *, bn: bool = True, batch: int = 1, calls=None) -> Counted:
     """MACs + the notes' extra terms (``seed_convention_ops``) over ``part`` of ``model``."""
     from kbench.counting.parts import PartRules
-    from kbench.counting.layer_walk import analyze
+    from kbench.counting.layer_walk import analyze, layer_calls
     from kbench.counting.macs import MAC_RULES
 
     excluded = excluded_layers(model, part)
-    macs = analyze(model, PartRules(MAC_RULES, excluded), skip_zero=True)
+    calls = layer_calls(model) if calls is None else calls
+    macs = analyze(model, PartRules(MAC_RULES, excluded), skip_zero=True, calls=calls)
     extra = analyze(model, PartRules(_seed_rules(bn=bn, batch=batch), excluded), default=_no_seed_ops,
-                    as_number=lambda ops: ops, skip_zero=True)
+                    as_number=lambda ops: ops, skip_zero=True, calls=calls)
     per_layer = dict(macs.per_layer)
     for name, ops in extra.per_layer.items():
         per_layer[name] = per_layer.get(name, 0) + int(ops)
@@ -111,7 +112,4 @@ def count_params(model, *, bn: bool = True) -> int:
     return sum(_prod(v.shape) for v in model.trainable_weights if v.path.rsplit("/", 1)[-1] in counted)
 
 
-CONVENTION = Convention(
-    name="notes", unit="flops", count=count, count_params=count_params,
-    summary="the saliency notes' count: MACs + k*k per pooled output, element-wise ops, BN 2(b+1)/element, "
-            "bilinear 8 per output, transposed convs at output resolution")
+CONVENTION = convention("notes", count, count_params=count_params)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from kbench.counting.conventions._base import Convention
 
-BN_STATISTICS = ("moving_mean", "moving_variance")
 KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
 
 
@@ -22,12 +21,18 @@ def _elements(weights) -> int:
 
 
 def papers_params(model) -> int:
-    """Every weight but BatchNorm's moving statistics (``torchvision``)."""
-    return _elements(w for w in model.weights if not w.path.endswith(BN_STATISTICS))
+    """Every weight but BatchNorm's moving statistics (``torchvision``): ``count_params``' ``params``,
+    the one definition that profiles, sweeps and paper checks share."""
+    from kbench.counting.layer_walk import count_params
+
+    return count_params(model)["params"]
 
 
 def keras_params(model) -> int:
-    return int(model.count_params())
+    """Keras' ``count_params()``: ``count_params``' ``params_keras_total``."""
+    from kbench.counting.layer_walk import count_params
+
+    return count_params(model)["params_keras_total"]
 
 
 def named_weights(layers, names=KERNELS) -> int:
