@@ -52,8 +52,9 @@ def test_a_row_cut_anywhere_is_left_out_by_the_readers_and_dropped_by_resume(tmp
     final newline missing is a whole row, kept (and its newline completed)."""
     first = _row(error="cut, anywhere")
     head = to_csv_text(SWEEP_COLUMNS, [first])
-    last_line = to_csv_text(SWEEP_COLUMNS, [first, _row(batch_size=2, other_cpu_frac="0.654321")])[len(head):]
-    assert last_line.endswith(",0.654321," + last_line[-9:-1] + "\n")  # other_cpu_frac, then the check
+    last_line = to_csv_text(SWEEP_COLUMNS, [first, _row(batch_size=2, other_cpu_frac="0.654321",
+                                                          n_processes="3")])[len(head):]
+    assert last_line.endswith(",0.654321,3," + last_line[-9:-1] + "\n")  # the last data columns, then the check
     path = tmp_path / "cut.csv"
     for cut in range(1, len(last_line)):
         path.write_text(head + last_line[:cut])

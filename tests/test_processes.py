@@ -18,67 +18,11 @@ import pytest
 
 from kbench.cli import main
 
+from sweep_processes import alive, children, cmdline, hanging_workers, profile_cache  # noqa: F401 - a fixture
+
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ["--models", "lenet5", "--input-size", "32", "--batch-sizes", "1", "--modes", "infer", "--no-jit",
         "--warmup", "0", "--iters", "1", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def profile_cache(tmp_path_factory):
-    """A profile cache holding lenet5 at 32x32 (numbers of architectures/lenet.py), so that no
-    TensorFlow profiling worker is started: these tests are about the measuring workers."""
-    from kbench.models import registry
-    from kbench.running.profile_cache import ProfileCache
-
-    directory = tmp_path_factory.mktemp("profiles")
-    ProfileCache(directory).store(registry.resolve("lenet5", (32, 32)).to_payload(),
-                                  {"params_trainable": 61706, "macs": 416520, "flops_tf": 846346})
-    return str(directory)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead (unreaped by init)
-    except OSError:
-        return False
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
-def _hanging_workers(parent: int) -> list[int]:
-    """Measuring workers of ``parent`` that reached the injected hang (it says so on stderr)."""
-    hanging = []
-    for pid in _children(parent):
-        if "kbench.running.worker" not in _cmdline(pid):
-            continue
-        try:
-            with open(f"/proc/{pid}/fd/2", errors="replace") as f:
-                if "simulated hang" in f.read():
-                    hanging.append(pid)
-        except OSError:
-            continue
-    return hanging
 
 
 def _wait(predicate, timeout_s: float, step_s: float = 0.1):
@@ -105,15 +49,15 @@ def test_workers_die_with_their_parent(tmp_path, profile_cache):
     try:
         workers = {}
         for sig, (proc, _) in sweeps.items():
-            workers[sig] = _wait(lambda: _hanging_workers(proc.pid), 300)
+            workers[sig] = _wait(lambda: hanging_workers(proc.pid), 300)
             assert workers[sig], f"no worker reached the hang under the {sig.name} sweep: {proc.poll()}"
         for sig, (proc, _) in sweeps.items():
             os.kill(proc.pid, sig)  # the parent only, as `kill` from another terminal would
         for sig, (proc, out) in sweeps.items():
             code = proc.wait(timeout=60)
             err = proc.stderr.read()
-            _wait(lambda: not any(_alive(p) for p in workers[sig]), 15)
-            assert not any(_alive(p) for p in workers[sig]), f"a worker outlived its {sig.name}-killed parent"
+            _wait(lambda: not any(alive(p) for p in workers[sig]), 15)
+            assert not any(alive(p) for p in workers[sig]), f"a worker outlived its {sig.name}-killed parent"
             if sig == signal.SIGKILL:
                 assert code == -signal.SIGKILL
             else:
@@ -140,7 +84,7 @@ def test_worker_killed_from_outside_is_retried_not_oom(tmp_path, profile_cache, 
 
     def killer():
         while not stop.is_set():
-            for pid in _hanging_workers(os.getpid()):
+            for pid in hanging_workers(os.getpid()):
                 if pid not in seen:
                     seen.append(pid)
                     if len(seen) == 1:
@@ -258,17 +202,17 @@ def test_the_shard_cost_counter_dies_with_its_sweep(tmp_path):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     counters: list[int] = []
     try:
-        counters = _wait(lambda: [p for p in _children(proc.pid) if "kbench.running.shard" in _cmdline(p)], 120)
+        counters = _wait(lambda: [p for p in children(proc.pid) if "kbench.running.shard" in cmdline(p)], 120)
         assert counters, f"no cost counter started (sweep exit {proc.poll()})"
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=60) == -signal.SIGKILL
-        _wait(lambda: not any(_alive(p) for p in counters), 15)
-        assert not any(_alive(p) for p in counters), "the cost counter outlived its SIGKILLed sweep"
+        _wait(lambda: not any(alive(p) for p in counters), 15)
+        assert not any(alive(p) for p in counters), "the cost counter outlived its SIGKILLed sweep"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         for pid in counters:  # a failed test leaves nothing running either
-            if _alive(pid) and "kbench.running.shard" in _cmdline(pid):
+            if alive(pid) and "kbench.running.shard" in cmdline(pid):
                 os.kill(pid, signal.SIGKILL)
     assert not (tmp_path / "shard.csv").exists()  # killed before any row: not even a header

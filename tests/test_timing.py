@@ -117,9 +117,9 @@ def test_measure_in_rounds():
 
 def test_timed_rounds_are_blocks_of_timed_loops():
     calls = []
-    per_round, other = timing.timed_rounds(lambda: calls.append("step"), lambda out: None, iters=3, rounds=4)
+    per_round, other, own = timing.timed_rounds(lambda: calls.append("step"), lambda out: None, iters=3, rounds=4)
     assert [len(times) for times in per_round] == [3, 3, 3, 3] and calls == ["step"] * 12
-    assert other is None or 0 <= other <= 1
+    assert (other is None) == (own is None) and (other is None or 0 <= other <= 1 and 0 <= own <= 1)
 
 
 PROC_STAT = ("cpu  1000 50 300 8000 100 10 20 5 0 0\n"
@@ -141,6 +141,7 @@ def test_read_cpu_times_from_proc_text():
 def test_other_cpu_fraction_from_two_snapshots():
     # 400 ticks passed over all CPUs, 200 busy, 100 of them this process: others used a quarter
     assert timing.other_cpu_fraction((100, 1000, 20), (300, 1400, 120)) == pytest.approx(0.25)
+    assert timing.cpu_shares((100, 1000, 20), (300, 1400, 120)) == pytest.approx((0.25, 0.25))
     assert timing.other_cpu_fraction((100, 1000, 20), (130, 1400, 120)) == 0.0  # own > busy: rounding, clipped
     assert timing.other_cpu_fraction((100, 1000, 20), (120, 1020, 25)) is None  # too short to tell
     assert timing.other_cpu_fraction(None, (120, 1400, 25)) is None  # no /proc

@@ -45,7 +45,7 @@ EXTRA_COLUMNS = (
     "input_c", "variant", "num_classes", "n_iters", "warmup", "cv", "latency_ms_mean", "latency_ms_min",
     "peak_tflops", "flops_multiplier", "peak_mem_source", "python_version", "model_mem_mb",
     "n_devices", "per_device_batch", "scaling_efficiency",
-    "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac",
+    "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac", "n_processes",
 )
 # The measured and descriptive columns: everything but the row check.
 DATA_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
@@ -55,19 +55,20 @@ SWEEP_COLUMNS = DATA_COLUMNS + (ROW_CHECK_COLUMN,)
 # these (with or without the row check after them) is an older sweep CSV (read with them empty,
 # never appended to). Files written before the row check existed lack it too.
 LATER_COLUMNS = ("model_mem_mb", "n_devices", "per_device_batch", "scaling_efficiency",
-                 "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac")
+                 "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac", "n_processes")
 
 KEY_COLUMNS = ("model", "input_h", "input_w", "variant", "batch_size", "mode", "backend", "precision", "jit",
-               "n_devices", "num_classes")
+               "n_devices", "n_processes", "num_classes")
 # Key columns added after files were written: the value such a file's rows implicitly have
 # (num_classes: the model's default count, ``default_num_classes``).
-KEY_DEFAULTS = {"n_devices": "1"}
+KEY_DEFAULTS = {"n_devices": "1", "n_processes": "1"}
 CONFIG_KEY = KEY_COLUMNS + ("device_kind",)
 # The key without the batch size: the unit of the "out of memory at batch B skips the larger
 # ones" rule.
 GROUP_COLUMNS = tuple(c for c in KEY_COLUMNS if c != "batch_size")
-# What a data-parallel row's 1-device baseline shares with it (``kbench.results.scaling``).
-BASELINE_COLUMNS = tuple(c for c in CONFIG_KEY if c not in ("batch_size", "n_devices"))
+# What a data-parallel row's 1-device baseline shares with it (``kbench.results.scaling``): the
+# baseline of a row over n devices in P processes is the 1-device row of one process.
+BASELINE_COLUMNS = tuple(c for c in CONFIG_KEY if c not in ("batch_size", "n_devices", "n_processes"))
 # The software and machine of a row beyond the key: rows that differ here measured different
 # software or machines, so a change between them is not a kbench change.
 ENVIRONMENT_COLUMNS = ("host", "tf_version", "keras_version", "backend_version", "python_version")
@@ -86,7 +87,8 @@ DISPLAY_KEY = tuple("input" if c == "input_h" else c for c in CONFIG_KEY if c !=
 # Numeric columns and what a value must be when present ('' is always allowed except where a
 # rule of ``row_problem`` requires the value).
 _POSITIVE_INT = ("batch_size",)
-_OPTIONAL_POSITIVE_INT = ("input_h", "input_w", "input_c", "num_classes", "n_devices", "per_device_batch", "n_iters", "rounds")
+_OPTIONAL_POSITIVE_INT = ("input_h", "input_w", "input_c", "num_classes", "n_devices", "per_device_batch", "n_iters",
+                          "rounds", "n_processes")
 _OPTIONAL_NON_NEGATIVE = ("samples_per_s", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_std", "compile_s",
                           "peak_mem_mb", "params_trainable", "macs", "flops_tf", "achieved_tflops", "mfu", "warmup",
                           "cv", "latency_ms_mean", "latency_ms_min", "peak_tflops", "flops_multiplier",
@@ -273,7 +275,7 @@ def display_fields(row: Mapping[str, object]) -> dict[str, str]:
 
 def describe_key(row: Mapping[str, object]) -> str:
     """``resnet18 32x32 b8 train tensorflow float32`` (+ variant, classes other than the model's
-    default, jit, devices when set): a configuration in words."""
+    default, jit, devices and processes when set): a configuration in words."""
     get = lambda column: str(row.get(column, "") or "")  # noqa: E731
     text = f"{get('model')} {get('input_h')}x{get('input_w')}"
     if get("variant"):
@@ -286,6 +288,8 @@ def describe_key(row: Mapping[str, object]) -> str:
         text += " jit"
     if get("n_devices") not in ("", "1"):
         text += f" x{get('n_devices')} devices"
+    if get("n_processes") not in ("", "1"):
+        text += f" in {get('n_processes')} processes"
     return text
 
 

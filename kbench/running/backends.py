@@ -38,14 +38,18 @@ class DataParallel:
     """One configuration's data parallelism over ``n`` devices (n >= 2) on one backend.
 
     ``scope()`` holds while the model is built and compiled; ``distribute(data)`` splits the
-    global batch along its first axis over the devices; ``check(model, data)`` raises
-    ``RuntimeError`` (an ``error`` row) unless every device holds its own part of the batch and a
-    replica of every weight -- a configuration that silently runs on one device must not become
-    a row labelled n devices; ``make_step`` is the backend's compiled step over the split data.
+    global batch along its first axis over the devices (with several ``processes``, ``data`` is
+    this process's part of it, and the global batch is the parts of all processes in order);
+    ``check(model, data)`` raises ``RuntimeError`` (an ``error`` row) unless every device holds
+    its own part of the batch and a replica of every weight -- a configuration that silently runs
+    on one device must not become a row labelled n devices; ``make_step`` is the backend's
+    compiled step over the split data.
     """
 
     n: int
     devices: list[str]
+    processes: int = 1  # the processes that drive the n devices together
+    process_index: int = 0  # this process's place among them: it feeds the part of the batch with that index
 
     def scope(self):
         return contextlib.nullcontext()
@@ -156,6 +160,15 @@ class Backend:
     def data_parallel(self, n_devices: int) -> DataParallel:
         """The ``DataParallel`` of this backend over its first ``n_devices`` devices (in the worker);
         ``DeviceShortage`` when there are fewer."""
+        raise NotImplementedError
+
+    # -- one model over several processes (``--processes``)
+    multi_process_supported: bool = False
+
+    def join_processes(self, n_processes: int, process_id: int, coordinator: str, timeout_s: int) -> None:
+        """In the worker, before anything touches a device: join the job of ``n_processes``
+        processes as ``process_id`` (coordinator ``host:port``; '' = the cluster's launcher tells
+        the framework everything). Raises when the job cannot be formed within ``timeout_s``."""
         raise NotImplementedError
 
 
@@ -283,6 +296,29 @@ class JaxBackend(Backend):
     def data_parallel(self, n_devices):
         return _KerasDataParallel(n_devices)
 
+    multi_process_supported = True
+
+    def join_processes(self, n_processes, process_id, coordinator, timeout_s):
+        import jax
+
+        if coordinator:  # this host: every value given, no cluster detection (a Slurm job's variables are not ours)
+            where = {"coordinator_address": coordinator, "coordinator_bind_address": coordinator,
+                     "num_processes": n_processes, "process_id": process_id, "cluster_detection_method": "deactivate"}
+        else:  # Slurm, Open MPI, Cloud TPU: jax.distributed finds the coordinator, the count and the id itself
+            where = {}
+        # Short timeouts: a dead or hung peer ends the others in seconds, not JAX's default minutes.
+        jax.distributed.initialize(**where, initialization_timeout=int(timeout_s),
+                                   heartbeat_timeout_seconds=PEER_HEARTBEAT_TIMEOUT_S,
+                                   shutdown_timeout_seconds=PEER_SHUTDOWN_TIMEOUT_S)
+        if jax.process_count() != n_processes:
+            raise RuntimeError(f"jax.distributed formed a job of {jax.process_count()} processes, not {n_processes}")
+
+
+# jax.distributed's heartbeat and shutdown-barrier timeouts for a sweep's process group (seconds):
+# a peer silent this long is declared dead and the job ends.
+PEER_HEARTBEAT_TIMEOUT_S = 10
+PEER_SHUTDOWN_TIMEOUT_S = 10
+
 
 class TorchBackend(Backend):
     name = "torch"
@@ -339,9 +375,13 @@ def _shortage(n_devices: int, found: list[str]) -> DeviceShortage:
 class _KerasDataParallel(DataParallel):
     """JAX: Keras 3's ``keras.distribution.DataParallel`` over the first n devices, set before
     the model is built (weights replicated); the batch is placed with the distribution's data
-    layout (sharded along the batch axis), and ``jax.jit`` partitions the step accordingly."""
+    layout (sharded along the batch axis), and ``jax.jit`` partitions the step accordingly.
+    After ``jax.distributed.initialize`` the devices are those of every process of the job: each
+    process places its own part of the global batch on its own devices
+    (``jax.make_array_from_process_local_data``; one process: the whole batch)."""
 
     def __init__(self, n_devices: int):
+        import jax
         import keras
 
         found = keras.distribution.list_devices()
@@ -349,6 +389,8 @@ class _KerasDataParallel(DataParallel):
             raise _shortage(n_devices, found)
         self.n = n_devices
         self.devices = list(found[:n_devices])
+        self.processes = jax.process_count()
+        self.process_index = jax.process_index()
         self.distribution = keras.distribution.DataParallel(devices=self.devices)
 
     def scope(self):
@@ -357,11 +399,15 @@ class _KerasDataParallel(DataParallel):
     def distribute(self, data):
         import jax
         import keras
+        import numpy as np
 
-        def place(x):
-            if x is None:
+        def place(part):
+            if part is None:
                 return None
-            return jax.device_put(x, self.distribution.get_data_layout(x.shape).backend_layout)
+            part = np.asarray(part)
+            shape = (part.shape[0] * self.processes, *part.shape[1:])
+            return jax.make_array_from_process_local_data(self.distribution.get_data_layout(shape).backend_layout,
+                                                          part, shape)
         return keras.tree.map_structure(place, data)
 
     def check(self, model, data):
@@ -373,6 +419,10 @@ class _KerasDataParallel(DataParallel):
         if len(x.sharding.device_set) != self.n or shard[0] * self.n != batch:
             raise RuntimeError(f"the global batch of {batch} is not split over {self.n} devices: input sharding "
                                f"{x.sharding} puts {shard[0]} samples on each of {len(x.sharding.device_set)} devices")
+        local = len(x.addressable_shards)
+        if local * self.processes != self.n:
+            raise RuntimeError(f"process {self.process_index} of {self.processes} feeds {local} of the {self.n} "
+                               f"devices, not {self.n // self.processes}")
         for v in model.weights:
             sharding = v.value.sharding
             if len(sharding.device_set) != self.n or not sharding.is_fully_replicated:

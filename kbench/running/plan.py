@@ -12,6 +12,10 @@ need each other, an installed backend, a writable ``--out``) and resolves each m
 ``ModelRequest`` every configuration of it carries. ``kbench.running.sweep.run_sweep`` trusts a
 ``ResolvedSweep`` and never checks again.
 
+**Processes.** ``processes`` (``--processes P``) runs each configuration's n devices from P worker
+processes that join one ``jax.distributed`` job (``kbench.running.supervisor.ProcessGroup``);
+refused unless every backend can and every device count is a multiple of P.
+
 **Order** of the plan: model, backend, device count (1 first: the baseline of
 ``scaling_efficiency``), precision, jit, mode, then batch sizes ascending, so that after an ``oom``
 at batch B every larger batch of the same group is written as ``skipped`` without being tried.
@@ -184,6 +188,10 @@ class SweepSpec:
         metavar="N1,N2,...", help="data-parallel device counts: --batch-sizes are then global batches "
                                   "split over n devices; rows carry n_devices, per_device_batch and "
                                   "scaling_efficiency (jax: keras.distribution; tensorflow: tf.distribute)")
+    processes: int = option(
+        1, parse=_int_at_least(1), types=(int,), flag="--processes", config="processes", metavar="P",
+        help="worker processes that run one model together (jax only): each joins jax.distributed and drives "
+             "n/P of the --devices, with its part of the global batch; rows carry n_processes")
     out: str = option(
         "results/sweep.csv", parse=_text, types=TEXT, flag="--out",
         help="CSV to write (default: results/sweep-<UTC time>.csv)")
@@ -286,6 +294,16 @@ def resolve(spec: SweepSpec) -> ResolvedSweep:
     for name in spec.backends:
         if not BACKENDS[name].available():
             raise UsageError(f"backend {name!r} is not installed in this environment ({BACKENDS[name].install_hint()})")
+    if spec.processes > 1:
+        others = [name for name in spec.backends if not BACKENDS[name].multi_process_supported]
+        if others:
+            supported = ", ".join(name for name, b in BACKENDS.items() if b.multi_process_supported)
+            raise UsageError(f"--processes {spec.processes} needs --backend {supported} (one model over several "
+                             f"processes is jax.distributed), not {', '.join(others)}")
+        indivisible = [n for n in spec.devices if n % spec.processes]
+        if indivisible:
+            raise UsageError(f"--devices {indivisible[0]} is not divisible by --processes {spec.processes}: each "
+                             f"process drives an equal share of the devices (allowed: multiples of {spec.processes})")
     if not spec.models:
         raise UsageError("no models selected")
     if spec.profile_cache_dir.exists() and not spec.profile_cache_dir.is_dir():
@@ -317,6 +335,7 @@ class Config:
     iters: int
     rounds: int = 1
     n_devices: int = 1  # data parallelism: batch_size is the global batch (kbench.running.backends.DataParallel)
+    n_processes: int = 1  # > 1: the n devices are driven by this many processes (jax.distributed)
 
     @property
     def model(self) -> str:
@@ -344,7 +363,7 @@ class Config:
         return {"model": self.model, "input_h": h, "input_w": w, "variant": self.variant_text,
                 "batch_size": self.batch_size, "mode": self.mode, "backend": self.backend,
                 "precision": self.precision, "jit": "true" if self.jit else "false", "n_devices": self.n_devices,
-                "num_classes": "" if self.num_classes is None else self.num_classes}
+                "n_processes": self.n_processes, "num_classes": "" if self.num_classes is None else self.num_classes}
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -357,7 +376,8 @@ class Config:
     def worker_payload(self) -> dict:
         return {"key": "|".join(self.key), "request": self.request.to_payload(), "batch_size": self.batch_size,
                 "mode": self.mode, "precision": self.precision, "jit": self.jit, "warmup": self.warmup,
-                "iters": self.iters, "rounds": self.rounds, "n_devices": self.n_devices}
+                "iters": self.iters, "rounds": self.rounds, "n_devices": self.n_devices,
+                "n_processes": self.n_processes}
 
     def describe(self) -> str:
         return schema.describe_key(self.key_fields())
@@ -391,5 +411,6 @@ def plan(resolved: ResolvedSweep) -> list[Config]:
                         for mode in spec.modes:
                             for batch in sorted(set(spec.batch_sizes)):
                                 configs.append(Config(request, batch, mode, backend, precision, jit,
-                                                      spec.warmup, spec.iters, spec.rounds, n_devices))
+                                                      spec.warmup, spec.iters, spec.rounds, n_devices,
+                                                      spec.processes))
     return configs

@@ -71,6 +71,7 @@ def make_row(cfg: Config, result: dict, profile: dict, run_id: str, environment:
         "rounds": result.get("rounds", "") if status == "ok" else "",
         "samples_per_s_rounds": result.get("samples_per_s_rounds", "") if status == "ok" else "",
         "other_cpu_frac": significant(result.get("other_cpu_frac"), 3) if status == "ok" else "",
+        "n_processes": cfg.n_processes,
     }
     return row
 

@@ -38,6 +38,11 @@ columns and keys: ``kbench.results.schema``.
   the global batch, split over n devices by the backend's data parallelism (checked: a
   configuration that silently runs on one device is an ``error`` row); n = 1 is measured first so
   that ``scaling_efficiency`` (``kbench.results.scaling``) is computed as each row is written.
+* **Processes.** ``processes`` (``--processes P``, jax) adds ``n_processes`` to the key: each
+  configuration's n devices are driven by P worker processes of one ``jax.distributed`` job
+  (``kbench.running.supervisor.ProcessGroup``), each feeding its part of the global batch; the
+  row holds process 0's timing once every process has run the same steps. One process dying or
+  hanging makes the configuration an ``error``/``timeout`` row and kills the whole group.
 * **Shards.** ``shard`` (``--shard K/N``) measures only the K-th of N cost-balanced slices of the
   plan (``kbench.running.shard``); ``kbench merge`` joins the shards' CSVs.
 """
@@ -55,7 +60,7 @@ from kbench.common.csvio import CsvLog
 from kbench.results import scaling, schema
 from kbench.running.plan import Config, ResolvedSweep, SweepSpec, plan, resolve, spec_from_options
 from kbench.running.rows import EnvironmentCache, make_row
-from kbench.running.supervisor import NOT_RUN, Profiler, Runner
+from kbench.running.supervisor import NOT_RUN, ProcessGroup, Profiler, Runner
 
 
 @dataclasses.dataclass
@@ -194,16 +199,17 @@ def run_sweep(resolved: ResolvedSweep, on_row: Callable[[dict], None] | None = N
         envs.device[backend] = device
 
     not_run = 0
-    groups: dict[tuple[str, str, int], list[Config]] = {}
-    for cfg in pending:  # one runner per (model, backend, n_devices); its worker outlives it in the pool
-        groups.setdefault((cfg.model, cfg.backend, cfg.n_devices), []).append(cfg)
+    groups: dict[tuple[str, str, int, int], list[Config]] = {}
+    for cfg in pending:  # one runner per (model, backend, n_devices, n_processes); a worker outlives it in the pool
+        groups.setdefault((cfg.model, cfg.backend, cfg.n_devices, cfg.n_processes), []).append(cfg)
     try:
-        for (model, backend, n_devices), todo in groups.items():
+        for (model, backend, n_devices, n_processes), todo in groups.items():
             if remaining() <= 0:
                 not_run += len(todo)
                 continue
             profile = profiler.get(todo[0].request, min(spec.timeout_s, remaining()))
-            runner = Runner(backend, n_devices, spec.timeout_s, remaining, note_device)
+            runner = (ProcessGroup(backend, n_devices, n_processes, spec.timeout_s, remaining, note_device)
+                      if n_processes > 1 else Runner(backend, n_devices, spec.timeout_s, remaining, note_device))
             try:
                 for cfg in todo:
                     interrupts.checkpoint()

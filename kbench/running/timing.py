@@ -28,7 +28,8 @@ What one configuration measures:
 * ``latency_ms_p50/p90/p99/std/mean/min`` over all timed steps of all rounds; ``cv`` = std / mean.
 * ``other_cpu_frac``: the share of the machine's CPU time (all cores) that *other* processes
   used while the rounds ran (Linux ``/proc/stat`` busy time minus this process's own, from one
-  reading before the first round and one after the last; empty elsewhere). ``kbench compare``
+  reading before the first round and one after the last; empty elsewhere; for a process group,
+  minus its other processes' own shares too, ``kbench.running.supervisor.combine_results``). ``kbench compare``
   does not judge two rows measured under very different load (``kbench.nightly.compare``).
 
 ``minimal_loop`` is the smallest possible loop over the same compiled step (no per-step
@@ -38,7 +39,10 @@ both loops with its interval (the harness-overhead check, ``kbench overhead --mo
 A configuration is a dict: ``request`` (``kbench.models.registry.ModelRequest.to_payload()``),
 ``batch_size``, ``mode``, ``precision``, ``jit``, ``warmup``, ``iters``, ``rounds`` (default 1) and
 optionally ``n_devices`` (> 1: data parallelism, ``kbench.running.backends.DataParallel``; ``batch_size`` is then
-the global batch, split over the devices, and the split is checked before the first step).
+the global batch, split over the devices, and the split is checked before the first step) and
+``n_processes`` (> 1: this worker is one of that many processes of one ``jax.distributed`` job, each
+feeding its part of the global batch and timing the same steps; ``steps`` in the result counts the
+steps this process ran, for the parent's check that all ran alike).
 """
 
 from __future__ import annotations
@@ -107,17 +111,22 @@ def cpu_snapshot() -> tuple[int, int, int] | None:
         return None
 
 
-def other_cpu_fraction(before, after) -> float | None:
-    """The share (0..1) of all CPUs' time between two ``cpu_snapshot``s that went to other
-    processes. None without both snapshots or when too little time passed to tell: fewer than
-    ``MIN_LOAD_TICKS`` ticks over all CPUs (USER_HZ is 100: 0.25 s on 2 cores), where one tick
-    of rounding would move the share by more than 2%."""
+def cpu_shares(before, after) -> tuple[float | None, float | None]:
+    """(other, own): the shares (0..1) of all CPUs' time between two ``cpu_snapshot``s that went
+    to other processes and to this one. (None, None) without both snapshots or when too little
+    time passed to tell: fewer than ``MIN_LOAD_TICKS`` ticks over all CPUs (USER_HZ is 100:
+    0.25 s on 2 cores), where one tick of rounding would move a share by more than 2%."""
     if before is None or after is None:
-        return None
+        return None, None
     busy, total, own = (a - b for a, b in zip(after, before))
     if total < MIN_LOAD_TICKS:
-        return None
-    return min(1.0, max(0.0, (busy - own) / total))
+        return None, None
+    return min(1.0, max(0.0, (busy - own) / total)), min(1.0, max(0.0, own / total))
+
+
+def other_cpu_fraction(before, after) -> float | None:
+    """The share of all CPUs' time that went to other processes (``cpu_shares``)."""
+    return cpu_shares(before, after)[0]
 
 
 # ----------------------------------------------------------------------------- loops
@@ -137,13 +146,14 @@ def timed_loop(step: Callable[[], Any], sync: Callable[[Any], Any], iters: int) 
 
 
 def timed_rounds(step: Callable[[], Any], sync: Callable[[Any], Any], iters: int,
-                 rounds: int) -> tuple[list[list[float]], float | None]:
-    """``rounds`` blocks of ``timed_loop``; returns the per-round step times and
-    ``other_cpu_frac`` over the whole block (None where /proc is not available)."""
+                 rounds: int) -> tuple[list[list[float]], float | None, float | None]:
+    """``rounds`` blocks of ``timed_loop``; returns the per-round step times and the CPU shares
+    of other processes (``other_cpu_frac``) and of this one over the whole block
+    (``cpu_shares``; None where /proc is not available)."""
     before = cpu_snapshot()
     per_round = [timed_loop(step, sync, iters) for _ in range(rounds)]
     after = cpu_snapshot()
-    return per_round, other_cpu_fraction(before, after)
+    return (per_round, *cpu_shares(before, after))
 
 
 def minimal_loop(step: Callable[[], Any], sync: Callable[[], Any], iters: int, batch_size: int) -> float:
@@ -259,6 +269,8 @@ def prepare(cfg: dict):
     n_devices = int(cfg.get("n_devices", 1))
     # Data parallelism: the model is built and compiled inside the strategy's scope.
     parallel = backends.active().data_parallel(n_devices) if n_devices > 1 else None
+    if parallel is not None and parallel.processes > 1:
+        keras.utils.set_random_seed(0)  # every process initialises the same (replicated) weights
     with parallel.scope() if parallel else contextlib.nullcontext():
         # After clear_session, which resets the global dtype policy along with the rest of Keras' state.
         keras.config.set_dtype_policy(cfg["precision"])
@@ -267,7 +279,11 @@ def prepare(cfg: dict):
         finally:
             keras.config.set_dtype_policy("float32")
         check_precision(model, cfg["precision"])
-        x, y, loss = make_data(model, cfg["batch_size"], cfg["mode"])
+        # Several processes: each makes its own part of the global batch (its own samples).
+        processes, index = (parallel.processes, parallel.process_index) if parallel else (1, 0)
+        if processes != int(cfg.get("n_processes", 1)):
+            raise RuntimeError(f"{cfg.get('n_processes', 1)} processes requested, this worker's job has {processes}")
+        x, y, loss = make_data(model, cfg["batch_size"] // processes, cfg["mode"], seed=index)
         step, sync = build_step(model, cfg["mode"], bool(cfg["jit"]), x, y, loss, parallel)
     return model, step, sync
 
@@ -295,13 +311,15 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         compile_s = time.perf_counter() - started
         for _ in range(cfg["warmup"]):
             sync(step())
-        per_round, other_cpu = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
+        per_round, other_cpu, own_cpu = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
+        steps = 1 + cfg["warmup"] + sum(len(times) for times in per_round)
         peak, source = backend.peak_memory_mb(device["device"])
         throughputs = [cfg["batch_size"] * len(times) / sum(times) for times in per_round]
         summary = stats.summarize_rounds(throughputs, [t for times in per_round for t in times])
         return {**base, "status": "ok", "error": "", **summary, "other_cpu_frac": other_cpu,
                 "compile_s": compile_s, "peak_mem_mb": peak, "peak_mem_source": source,
-                "model_mem_mb": model_memory_mb(peak, source, baseline_mb), "params_trainable": params}
+                "model_mem_mb": model_memory_mb(peak, source, baseline_mb), "params_trainable": params,
+                "steps": steps, "own_cpu_frac": own_cpu}
     except backends.DeviceShortage as exc:
         return {**base, "status": "skipped", "error": one_line(exc)}
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row

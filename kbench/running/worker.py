@@ -8,7 +8,10 @@ configuration it reads one JSON line from stdin, answers ``START`` when it begin
 ``RESULT {...}`` when done. A profiling worker reads model requests and answers ``PROFILE``.
 A worker measuring on n > 1 devices (``--devices``) gets the backend's environment for them
 (``Backend.worker_env``) and ``KBENCH_N_DEVICES``, and prepares them (``Backend.prepare_devices``)
-before its framework starts.
+before its framework starts. A worker that is one of a process group (``--processes``, started by
+``kbench.running.supervisor.ProcessGroup``, never pooled) gets its place in it (``Membership``:
+``KBENCH_N_PROCESSES``, ``KBENCH_PROCESS_ID``, ``KBENCH_COORDINATOR``) and joins the group's job
+(``Backend.join_processes``) before it announces ``READY``.
 Anything libraries print goes to stderr (the protocol has a private copy of the original
 stdout), so stray output can never be mistaken for a message.
 
@@ -60,6 +63,9 @@ FAULT_ENV = "KBENCH_FAULT_INJECT"
 FAULT_KINDS = ("oom", "error", "crash", "hang", "kill")
 PARENT_ENV = "KBENCH_PARENT_PID"
 DEVICES_ENV = "KBENCH_N_DEVICES"  # a worker measuring on n devices prepares them before its framework starts
+# A worker that is one of a process group (``--processes``) joins its job before its framework starts.
+PROCESSES_ENV, PROCESS_ID_ENV = "KBENCH_N_PROCESSES", "KBENCH_PROCESS_ID"
+COORDINATOR_ENV, JOIN_TIMEOUT_ENV = "KBENCH_COORDINATOR", "KBENCH_JOIN_TIMEOUT_S"
 PR_SET_PDEATHSIG = 1
 
 
@@ -140,11 +146,27 @@ def worker_identity(backend: str, n_devices: int = 1) -> tuple:
     return backend, int(n_devices), os.getcwd(), sys.executable, visible
 
 
+@dataclasses.dataclass(frozen=True)
+class Membership:
+    """A worker's place in a process group: process ``process_id`` of ``n_processes``, the job's
+    coordinator (``host:port``) and how long it may take to form (whole seconds)."""
+
+    n_processes: int
+    process_id: int
+    coordinator: str
+    join_timeout_s: int
+
+    def env(self) -> dict[str, str]:
+        return {PROCESSES_ENV: str(self.n_processes), PROCESS_ID_ENV: str(self.process_id),
+                COORDINATOR_ENV: self.coordinator, JOIN_TIMEOUT_ENV: str(self.join_timeout_s)}
+
+
 class Worker:
     """A ``python -m kbench.running.worker`` subprocess speaking the line protocol. ``ready``
-    holds its ``READY`` message once ``wait_ready`` has seen it."""
+    holds its ``READY`` message once ``wait_ready`` has seen it. ``n_devices``: the devices this
+    process sees; ``member``: its place in a process group (never pooled)."""
 
-    def __init__(self, backend: str, n_devices: int = 1):
+    def __init__(self, backend: str, n_devices: int = 1, member: Membership | None = None):
         from kbench.running.backends import BACKENDS
 
         self.backend = backend
@@ -155,6 +177,8 @@ class Worker:
         if n_devices > 1:  # set before the worker's framework starts (kbench.running.backends.DataParallel)
             child_env.update(BACKENDS[backend].worker_env(n_devices))
             child_env[DEVICES_ENV] = str(n_devices)
+        if member is not None:
+            child_env.update(member.env())
         child_env["KERAS_BACKEND"] = backend
         child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
@@ -440,6 +464,25 @@ def _profile(request_payload: dict) -> dict:
 PROFILE_FIELDS = ("params_trainable", "macs", "flops_tf")
 
 
+def join_process_group() -> None:
+    """A worker of a process group (``PROCESSES_ENV`` > 1) joins its job, before its framework
+    touches a device; one that cannot says why in one line on stderr and exits 1."""
+    n_processes = int(os.environ.get(PROCESSES_ENV) or 1)
+    if n_processes < 2:
+        return
+    from kbench.running.backends import get
+
+    process_id = int(os.environ[PROCESS_ID_ENV])
+    try:
+        get(os.environ.get("KERAS_BACKEND", "tensorflow")).join_processes(
+            n_processes, process_id, os.environ.get(COORDINATOR_ENV, ""), int(os.environ.get(JOIN_TIMEOUT_ENV) or 120))
+    except Exception as exc:  # noqa: BLE001 - the parent reads the reason from stderr
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        sys.stderr.write(f"kbench: process {process_id} of {n_processes} could not join its group: {message}\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+
 def worker_main() -> int:
     """Answer requests until stdin closes: measure a configuration (``kbench.running.timing.measure``)
     or profile a model request (TensorFlow only)."""
@@ -451,6 +494,7 @@ def worker_main() -> int:
         from kbench.running.backends import get
 
         get(os.environ.get("KERAS_BACKEND", "tensorflow")).prepare_devices(n_devices)
+    join_process_group()
     from kbench.common.quiet import quiet_import
 
     quiet_import("keras")
