@@ -208,7 +208,8 @@ def run_sweep(resolved: ResolvedSweep, on_row: Callable[[dict], None] | None = N
                 not_run += len(todo)
                 continue
             profile = profiler.get(todo[0].request, min(spec.timeout_s, remaining()))
-            runner = (ProcessGroup(backend, n_devices, n_processes, spec.timeout_s, remaining, note_device)
+            runner = (ProcessGroup(backend, n_devices, n_processes, spec.timeout_s, remaining, note_device,
+                                   launcher=spec.launcher)
                       if n_processes > 1 else Runner(backend, n_devices, spec.timeout_s, remaining, note_device))
             try:
                 for cfg in todo:

@@ -149,16 +149,64 @@ def worker_identity(backend: str, n_devices: int = 1) -> tuple:
 @dataclasses.dataclass(frozen=True)
 class Membership:
     """A worker's place in a process group: process ``process_id`` of ``n_processes``, the job's
-    coordinator (``host:port``) and how long it may take to form (whole seconds)."""
+    coordinator (``host:port``) and how long it may take to form (whole seconds). No coordinator
+    and no id: the cluster's launcher (``srun``) tells each process its id and the coordinator."""
 
     n_processes: int
-    process_id: int
+    process_id: int | None
     coordinator: str
     join_timeout_s: int
 
     def env(self) -> dict[str, str]:
-        return {PROCESSES_ENV: str(self.n_processes), PROCESS_ID_ENV: str(self.process_id),
-                COORDINATOR_ENV: self.coordinator, JOIN_TIMEOUT_ENV: str(self.join_timeout_s)}
+        placed = {} if self.process_id is None else {PROCESS_ID_ENV: str(self.process_id)}
+        return {PROCESSES_ENV: str(self.n_processes), COORDINATOR_ENV: self.coordinator,
+                JOIN_TIMEOUT_ENV: str(self.join_timeout_s), **placed}
+
+
+def worker_environment(backend: str, n_devices: int = 1, member: Membership | None = None,
+                       parent: int | None = None) -> dict[str, str]:
+    """The environment of a worker measuring on ``n_devices`` (its own share), as process ``member``
+    of a group, whose parent (it dies with it) is ``parent`` (default: this process; 0: none given,
+    the worker's own parent process, e.g. Slurm's ``slurmstepd``)."""
+    from kbench.running.backends import BACKENDS
+
+    child_env = dict(os.environ)
+    if n_devices > 1:  # set before the worker's framework starts (kbench.running.backends.DataParallel)
+        child_env.update(BACKENDS[backend].worker_env(n_devices))
+        child_env[DEVICES_ENV] = str(n_devices)
+    if member is not None:
+        child_env.update(member.env())
+    child_env["KERAS_BACKEND"] = backend
+    child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
+    child_env["PYTHONUNBUFFERED"] = "1"
+    child_env.pop(PARENT_ENV, None)
+    if parent != 0:
+        child_env[PARENT_ENV] = str(parent or os.getpid())
+    return child_env
+
+
+def next_message(lines: queue.Queue, timeout_s: float) -> tuple[str | None, dict]:
+    """The next protocol message from a queue of a worker's lines (None: its stream ended);
+    (None, {}) on timeout, ("EOF", {}) when the stream ended. A signal the parent received
+    meanwhile is raised here (``interrupts.checkpoint``)."""
+    from kbench.common import interrupts
+
+    deadline = time.monotonic() + max(0.0, timeout_s)
+    while True:
+        interrupts.checkpoint()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, {}
+        try:
+            line = lines.get(timeout=min(remaining, 0.5))
+        except queue.Empty:
+            continue
+        if line is None:
+            return "EOF", {}
+        message = parse_message(line)
+        if message is not None:
+            return message
 
 
 class Worker:
@@ -167,29 +215,17 @@ class Worker:
     process sees; ``member``: its place in a process group (never pooled)."""
 
     def __init__(self, backend: str, n_devices: int = 1, member: Membership | None = None):
-        from kbench.running.backends import BACKENDS
-
         self.backend = backend
         self.n_devices = int(n_devices)
         self.identity = worker_identity(backend, n_devices)
         self.ready: dict | None = None
-        child_env = dict(os.environ)
-        if n_devices > 1:  # set before the worker's framework starts (kbench.running.backends.DataParallel)
-            child_env.update(BACKENDS[backend].worker_env(n_devices))
-            child_env[DEVICES_ENV] = str(n_devices)
-        if member is not None:
-            child_env.update(member.env())
-        child_env["KERAS_BACKEND"] = backend
-        child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
-        child_env["PYTHONUNBUFFERED"] = "1"
-        child_env[PARENT_ENV] = str(os.getpid())
         self.stderr_file = tempfile.TemporaryFile(mode="w+")
         self.killed_by_us = False
         self.oom_kills_before = oom_kill_count()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kbench.running.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.stderr_file, env=child_env, text=True, bufsize=1, start_new_session=True)
+            stderr=self.stderr_file, env=worker_environment(backend, n_devices, member), text=True, bufsize=1,
+            start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -221,25 +257,15 @@ class Worker:
         return True
 
     def receive(self, timeout_s: float) -> tuple[str | None, dict]:
-        """Next protocol message; (None, {}) on timeout, ("EOF", {}) when the worker died.
-        A signal the parent received meanwhile is raised here (``interrupts.checkpoint``)."""
-        from kbench.common import interrupts
+        """Next protocol message (``next_message``)."""
+        return next_message(self.lines, timeout_s)
 
-        deadline = time.monotonic() + max(0.0, timeout_s)
-        while True:
-            interrupts.checkpoint()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None, {}
-            try:
-                line = self.lines.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                continue
-            if line is None:
-                return "EOF", {}
-            message = parse_message(line)
-            if message is not None:
-                return message
+    def close_input(self) -> None:
+        """EOF on the worker's stdin: it ends after the configuration in hand."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
 
     def stderr_tail(self) -> str:
         try:
@@ -472,10 +498,12 @@ def join_process_group() -> None:
         return
     from kbench.running.backends import get
 
-    process_id = int(os.environ[PROCESS_ID_ENV])
+    # No id given: a task of an srun step (``SLURM_PROCID``), whose framework reads it itself.
+    process_id = int(os.environ.get(PROCESS_ID_ENV) or os.environ.get("SLURM_PROCID") or 0)
     try:
         get(os.environ.get("KERAS_BACKEND", "tensorflow")).join_processes(
-            n_processes, process_id, os.environ.get(COORDINATOR_ENV, ""), int(os.environ.get(JOIN_TIMEOUT_ENV) or 120))
+            n_processes, process_id, os.environ.get(COORDINATOR_ENV, ""), int(os.environ.get(JOIN_TIMEOUT_ENV) or 120),
+            int(os.environ.get(DEVICES_ENV) or 1))
     except Exception as exc:  # noqa: BLE001 - the parent reads the reason from stderr
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         sys.stderr.write(f"kbench: process {process_id} of {n_processes} could not join its group: {message}\n")
