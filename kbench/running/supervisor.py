@@ -33,7 +33,7 @@ from kbench.running.backends import BACKENDS
 from kbench.running.plan import Config
 from kbench.running.profile_cache import FIELDS as PROFILE_FIELDS
 from kbench.running.profile_cache import ProfileCache
-from kbench.running.worker import POOL, PROFILE, PROFILE_OP, READY, RESULT, START, Worker, WorkerPool
+from kbench.running.worker import POOL, PROFILE, PROFILE_OP, READY, RESULT, START, PipedProcess, Worker, WorkerPool
 
 STARTUP_TIMEOUT_S = 120.0
 NOT_RUN = object()  # the time budget ran out: no row
@@ -319,7 +319,7 @@ class ProcessGroup:
             worker.stop()
 
 
-class SrunStep:
+class SrunStep(PipedProcess):
     """The P processes of a ``ProcessGroup`` as the P tasks of ONE job step, ``srun --ntasks=P``, of
     the Slurm allocation the sweep runs in (``--launcher srun``): Slurm places the tasks on the
     allocation's nodes, and each worker joins the ``jax.distributed`` job from Slurm's variables
@@ -373,48 +373,20 @@ class SrunStep:
         for lines in self.queues:
             lines.put(None)
 
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, payload: dict) -> bool:
-        try:
-            self.proc.stdin.write(json.dumps(payload) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            return False
-        return True
-
-    def close_input(self) -> None:
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-
     def tail(self, index: int) -> str:
         """The last line srun wrote about task ``index`` (its stderr, or srun's own report)."""
-        try:
-            self.stderr_file.seek(0)
-            lines = [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
-        except (OSError, ValueError):
-            return ""
+        lines = self.stderr_lines()
         own = [ln for ln in lines if ln.startswith(f"{index}: ") or f"task {index}:" in ln]
         return (own or lines or [""])[-1][:300]
 
     def death(self, index: int):
         from kbench.running.worker import Death
 
-        try:
-            rc = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            rc = self.proc.returncode
-        return Death(rc, self.killed_by_us, False, self.tail(index))
+        return Death(self.final_returncode(), self.killed_by_us, False, self.tail(index))
 
     def kill(self) -> None:
         """End the step and every task, on every node, then srun."""
         import os
-        import signal
 
         if self.proc.poll() is None:
             self.killed_by_us = True
@@ -431,22 +403,7 @@ class SrunStep:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def stop(self) -> None:
-        self.close_input()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.stderr_file.close()
+        self.kill_session()
 
 
 class SrunTask:

@@ -51,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 READY, START, RESULT, PROFILE = "READY", "START", "RESULT", "PROFILE"
 TAGS = (READY, START, RESULT, PROFILE)
@@ -209,7 +210,74 @@ def next_message(lines: queue.Queue, timeout_s: float) -> tuple[str | None, dict
             return message
 
 
-class Worker:
+class PipedProcess:
+    """A subprocess (``proc``) that reads the line protocol on its stdin, its stderr kept in
+    ``stderr_file``; ``kill()`` ends it by force."""
+
+    proc: subprocess.Popen
+    stderr_file: Any
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, payload: dict) -> bool:
+        """Send one configuration; False when the process is already gone (a broken pipe)."""
+        try:
+            self.proc.stdin.write(json.dumps(payload) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def close_input(self) -> None:
+        """EOF on its stdin: a worker ends after the configuration in hand."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
+    def stderr_lines(self) -> list[str]:
+        """The non-empty lines of its stderr so far, stripped."""
+        try:
+            self.stderr_file.seek(0)
+            return [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
+        except (OSError, ValueError):
+            return []
+
+    def final_returncode(self) -> int | None:
+        """Its exit status, once its stream has ended: killed if it has not exited within 10 s."""
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.proc.returncode
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def kill_session(self) -> None:
+        """SIGKILL to its session (it was started in one of its own), then reap it (up to 10 s)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stop(self) -> None:
+        """EOF on its stdin, up to 30 s to end, else ``kill()``; its stderr file closed."""
+        self.close_input()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.stderr_file.close()
+
+
+class Worker(PipedProcess):
     """A ``python -m kbench.running.worker`` subprocess speaking the line protocol. ``ready``
     holds its ``READY`` message once ``wait_ready`` has seen it. ``n_devices``: the devices this
     process sees; ``member``: its place in a process group (never pooled)."""
@@ -243,45 +311,17 @@ class Worker:
             self.ready = info
         return tag, info
 
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, payload: dict) -> bool:
-        """Send one configuration; False when the worker is already gone (a broken pipe)."""
-        try:
-            self.proc.stdin.write(json.dumps(payload) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            return False
-        return True
-
     def receive(self, timeout_s: float) -> tuple[str | None, dict]:
         """Next protocol message (``next_message``)."""
         return next_message(self.lines, timeout_s)
 
-    def close_input(self) -> None:
-        """EOF on the worker's stdin: it ends after the configuration in hand."""
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-
     def stderr_tail(self) -> str:
-        try:
-            self.stderr_file.seek(0)
-            lines = [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
-            return lines[-1][:300] if lines else ""
-        except (OSError, ValueError):
-            return ""
+        lines = self.stderr_lines()
+        return lines[-1][:300] if lines else ""
 
     def death(self) -> "Death":
         """Why the worker's stream ended (see the module docstring)."""
-        try:
-            rc = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            rc = self.proc.returncode
+        rc = self.final_returncode()
         after = oom_kill_count()
         oom_evidence = (self.oom_kills_before is not None and after is not None and after > self.oom_kills_before)
         return Death(rc, self.killed_by_us, oom_evidence, self.stderr_tail())
@@ -293,25 +333,7 @@ class Worker:
 
     def kill(self):
         self.killed_by_us = True
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def stop(self):
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.stderr_file.close()
+        self.kill_session()
 
 
 class WorkerPool:
