@@ -27,9 +27,12 @@ What one configuration measures:
   ``kbench compare``'s rank test (``kbench.results.stats.summarize_rounds``).
 * ``latency_ms_p50/p90/p99/std/mean/min`` over all timed steps of all rounds; ``cv`` = std / mean.
 * ``other_cpu_frac``: the share of the machine's CPU time (all cores) that *other* processes
-  used while the rounds ran (Linux ``/proc/stat`` busy time minus this process's own, from one
-  reading before the first round and one after the last; empty elsewhere). ``kbench compare``
-  does not judge two rows measured under very different load (``kbench.nightly.compare``).
+  used while the configuration ran (Linux ``/proc/stat`` busy time minus this process's own),
+  over the whole configuration: from before the model is built to after the last round, and
+  never less than ``MIN_LOAD_WINDOW_S`` (a configuration that finishes sooner waits out the
+  rest, idle, before the second reading), so that every ``ok`` row has it wherever /proc exists
+  (``LoadWindow``). ``kbench compare`` does not judge two rows measured under very different
+  load (``kbench.nightly.compare``).
 
 ``minimal_loop`` is the smallest possible loop over the same compiled step (no per-step
 timestamps); ``overhead_check`` interleaves both and reports the ratio (the harness-overhead
@@ -117,6 +120,27 @@ def other_cpu_fraction(before, after) -> float | None:
     if total < MIN_LOAD_TICKS:
         return None
     return min(1.0, max(0.0, (busy - own) / total))
+
+
+MIN_LOAD_WINDOW_S = 1.0
+
+
+class LoadWindow:
+    """``other_cpu_frac`` over a window of at least ``min_s`` seconds: opened before a
+    configuration's model is built, closed after its last round. Closing early waits (idle) for
+    the rest of ``min_s``: a sub-second window is a handful of clock ticks, too few to tell the
+    other processes' share (``other_cpu_fraction`` returns None below ``MIN_LOAD_TICKS``)."""
+
+    def __init__(self, min_s: float = MIN_LOAD_WINDOW_S):
+        self.min_s = min_s
+        self.started = time.monotonic()
+        self.before = cpu_snapshot()
+
+    def close(self) -> float | None:
+        left = self.min_s - (time.monotonic() - self.started)
+        if left > 0:
+            time.sleep(left)
+        return other_cpu_fraction(self.before, cpu_snapshot())
 
 
 # ----------------------------------------------------------------------------- loops
@@ -259,6 +283,7 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
     try:
         if before_build is not None:
             before_build(cfg)
+        load = LoadWindow()  # the whole configuration: build, compile, warm-up and rounds
         model, step, sync = prepare(cfg)
         params = count_params(model)["params_trainable"]
         backend.peak_memory_reset(device["device"])
@@ -267,7 +292,8 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         compile_s = time.perf_counter() - started
         for _ in range(cfg["warmup"]):
             sync(step())
-        per_round, other_cpu = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
+        per_round, _ = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
+        other_cpu = load.close()
         peak, source = backend.peak_memory_mb(device["device"])
         throughputs = [cfg["batch_size"] * len(times) / sum(times) for times in per_round]
         summary = stats.summarize_rounds(throughputs, [t for times in per_round for t in times])
