@@ -6,7 +6,7 @@ from kbench.commands._nightly import add_output_arguments, add_verdict_arguments
 from kbench.nightly.compare import COLUMNS, compare_files
 
 NAME = "compare"
-HELP = "compare two sweep CSVs: faster / slower / same / not_comparable per configuration (exit 1 if any is slower)"
+HELP = "compare two sweep CSVs: faster / slower / same / inconclusive / not_comparable per configuration (exit 1 if any is slower)"
 
 
 def add_arguments(parser):
