@@ -47,7 +47,7 @@ from kbench.errors import UsageError
 from kbench.nightly.compare import Comparison, compare_loaded, label
 from kbench.nightly.history import History, Series, load_history
 from kbench.results import stats
-from kbench.results.frame import nightly_files, previous_frame, read_sweep
+from kbench.results.frame import nightly_files, previous_frame, printable, read_sweep
 
 MARKER = ".kbench-report"
 INDEX = "index.html"
@@ -115,16 +115,27 @@ def _digest(*parts: bytes | str) -> str:
 
 @contextlib.contextmanager
 def _signals_held():
-    """SIGINT/SIGTERM/SIGHUP wait (are delivered after the block) while a report is published."""
+    """SIGINT/SIGTERM/SIGHUP wait while a report is published: received meanwhile, each is
+    remembered and raised again, to the handler it was meant for, once the block is done.
+    (Swapping the Python handlers rather than masking the signals: a process-directed signal
+    masked in the main thread is still taken by any other thread.)"""
+    received: list[int] = []
+
+    def remember(signum, _frame):
+        received.append(signum)
+
     try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-    except (AttributeError, ValueError, OSError):  # not the main thread, or no such call
+        previous = {sig: signal.signal(sig, remember) for sig in _SIGNALS}
+    except ValueError:  # not the main thread: its signals are the main thread's business
         yield
         return
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            signal.raise_signal(received[0])
 
 
 def _remove_stale_staging(parent: Path, prefix: str) -> None:
@@ -223,7 +234,7 @@ def _log_axis(axis, values) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     finite = np.asarray([v for v in values if v is not None and np.isfinite(v) and v > 0], dtype=float)
-    narrow = finite.size == 0 or finite.max() / finite.min() < 10
+    narrow = finite.size == 0 or np.log10(finite.max()) - np.log10(finite.min()) < 1
     axis.set_major_locator(LogLocator(base=10, subs=tuple(range(1, 10)) if narrow else (1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(_human_ticks))
     axis.set_minor_locator(NullLocator())
@@ -252,7 +263,7 @@ def _line_labels(frame):
     variant = frame["variant"].where(frame["variant"] == "", " [" + frame["variant"] + "]")
     jit = frame["jit"].map({"true": ", jit"}).fillna("")
     return (frame["model"] + " " + frame["input_h"] + "x" + frame["input_w"] + variant + " (" + frame["backend"]
-            + ", " + frame["precision"] + jit + ")")
+            + ", " + frame["precision"] + jit + ")").map(printable)
 
 
 def _quartile_bars(rounds_list, centers) -> list[list[float]]:
@@ -301,9 +312,9 @@ def plot_throughput(ok, mode: str) -> tuple[bytes | None, str]:
 
 
 def _short_label(row) -> str:
-    return f"{row['model']} {row['input_h']}x{row['input_w']} b{row['batch_size']} {row['mode']}" + (
+    return printable(f"{row['model']} {row['input_h']}x{row['input_w']} b{row['batch_size']} {row['mode']}" + (
         f" {row['backend']}" if row["backend"] != "tensorflow" else "") + (
-        f" {row['precision']}" if row["precision"] != "float32" else "")
+        f" {row['precision']}" if row["precision"] != "float32" else ""))
 
 
 def _floats(series) -> np.ndarray:
@@ -368,7 +379,7 @@ def plot_macs_vs_latency(ok) -> tuple[bytes | None, str]:
         slope = float(np.median(ms_per_image[chosen] / macs[chosen]))
         ax.plot(line, slope * line, "--", color=color, lw=1, label=f"batch {batch}: median ms per MAC")
     for (_, row), x, y in zip(rows.head(MAX_LABELS).iterrows(), macs, ms_per_image):
-        ax.annotate(f"{row['model']} b{row['batch_size']}", (x, y), fontsize=7, xytext=(3, 3),
+        ax.annotate(printable(f"{row['model']} b{row['batch_size']}"), (x, y), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -455,13 +466,13 @@ def plot_history(series_list: list[Series], title: str) -> bytes | None:
             ax.axvline(step.index - 0.5, color=color, ls="--")
             right_half = step.index > len(values) / 2
             ax.text(step.index - 0.5 + (-0.1 if right_half else 0.1), 0.95 * reach,
-                    f"{step.change:+.0%} at {series.points[step.index].commit[:10] or '?'}", fontsize=8,
+                    printable(f"{step.change:+.0%} at {series.points[step.index].commit[:10] or '?'}"), fontsize=8,
                     color=color, ha="right" if right_half else "left", va="top", clip_on=True,
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
         fields = series.fields
-        ax.set_title(f"{fields['model']} {fields['input_h']}x{fields['input_w']} b{fields['batch_size']} "
-                     f"{fields['mode']} ({fields['backend']} {fields['precision']}); median "
-                     f"{human_number(median)} samples/s", fontsize=9)
+        ax.set_title(printable(f"{fields['model']} {fields['input_h']}x{fields['input_w']} b{fields['batch_size']} "
+                               f"{fields['mode']} ({fields['backend']} {fields['precision']}); median "
+                               f"{human_number(median)} samples/s"), fontsize=9)
         every = max(1, math.ceil(len(values) / 8))
         ticks = x[::every]
         ax.set_xticks(ticks, [_night_tick(series.points[i].night) for i in ticks], fontsize=8)
@@ -470,7 +481,7 @@ def plot_history(series_list: list[Series], title: str) -> bytes | None:
         ax.tick_params(axis="y", labelsize=8)
         ax.grid(True, alpha=0.3)
     axes.flat[0].legend(loc="lower left", fontsize=7, frameon=False)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(printable(title), fontsize=10)
     return _png(fig)
 
 
@@ -672,7 +683,7 @@ def build_report(directory: str | Path, out: str | Path, tag: str = "sweep", for
     frames = {latest_path: latest_frame}
     if comparison is None:
         base, base_frame, _ = previous_frame(directory, latest_path, tag, new_frame=latest_frame)
-        comparison = (compare_loaded(base_frame, latest_frame, base, latest_path, threshold, alpha)
+        comparison = (comparable(base_frame, latest_frame, base, latest_path, threshold, alpha)
                       if base is not None and len(latest_frame) else None)
         if base is not None:
             frames[base] = base_frame
@@ -693,6 +704,15 @@ def build_report(directory: str | Path, out: str | Path, tag: str = "sweep", for
         staging.discard()
         raise
     return Report(out, index, staging.images, comparison, history)
+
+
+def comparable(base_frame, new_frame, base: Path, new: Path, threshold: float, alpha: float,
+               min_effects=None) -> Comparison | None:
+    """``compare_loaded``, or None when the two nights share no configuration (the nightly sweep
+    was changed: a new series starts, nothing to compare)."""
+    if not set(base_frame["key"]) & set(new_frame["key"]):
+        return None
+    return compare_loaded(base_frame, new_frame, base, new, threshold, alpha, min_effects=min_effects)
 
 
 def _render(staging: _Staging, latest_night: str, latest_path: Path, latest, comparison, history) -> str:

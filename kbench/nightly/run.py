@@ -32,9 +32,9 @@ import numpy as np
 
 from kbench.errors import UsageError
 from kbench.nightly import confirm
-from kbench.nightly.compare import Comparison, compare_loaded, label
+from kbench.nightly.compare import Comparison, label
 from kbench.nightly.history import History, load_history
-from kbench.nightly.report import build_report, check_out
+from kbench.nightly.report import build_report, check_out, comparable
 from kbench.results import stats
 from kbench.results.frame import check_tag, describe_key, night_label, previous_frame, printable, read_sweep
 
@@ -116,7 +116,7 @@ def run_night(new: str | Path, directory: str | Path | None = None, report_dir: 
         min_effects = {key: stats.min_effect_from_noise(value, threshold) for key, value in noise.items()}
 
     # A sweep whose budget ran out before its first row has nothing to compare.
-    comparison = (compare_loaded(base_frame, frame, base, new, threshold, alpha, min_effects=min_effects)
+    comparison = (comparable(base_frame, frame, base, new, threshold, alpha, min_effects)
                   if base is not None and len(frame) else None)
     outcomes = []
     if comparison is not None and comparison.regressions:
@@ -133,6 +133,8 @@ def run_night(new: str | Path, directory: str | Path | None = None, report_dir: 
              f"{_spread_text(frame)}{_load_text(frame)}."]
     if not len(frame):
         parts.append("Nothing measured: no row to compare.")
+    elif comparison is None and base is not None:
+        parts.append(f"Nothing to compare: no configuration in common with {base.name} (the sweep changed).")
     elif comparison is None:
         parts.append("No earlier run of this machine to compare with.")
     else:
