@@ -374,5 +374,17 @@ def test_a_real_a_a_pair_under_load_raises_no_alarm(tmp_path):
     def forget_load(rows):
         for row in rows:
             row["other_cpu_frac"] = ""
-    blind = _edited(tmp_path, LOADED / "rounds_b.csv", "blind.csv", forget_load)
-    assert _verdicts(compare_files(LOADED / "rounds_a.csv", blind))[("lenet5", "8", "train")] == stats.SLOWER
+    blind_a = _edited(tmp_path, LOADED / "rounds_a.csv", "blind_a.csv", forget_load)
+    blind_b = _edited(tmp_path, LOADED / "rounds_b.csv", "blind_b.csv", forget_load)
+    assert _verdicts(compare_files(blind_a, blind_b))[("lenet5", "8", "train")] == stats.SLOWER
+
+
+def test_a_move_under_heavy_load_is_not_comparable(tmp_path):
+    """Other processes took 60% of the CPUs during both rows (the same load, so no difference):
+    what is left for the benchmark changes from minute to minute, so a move is not judged."""
+    heavy = {SLOWED: 0.6}
+    base = _with_load(tmp_path, ROUNDS_A, "base.csv", heavy)
+    new = _with_load(tmp_path, ROUNDS_SLOW, "new.csv", heavy)
+    row = next(r for r in compare_files(base, new).rows if (r["model"], r["batch_size"], r["mode"]) == SLOWED)
+    assert row["verdict"] == stats.NOT_COMPARABLE and "heavy load" in row["note"] and "60% vs 60%" in row["note"]
+    assert main(["compare", str(base), str(new)]) == 0

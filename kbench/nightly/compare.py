@@ -23,9 +23,10 @@ the CPUs other processes used meanwhile).
 **Load.** Rounds see the noise within one run, not a shift of the whole run: another job that
 takes a core for the whole of one row slows every round alike (tests/data/nightly/README.md,
 ``second_set``). Each row records ``other_cpu_frac``; a pair whose medians moved (``faster`` or
-``slower``) while the two rows' other-process load differed by ``LOAD_DIFFERENCE`` or more is
-``not_comparable`` ("measured under different load"), not a regression: measure again on a
-quiet machine. A pair within noise stays ``same`` whatever the load.
+``slower``) while the two rows' other-process load differed by ``LOAD_DIFFERENCE`` or more, or
+while either row's was ``HEAVY_LOAD`` or more, is ``not_comparable`` ("measured under
+different/heavy load"), not a regression: measure again on a quiet machine. A pair within noise
+stays ``same`` whatever the load.
 
 The pairing and the tests are vectorised where it matters (one scipy call for all rank tests),
 so two 150k-row files compare in seconds (``benchmarks/nightly_readers.py``).
@@ -49,6 +50,9 @@ COLUMNS = schema.DISPLAY_KEY + (
 # A quarter of the machine: half a core on a 2-core CPU. Other processes' load moves a CPU
 # benchmark's throughput roughly in proportion (two runnable processes per core halve it).
 LOAD_DIFFERENCE = 0.25
+# Half the machine: a row measured while other processes took this much got what they left,
+# which changes from minute to minute (recorded A/A pairs at 60-80%: throughputs 2-5x apart).
+HEAVY_LOAD = 0.5
 # What a pair needs of each side's row (the frame's parsed columns and the environment).
 _SIDE_COLUMNS = ("key", "status", "throughput", "round_values", "step_cv", "other_cpu") + ENVIRONMENT_COLUMNS + (
     "device_kind",)
@@ -91,9 +95,10 @@ def label(row: Mapping) -> str:
 
 
 def _spread(side: Mapping) -> float | None:
-    """The row's relative spread: IQR/median of its rounds, else its per-step cv."""
+    """The row's relative spread: IQR/median of its rounds (``spread``, computed for the whole
+    frame at once), else its per-step cv."""
     if len(side["round_values"]) >= 2:
-        return stats.relative_iqr(side["round_values"])
+        return side["spread"]
     return side["step_cv"] if math.isfinite(side["step_cv"]) else None
 
 
@@ -136,19 +141,32 @@ def _start_pair(key: tuple, base: Mapping | None, new: Mapping | None, ignore_en
 def _finish_pair(row: dict, result: stats.PairResult, one_side_only: bool) -> dict:
     row.update(change=result.change, p_value=result.p_value, verdict=result.verdict, method=result.method,
                note=("rounds on one side only: " if one_side_only else "") + result.note)
-    loads = (row["base_other_cpu"], row["new_other_cpu"])
-    if result.verdict in (stats.FASTER, stats.SLOWER) and None not in loads \
-            and abs(loads[1] - loads[0]) >= LOAD_DIFFERENCE:
+    problem = load_problem(row["base_other_cpu"], row["new_other_cpu"])
+    if result.verdict in (stats.FASTER, stats.SLOWER) and problem:
         row.update(verdict=stats.NOT_COMPARABLE,
-                   note=f"{result.verdict} by {result.change:+.1%} but measured under different load: other "
-                        f"processes used {loads[0]:.0%} vs {loads[1]:.0%} of the CPUs; "
-                        f"measure again on a quiet machine")
+                   note=f"{result.verdict} by {result.change:+.1%} but {problem}; measure again on a quiet machine")
     return row
 
 
+def load_problem(base_load: float | None, new_load: float | None) -> str:
+    """Why two rows' loads (``other_cpu_frac``) make a move meaningless ('' when they do not):
+    very different (``LOAD_DIFFERENCE``) or heavy on either side (``HEAVY_LOAD``)."""
+    loads = [value for value in (base_load, new_load) if value is not None]
+    if len(loads) == 2 and abs(loads[1] - loads[0]) >= LOAD_DIFFERENCE:
+        return (f"measured under different load: other processes used {loads[0]:.0%} vs {loads[1]:.0%} of "
+                f"the CPUs")
+    if loads and max(loads) >= HEAVY_LOAD:
+        shown = " vs ".join(f"{value:.0%}" if value is not None else "?" for value in (base_load, new_load))
+        return f"measured under heavy load: other processes used {shown} of the CPUs"
+    return ""
+
+
 def _records(frame) -> dict[tuple, dict]:
-    """key -> the columns a pair needs, as plain dicts (``iterrows`` would build a Series per row)."""
-    return {record["key"]: record for record in frame[list(_SIDE_COLUMNS)].to_dict("records")}
+    """key -> the columns a pair needs, as plain dicts made from the columns' arrays
+    (``iterrows`` or ``to_dict`` would cost seconds on a 150k-row night)."""
+    columns = list(_SIDE_COLUMNS) + ["spread"]
+    arrays = [frame[c].to_numpy() for c in _SIDE_COLUMNS] + [stats.relative_iqr_many(list(frame["round_values"]))]
+    return {values[0]: dict(zip(columns, values)) for values in zip(*arrays)}
 
 
 def compare_frames(base, new, threshold: float = stats.DEFAULT_THRESHOLD, alpha: float = stats.DEFAULT_ALPHA,

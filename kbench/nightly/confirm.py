@@ -10,11 +10,13 @@ stays ``slower`` only when the suspect's ratio to the control fell by the minimu
 against the base run's ratio, significantly (``kbench.results.stats.confirm_slowdown``); it
 becomes ``same`` ("not confirmed") otherwise, and ``inconclusive`` when no re-measurement could
 be made (the model cannot be built here, another host or device measured the rows, a visit
-failed, or the confirmation's time budget ran out).
+failed, other processes took ``compare.HEAVY_LOAD`` of the CPUs meanwhile, or the
+confirmation's time budget ran out).
 
 The control: a ``same`` pair of the comparison, both rows ok with rounds, on the same backend,
-device kind, device count and precision; preferring the suspect's model, then its mode, then
-the smallest move. With none (every configuration moved), the suspect is re-measured alone.
+device kind, device count, precision and jit; preferring one whose median did not move by its
+minimum effect, then the suspect's model, then its mode, then the smallest move. With none
+(every configuration moved), the suspect is re-measured alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import socket
 import time
 from typing import Callable, Mapping, Sequence
 
+from kbench.nightly.compare import HEAVY_LOAD
 from kbench.results import stats
 from kbench.results.frame import printable
 
@@ -54,8 +57,8 @@ def choose_control(suspect: Mapping, rows: Sequence[Mapping]) -> Mapping | None:
                   and row["base_rounds"] and row["new_rounds"] and row["change"] is not None and _match(row, suspect)]
     if not candidates:
         return None
-    return min(candidates, key=lambda row: (row["model"] != suspect["model"], row["mode"] != suspect["mode"],
-                                            abs(row["change"]), row["batch_size"]))
+    return min(candidates, key=lambda row: (abs(row["change"]) >= row["min_effect"], row["model"] != suspect["model"],
+                                            row["mode"] != suspect["mode"], abs(row["change"]), row["batch_size"]))
 
 
 def measure_here(suspect: Mapping[str, str], control: Mapping[str, str] | None,
@@ -74,6 +77,9 @@ def measure_here(suspect: Mapping[str, str], control: Mapping[str, str] | None,
         raise NotRemeasured(str(exc)) from None
     if suspect["device_kind"] and result.device_kind != suspect["device_kind"]:
         raise NotRemeasured(f"measured on {suspect['device_kind']}, this worker has {result.device_kind}")
+    if result.other_cpu and max(result.other_cpu) >= HEAVY_LOAD:
+        raise NotRemeasured(f"re-measured under heavy load: other processes used up to {max(result.other_cpu):.0%} "
+                            f"of the CPUs")
     return result.throughputs[0], (result.throughputs[1] if control else None)
 
 

@@ -91,9 +91,36 @@ def summarize_rounds(per_round_samples_per_s: Sequence[float],
 
 def relative_iqr(values: Sequence[float]) -> float:
     """IQR / median of the rounds: the row's spread as a fraction (0.01 = 1%)."""
-    v = np.asarray(values, dtype=float)
-    q1, median, q3 = np.percentile(v, [25, 50, 75])
-    return float((q3 - q1) / median) if median > 0 else math.nan
+    return float(relative_iqr_many([values])[0])
+
+
+def _by_length(samples: Sequence[Sequence[float]]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for index, values in enumerate(samples):
+        groups.setdefault(len(values), []).append(index)
+    return groups
+
+
+def relative_iqr_many(samples: Sequence[Sequence[float]]) -> np.ndarray:
+    """``relative_iqr`` of each entry (NaN for an empty one), computed for all entries of one
+    length at once (numpy's percentiles along an axis)."""
+    out = np.full(len(samples), math.nan)
+    for length, indices in _by_length(samples).items():
+        if not length:
+            continue
+        q1, median, q3 = np.percentile(np.asarray([samples[i] for i in indices], dtype=float), [25, 50, 75], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[indices] = np.where(median > 0, (q3 - q1) / median, math.nan)
+    return out
+
+
+def medians_many(samples: Sequence[Sequence[float]]) -> np.ndarray:
+    """The median of each entry (NaN for an empty one), vectorised by length."""
+    out = np.full(len(samples), math.nan)
+    for length, indices in _by_length(samples).items():
+        if length:
+            out[indices] = np.median(np.asarray([samples[i] for i in indices], dtype=float), axis=1)
+    return out
 
 
 # ----------------------------------------------------------------------------- two rows
@@ -191,22 +218,21 @@ def compare_many(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[Se
         raise ValueError("base and new need one entry per pair")
     n = len(base_rounds)
     limits = np.broadcast_to(np.asarray(thresholds, dtype=float), (n,))
-    bases = [np.asarray(b, dtype=float) for b in base_rounds]
-    news = [np.asarray(v, dtype=float) for v in new_rounds]
-    if any(b.size == 0 for b in bases) or any(v.size == 0 for v in news):
+    if any(len(b) == 0 for b in base_rounds) or any(len(v) == 0 for v in new_rounds):
         raise ValueError("both sides need at least one round")
+    changes = medians_many(new_rounds) / medians_many(base_rounds) - 1.0
     p_values: list[float | None] = [None] * n
     by_counts: dict[tuple[int, int], list[int]] = {}
-    for i, (b, v) in enumerate(zip(bases, news)):
-        if can_reach(b.size, v.size, alpha):
-            by_counts.setdefault((b.size, v.size), []).append(i)
+    for i, (b, v) in enumerate(zip(base_rounds, new_rounds)):
+        if can_reach(len(b), len(v), alpha):
+            by_counts.setdefault((len(b), len(v)), []).append(i)
     for indices in by_counts.values():
-        ps = mann_whitney_p_many(np.stack([bases[i] for i in indices]), np.stack([news[i] for i in indices]))
+        ps = mann_whitney_p_many(np.asarray([base_rounds[i] for i in indices], dtype=float),
+                                 np.asarray([new_rounds[i] for i in indices], dtype=float))
         for i, p in zip(indices, ps):
             p_values[i] = float(p)
-    return [_verdict(float(np.median(v) / np.median(b) - 1.0), p_values[i], p_values[i] is not None,
-                     float(limits[i]), alpha, (b.size, v.size))
-            for i, (b, v) in enumerate(zip(bases, news))]
+    return [_verdict(float(changes[i]), p_values[i], p_values[i] is not None, float(limits[i]), alpha,
+                     (len(base_rounds[i]), len(new_rounds[i]))) for i in range(n)]
 
 
 def compare_samples(base_rounds: Sequence[float], new_rounds: Sequence[float],
@@ -256,49 +282,52 @@ def min_effect_from_noise(night_noise: float | None, threshold: float = DEFAULT_
 class Confirmation:
     confirmed: bool
     change: float           # the suspect against the base, corrected by the control (negative = slower)
-    p_value: float | None   # Mann-Whitney, re-measured vs base suspect/control ratios
+    p_value: float | None   # one-sided: how likely a base this far above the re-measured visits is by chance
     note: str
 
 
 def confirm_slowdown(base_suspect: Sequence[float], base_control: Sequence[float] | None,
                      suspect_now: Sequence[float], control_now: Sequence[float] | None,
                      min_effect: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> Confirmation:
-    """Is a ``slower`` verdict real? The suspect re-measured now, its rounds interleaved with a
-    control configuration that did not move (``suspect_now[i]`` and ``control_now[i]`` measured
-    back to back), against the base run's rounds of the same two configurations.
+    """Is a ``slower`` verdict real? ``suspect_now[i]`` and ``control_now[i]``: the samples/s of
+    visit i of a re-measurement in which each visit builds and measures the configuration
+    afresh, suspect and control side by side (``kbench.running.confirm``); ``base_*``: the base
+    run's rounds of the two configurations.
 
-    The rounds of one run share that run's machine state, which shifts whole runs by tens of
-    percent (tests/data/nightly/aa/README.md): so the suspect is judged by its ratio to the
-    control, which a machine-wide shift moves in both. Confirmed when the median of the
-    re-measured ratios fell by at least ``min_effect`` against the base run's ratio (median
-    suspect / median control) AND the re-measured ratios lie significantly below the base
-    run's (each base round of the suspect over the base control's median): the exact
-    Mann-Whitney test at ``alpha``, which needs enough rounds to reach it. Without a control,
-    the suspect's own rounds are compared (nothing corrects a machine shift then, which the
-    note says).
+    Whole runs shift by tens of percent between builds and processes (tests/data/nightly/aa/),
+    so the suspect is judged by its ratio to the control, which a machine-wide shift moves
+    alike, and the base run counts as *one* build: its ratio (median suspect / median control)
+    is compared with the spread of the visits' ratios, which are independent builds of the new
+    code. Confirmed when the median visit ratio fell by at least ``min_effect`` against the base
+    ratio AND the base ratio lies above the visits' one-sided (1 - ``alpha``) prediction bound
+    (log ratios; Student's t with V - 1 degrees of freedom, the visits' standard deviation
+    never taken below ``NOISE_FLOOR``): under no change, a base build that lucky happens at most
+    ``alpha`` of the time. Without a control, the suspect's own samples/s are compared (nothing
+    corrects a machine shift then, which the note says).
     """
-    base_s = np.asarray(base_suspect, dtype=float)
+    from scipy.stats import t as student_t
+
     now_s = np.asarray(suspect_now, dtype=float)
     if base_control is not None and control_now is not None:
-        base_c = np.asarray(base_control, dtype=float)
         now_c = np.asarray(control_now, dtype=float)
         if now_c.size != now_s.size:
-            raise ValueError("the re-measured suspect and control need one value per round each")
-        base_ratios = base_s / float(np.median(base_c))
-        now_ratios = now_s / now_c
+            raise ValueError("the re-measured suspect and control need one value per visit each")
+        base = math.log(float(np.median(base_suspect)) / float(np.median(base_control)))
+        visits = np.log(now_s / now_c)
         against = "relative to the control"
     else:
-        base_ratios, now_ratios, against = base_s, now_s, "without a control"
-    change = float(np.median(now_ratios) / np.median(base_ratios) - 1.0)
-    if not can_reach(base_ratios.size, now_ratios.size, alpha):
-        return Confirmation(False, change, None,
-                            f"{base_ratios.size} vs {now_ratios.size} rounds cannot reach alpha {alpha:g}")
-    p = mann_whitney_p(base_ratios, now_ratios)
+        base, visits, against = math.log(float(np.median(base_suspect))), np.log(now_s), "without a control"
+    change = math.expm1(float(np.median(visits)) - base)
+    if visits.size < 2:
+        return Confirmation(False, change, None, f"{visits.size} visit cannot show the spread between builds")
+    spread = max(float(np.std(visits, ddof=1)), NOISE_FLOOR)
+    score = (base - float(np.mean(visits))) / (spread * math.sqrt(1.0 + 1.0 / visits.size))
+    p = float(student_t.sf(score, visits.size - 1))
+    text = f"re-measured {change:+.1%} {against} over {visits.size} visits (p={p:.2g})"
     if change <= -min_effect and p <= alpha:
-        return Confirmation(True, change, p, f"re-measured {change:+.1%} {against} (p={p:.2g})")
-    why = (f"p={p:.2g} > {alpha:g}" if change <= -min_effect
-           else f"within the {min_effect:.0%} minimum effect")
-    return Confirmation(False, change, p, f"re-measured {change:+.1%} {against}, {why}")
+        return Confirmation(True, change, p, text)
+    why = f"p > {alpha:g}" if change <= -min_effect else f"within the {min_effect:.0%} minimum effect"
+    return Confirmation(False, change, p, f"{text}: {why}")
 
 
 # ----------------------------------------------------------------------------- a series

@@ -5,14 +5,15 @@ half of ``kbench nightly``'s confirmation of a suspected regression (the judging
 A sweep measures each configuration once, in one block of rounds, so the rounds of a row share
 whatever state the machine and the worker process were in meanwhile; that state shifts whole
 runs by tens of percent (tests/data/nightly/aa/README.md). Here the suspect and a control are
-measured in *visits*: each visit builds the configuration afresh in the same worker (the
-sweep's own measurement, ``kbench.running.timing.measure`` via the worker protocol, with one
-round of the row's steps after its warm-up), and the visits alternate in ABBA order (suspect,
-control, control, suspect, ...), so a drift of the machine reaches both alike and visit i of
-the suspect sits next to visit i of the control.
+measured in *visits*: each visit builds the configuration afresh in the same worker and
+measures it as the sweep did (``kbench.running.timing.measure`` via the worker protocol: the
+row's warm-up, rounds and steps; the visit's value is the median over its rounds), and the
+visits alternate in ABBA order (suspect, control, control, suspect, ...), so a drift of the
+machine reaches both alike and visit i of the suspect sits next to visit i of the control.
+Each visit is a build of its own, so the visits also show how much builds of one code differ.
 
 Configurations come from the rows of a sweep CSV (``config_from_row``): the model resolved
-again from its name, input, classes and variant, with the row's warm-up and steps.
+again from its name, input, classes and variant, with the row's warm-up, rounds and steps.
 """
 
 from __future__ import annotations
@@ -50,10 +51,13 @@ def config_from_row(row: Mapping[str, str]) -> Config:
         request = registry.resolve(row["model"], (int(row["input_h"]), int(row["input_w"])), classes, variant)
     except (UsageError, ValueError, TypeError) as exc:
         raise RemeasureError(f"cannot build {row['model']} here: {' '.join(str(exc).split())}") from None
-    iters = int(row["n_iters"]) if str(row.get("n_iters", "")).isdigit() else 10
-    warmup = int(row["warmup"]) if str(row.get("warmup", "")).isdigit() else 10
+    def number(column: str, default: int) -> int:
+        text = str(row.get(column, "") or "")
+        return int(text) if text.isdigit() and int(text) > 0 else default
+
     return Config(request, int(row["batch_size"]), row["mode"], row["backend"], row["precision"],
-                  row["jit"] == "true", warmup, iters, 1, int(row.get("n_devices") or 1))
+                  row["jit"] == "true", number("warmup", 10), number("n_iters", 10), number("rounds", 1),
+                  number("n_devices", 1))
 
 
 def abba(visits: int) -> list[int]:
