@@ -7,6 +7,7 @@ import csv
 import errno
 import os
 import random
+import re
 import shutil
 import signal
 from html.parser import HTMLParser
@@ -445,7 +446,7 @@ def test_a_regression_night_in_headless_chromium(tmp_path):
             ".backgroundColor, document.getElementById('verdict').innerText]")
         assert 0 <= banner[0] and banner[1] <= viewport[1] and banner[3] <= viewport[0], (banner, viewport)
         assert "Regression" in banner[5] and "resnet18 32x32 b8 train" in banner[5]
-        red, green, blue = [int(v) for v in banner[4][banner[4].index("(") + 1:].split(",")[:3]]
+        red, green, blue = [int(v) for v in re.findall(r"\d+", banner[4])[:3]]  # "rgb(253, 226, 226)"
         assert red > green + 20 and red > blue + 20  # a red banner
         widths = driver.execute_script("return [document.documentElement.scrollWidth, document.documentElement"
                                        ".clientWidth]")
