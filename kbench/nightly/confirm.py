@@ -1,8 +1,9 @@
 """Confirming a suspected regression before ``kbench nightly`` reports it.
 
 ``kbench compare`` judges a pair by the rounds of the two rows, and the rounds of one run do not
-see the noise *between* runs: two back-to-back sweeps of one commit on an idle machine differ by
-20-60% in a few configurations with every round separated (p = 2/252; tests/data/nightly/aa/).
+see the noise *between* runs: two back-to-back sweeps of one commit differ by tens of percent in
+some configurations with every round separated (p = 2/252): without the load record, the rank
+test alone called 22-28% of the recorded A/A pairs ``slower`` (tests/data/nightly/aa/README.md).
 So every ``slower`` pair of a night is measured again (``kbench.running.confirm.remeasure``): in
 a fresh worker, visit by visit, interleaved (ABBA) with a *control*, a configuration of the
 same night that did not move, so that a shift of the whole machine shows in both. The verdict

@@ -1,7 +1,7 @@
 """The false-alarm rate of kbench's nightly verdicts on the recorded A/A runs of this directory.
 
-Every CSV here measured the same commit on the same machine, so every ``slower`` is a false
-alarm. Two figures, both deterministic (the recorded data and a fixed seed):
+Each ``set*/`` directory holds ten recorded pairs (README.md); within a set every CSV measured
+the same commit on the same machine, so every ``slower`` is a false alarm. Two figures, both deterministic (the recorded data and a fixed seed):
 
 * ``pairs``: the ten recorded pairs as ``kbench nightly`` sees them (``pairNN_a`` the previous
   night, ``pairNN_b`` tonight), every ``slower`` confirmed against five *other* recorded runs as
@@ -15,7 +15,7 @@ Counted per configuration-night: ``slower`` from the rank test alone (what ``kbe
 says), ``faster``, and ``slower`` after the confirmation (what fails a night); and the nights with
 at least one confirmed ``slower`` (exit 1).
 
-    PYTHONPATH=. python tests/data/nightly/aa/false_alarms.py [--nights 2000]
+    PYTHONPATH=. python tests/data/nightly/aa/false_alarms.py [--nights 2000] [--dir SET ...]
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ class Tally:
                 f"nights failed {self.failed_nights} ({self.failed_nights / max(self.nights, 1):.1%})")
 
 
-def runs(directory: Path = HERE) -> list[Path]:
+def sets() -> list[Path]:
+    return sorted(path for path in HERE.glob("set*") if path.is_dir())
+
+
+def runs(directory: Path) -> list[Path]:
     return sorted(directory.glob("pair*_[ab].csv"))
 
 
@@ -109,7 +113,7 @@ def _resampled(frame, rng: np.random.Generator):
     return frame
 
 
-def pairs(directory: Path = HERE, load_guard: bool = True) -> Tally:
+def pairs(directory: Path, load_guard: bool = True) -> Tally:
     """The recorded pairs, as nights (see the module docstring)."""
     paths = runs(directory)
     frames = dict(zip(paths, _read(paths, load_guard)))
@@ -124,7 +128,7 @@ def pairs(directory: Path = HERE, load_guard: bool = True) -> Tally:
     return tally
 
 
-def simulate(nights: int = 2000, seed: int = 0, directory: Path = HERE, load_guard: bool = True) -> Tally:
+def simulate(directory: Path, nights: int = 2000, seed: int = 0, load_guard: bool = True) -> Tally:
     """Resampled nights (see the module docstring)."""
     frames = _read(runs(directory), load_guard)
     picker = random.Random(seed)
@@ -140,12 +144,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nights", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dir", type=Path, default=HERE, help="directory of pairNN_{a,b}.csv (default: this one)")
+    parser.add_argument("--dir", type=Path, nargs="+", default=sets(),
+                        help="directories of pairNN_{a,b}.csv (default: every set*/ of this one)")
     args = parser.parse_args(argv)
-    for guard in (True, False):
-        what = "" if guard else " without the load guard"
-        print(pairs(args.dir, guard).line(f"recorded pairs{what}"))
-        print(simulate(args.nights, args.seed, args.dir, guard).line(f"resampled nights{what}"))
+    for directory in args.dir:
+        for guard in (True, False):
+            what = "" if guard else " without the load guard"
+            print(pairs(directory, guard).line(f"{directory.name}: recorded pairs{what}"))
+            print(simulate(directory, args.nights, args.seed, guard).line(f"{directory.name}: resampled nights{what}"))
     return 0
 
 
