@@ -5,10 +5,11 @@ Run on purpose (it is not a test, and pytest does not collect it)::
     PYTHONPATH=. .venv/bin/python benchmarks/nightly_readers.py [--rows 150000] [--keep DIR]
 
 It writes two nightly sweep CSVs of ``--rows`` configurations each (``sweep-2026-12-01.csv`` and
-``sweep-2026-12-02.csv``: real column values of one recorded row, ``tests/data/nightly/aa/``,
+``sweep-2026-12-02.csv``: real column values of one recorded row, ``tests/data/nightly/aa/set2/``,
 with the key varied over 1,250 model names x 5 input sizes x 6 batch sizes x 2 modes x 2
 precisions, 5 rounds each, the second night's rounds moved by a few percent and 1% of the
-configurations slowed by 30%), then runs each command as its own process on at most 2 CPU
+configurations slowed by 30%; merge joins two copies of the first night; ``other_cpu_frac`` 0.02 everywhere, a quiet machine, so that
+compare judges every pair rather than calling it measured under heavy load), then runs each command as its own process on at most 2 CPU
 cores (``os.sched_setaffinity``) and reports its wall time and peak resident memory
 (``os.wait4``). The targets: each command within ``--max-seconds`` (30) and ``--max-mb``
 (1536); exit 1 when one is missed.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "tests" / "data" / "nightly" / "aa" / "pair01_a.csv"
+TEMPLATE = ROOT / "tests" / "data" / "nightly" / "aa" / "set2" / "pair01_a.csv"
 MODELS, INPUTS, BATCHES, MODES, PRECISIONS = 1250, (32, 64, 96, 128, 160), (1, 2, 4, 8, 16, 32), \
     ("infer", "train"), ("float32", "mixed_bfloat16")
 
@@ -59,6 +61,7 @@ def write_nights(directory: Path, rows: int, seed: int = 0) -> list[Path]:
             for (model, size, batch, mode, precision), rounds in zip(keys, values):
                 row = dict(template)
                 row.update(model=f"net{model:04d}", input_h=str(size), input_w=str(size), batch_size=str(batch),
+                           other_cpu_frac="0.02",
                            mode=mode, precision=precision, num_classes="10", timestamp=f"{date}T02:00:00+00:00",
                            samples_per_s=f"{np.median(rounds):.6g}",
                            samples_per_s_rounds=";".join(f"{v:.6g}" for v in rounds),
@@ -72,12 +75,13 @@ def run(command: list[str], cores: set[int]) -> tuple[int, float, float]:
     """(exit code, wall seconds, peak RSS in MB) of one kbench command in its own process."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "kbench", *command], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, preexec_fn=lambda: os.sched_setaffinity(0, cores))
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    stderr = proc.stderr.read().decode(errors="replace").strip()
-    proc.stderr.close()
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a command's many lines never block it
+        proc = subprocess.Popen([sys.executable, "-m", "kbench", *command], env=env, stdout=subprocess.DEVNULL,
+                                stderr=errors, preexec_fn=lambda: os.sched_setaffinity(0, cores))
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace").strip()
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
         print(f"  {' '.join(command[:1])} exited {code}: {stderr[-500:]}", file=sys.stderr)
@@ -97,13 +101,16 @@ def main(argv=None) -> int:
         directory.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         base, new = write_nights(directory, args.rows)
+        copy = directory / "copy" / base.name  # merge: two copies of one night (outside the nightly directory)
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copy(base, copy)
         print(f"{args.rows} rows per night written in {time.perf_counter() - started:.1f} s "
               f"({base.stat().st_size / 1e6:.0f} MB each); {len(cores)} cores; "
               f"targets: {args.max_seconds:g} s and {args.max_mb:g} MB per command")
         commands = {
             "compare": ["compare", str(base), str(new), "--format", "csv", "--out", str(directory / "compare.csv"),
                         "--force"],
-            "merge": ["merge", str(directory / "merged.csv"), str(base), str(new), "--force"],
+            "merge": ["merge", str(directory / "merged.csv"), str(base), str(copy), "--force"],
             "history": ["history", str(directory), "--format", "csv", "--out", str(directory / "steps.csv"),
                         "--force"],
             "report": ["report", str(directory), "--out", str(directory / "report"), "--force"],
