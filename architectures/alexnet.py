@@ -130,7 +130,7 @@ register_model(
     default_input_shape=(227, 227, 3),
     min_input_size=(67, 67),
     reported=(
-        Reported(exactness="exact", primary=True, params=60_965_224, macs=724_406_816, source="reference_numbers.md §1.2 [calc] (Caffe bvlc_alexnet layout)",
+        Reported(exactness="exact", primary=True, params=60_965_224, macs=724_406_816, source="[calc] computed from the layer list (Caffe bvlc_alexnet layout)",
                  input_size=(227, 227)),
         Reported(exactness="rounded", params=60e6, macs=720e6, source="paper: '60 million parameters'; MobileNet paper Table 9: 720 M mult-adds",
                  convention="rounded"),
@@ -172,7 +172,7 @@ register_model(
     default_input_shape=(224, 224, 3),
     min_input_size=(53, 53),
     reported=(
-        Reported(exactness="rounded", primary=True, params=62_357_608, macs=1.168e9, source="reference_numbers.md §1.2 [calc] (paper Fig. 3 map sizes)",
+        Reported(exactness="rounded", primary=True, params=62_357_608, macs=1.168e9, source="[calc] computed from the layer list (paper Fig. 3 map sizes)",
                  input_size=(224, 224)),
     ),
     notes=(

@@ -5,8 +5,9 @@ bias) with a ``plugins`` list; the plugin layers are in ``architectures.layers.a
 other placement is a ``--set plugins=[...]`` away, e.g.
 ``kbench profile resnet50 --set 'plugins=[{"type":"dsm","stages":[0,0,1,1],"position":"after_conv2","ratio":4}]'``.
 
-Reference numbers: ``shared/seeds/003_2d8097aa859fb83d.txt`` (the DSNet README) and
-``shared/specs/dsnet_fcanet_spec.md`` (an exact recount of every README figure).
+Reference numbers: the DSNet README (github.com/605671435/DPC-Net, README.md at commit 1dda766; kbench's
+table files ``kbench/tables/dsnet_*.toml`` transcribe it) and independent recounts of every README
+figure under mmengine's counting rules (mmengine/analysis/complexity_analysis.py, jit_handles.py).
 
 Counting conventions, to compare like with like:
 
@@ -34,12 +35,12 @@ FCANET_PAPER = Paper("FcaNet: Frequency Channel Attention Networks", 2021, "http
 DSNET_PAPER = Paper("DSNet: decoupled self-attention network (DSNet-ImageNet-COCO README, 605671435/DPC-Net)",
                     2023, "https://github.com/605671435/DPC-Net")
 
-README = "DSNet README (shared/seeds/003_2d8097aa859fb83d.txt), ImageNet1K table"
+README = "DSNet README (github.com/605671435/DPC-Net, README.md), ImageNet1K table"
 MMPRETRAIN_CONVENTION = ("mmpretrain get_flops at 224x224: params = all trainable weights incl. heads; "
                          "FLOPs = mmengine MACs of extract_feat (no fc head), BN 2/elem, LN 5/elem")
 SPEC_CONVENTION = "exact recount with mmengine rules (head excluded from MACs, BN 2/elem, LN 5/elem), 224x224"
 CONVERSION_NOTE = (
-    "MAC convention: kbench macs = conv/matmul only with the fc head; the README/spec MACs exclude the head "
+    "MAC convention: kbench macs = conv/matmul only with the fc head; the README's MACs (and mmengine recounts) exclude the head "
     "(-2,048,000) and add BN at 2/elem (+22,227,968 for the ResNet-50 trunk at 224) and, per DSM/DAM, "
     "LayerNorm+BN on IC-vectors (+7*IC). After that conversion the figures agree (tests/test_attention.py).")
 
@@ -83,11 +84,11 @@ register_model(
     preset=_preset({"type": "msca", "stages": ALL_STAGES, "position": "after_conv3", "reduction": 16}),
     paper=FCANET_PAPER,
     reported=(
-        Reported(exactness="exact", primary=True, params=28_071_976, source="FcaNet paper, FcaNet-50 28.07M (= ResNet-50 + 2,514,944, spec §4/§7.1)",
+        Reported(exactness="exact", primary=True, params=28_071_976, source="FcaNet paper, FcaNet-50 28.07M (= ResNet-50 25,557,032 + MSCA 2,514,944: 2 x C^2/16 per block)",
                  convention="trainable params; DCT filter not counted"),
         Reported(exactness="derived", params=30_121_000, macs=4.112e9, source=f"{README}, row 'FcaNet50' (30.121M / 4.112G)",
                  convention=MMPRETRAIN_CONVENTION, input_size=(224, 224)),
-        Reported(exactness="derived", macs=4.1119e9, source="dsnet_fcanet_spec.md §7.1 recount (ResNet-50 4,109,364,224 + 2,514,944)",
+        Reported(exactness="derived", macs=4.1119e9, source="an independent recount under mmengine's rules (conv/linear MACs with bias ignored, BN 2/element, LN 5/element, head excluded): ResNet-50 4,109,364,224 + 2,514,944",
                  convention=SPEC_CONVENTION, input_size=(224, 224)),
     ),
     notes=(
@@ -112,8 +113,8 @@ register_model(
     reported=(
         Reported(exactness="derived", primary=True, params=29_106_000, macs=4.208e9,
                  source=f"{README}, row labelled 'DSNet50-B' (29.106M / 4.208G): the A/B labels of that table are "
-                        "swapped (spec §7.1)", convention=MMPRETRAIN_CONVENTION, input_size=(224, 224)),
-        Reported(exactness="derived", params=29_105_963, macs=4.2075e9, source="dsnet_fcanet_spec.md §6/§7.1 exact recount",
+                        "swapped (the README's architecture table, configs and COCO/segmentation tables agree)", convention=MMPRETRAIN_CONVENTION, input_size=(224, 224)),
+        Reported(exactness="derived", params=29_105_963, macs=4.2075e9, source="an independent recount under mmengine's rules (conv/linear MACs with bias ignored, BN 2/element, LN 5/element, head excluded)",
                  convention=SPEC_CONVENTION, input_size=(224, 224)),
     ),
     notes=(
@@ -134,12 +135,12 @@ register_model(
     paper=DSNET_PAPER,
     reported=(
         Reported(exactness="derived", primary=True, params=27_369_000, macs=4.357e9,
-                 source=f"{README}, row labelled 'DSNet50-A' (27.369M / 4.357G): A/B labels swapped (spec §7.1)",
+                 source=f"{README}, row labelled 'DSNet50-A' (27.369M / 4.357G): A/B labels swapped",
                  convention=MMPRETRAIN_CONVENTION, input_size=(224, 224)),
         Reported(exactness="derived", params=27_369_368, macs=4.4951e9,
-                 source="dsnet_fcanet_spec.md §7.1 exact recount for after_conv1 (the position built here)",
+                 source="an independent recount under mmengine's rules (conv/linear MACs with bias ignored, BN 2/element, LN 5/element, head excluded), after_conv1 (the position built here)",
                  convention=SPEC_CONVENTION, input_size=(224, 224)),
-        Reported(exactness="derived", macs=4.3567e9, source="dsnet_fcanet_spec.md §7.1 exact recount for after_conv2",
+        Reported(exactness="derived", macs=4.3567e9, source="an independent recount under mmengine's rules (conv/linear MACs with bias ignored, BN 2/element, LN 5/element, head excluded), after_conv2",
                  convention=SPEC_CONVENTION + "; DSM after conv2 instead of conv1", input_size=(224, 224),
                  variant=_preset({"type": "dsm", "stages": ALL_STAGES, "position": "after_conv2", "ratio": 16,
                                   "bias": False})),
@@ -148,7 +149,7 @@ register_model(
         "DSM in every block of all 4 stages after conv1 (C=64/128/256/512 at the block's input resolution), "
         "ratio 16, no bias, as in the architecture table and r50_ex_b_in1k.py.",
         "Params match the README exactly, but its 4.357G (and 14.172M activations) correspond to DSM after "
-        "conv2 (spec §7.1: 4.3567G) while this after_conv1 build is 4.4951G (+3.2%); the segmentation and COCO "
+        "conv2 (mmengine recount: 4.3567G) while this after_conv1 build is 4.4951G (+3.2%); the segmentation and COCO "
         "FLOPs of DSNet50-B match after_conv1. Unresolved in the sources; after_conv2 is one --set away.",
         CONVERSION_NOTE,
     ),
@@ -164,7 +165,7 @@ register_model(
     paper=DSNET_PAPER,
     reported=(
         Reported(exactness="derived", primary=True, params=30_885_425, macs=4.402e9,
-                 source="dsnet_fcanet_spec.md §6 (the spec author's computation for ratio 2, bias True; "
+                 source="a computation under mmengine's rules for ratio 2, bias True ("
                         "no published figure exists)",
                  convention=SPEC_CONVENTION, input_size=(224, 224)),
     ),
@@ -173,7 +174,7 @@ register_model(
         "paper figure or config gives its ratio, bias or numbers.",
         "Chosen here (not published): ratio 2 and bias True for both modules, i.e. DSNet50-A (same DSM, same "
         "position) plus DAM in stage 3 (C=256). The DAM gate conv always has a bias. With ratio 16 / no bias "
-        "the spec gives 27,258,152 params and 4.248 G.",
+        "the same computation gives 27,258,152 params and 4.248 G.",
         CONVERSION_NOTE,
     ),
     **_COMMON,

@@ -80,8 +80,8 @@ _DENSENETS = (
     ("densenet121", 121, 7_978_856, 8_062_504, 2.834e9, "torchvision DenseNet121_Weights (num_params, _ops)", _KERAS_APPS),
     ("densenet169", 169, 14_149_480, 14_307_880, 3.360e9, "torchvision DenseNet169_Weights (num_params, _ops)", _KERAS_APPS),
     ("densenet201", 201, 20_013_928, 20_242_984, 4.291e9, "torchvision DenseNet201_Weights (num_params, _ops)", _KERAS_APPS),
-    ("densenet264", 264, 33_337_704, 33_736_232, 5.752e9, "reference_numbers.md §1.7 [calc] (no published weights)",
-     "reference_numbers.md §1.7 [calc]"),
+    ("densenet264", 264, 33_337_704, 33_736_232, 5.752e9, "[calc] computed from the layer list (no published weights)",
+     "[calc] computed from the layer list"),
 )
 for _name, _depth, _params, _keras_total, _macs, _src, _total_src in _DENSENETS:
     register_model(

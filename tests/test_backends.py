@@ -53,7 +53,7 @@ def test_active_backend_on_cpu():
 def test_a_new_backend_is_one_class(monkeypatch):
     """What a new backend needs: a subclass with its attributes and step; the sweep's planning
     picks it up from the registry."""
-    from kbench.running.sweep import jit_values
+    from kbench.running.plan import jit_values
 
     class NumpyBackend(Backend):
         name = "numpy"
@@ -67,4 +67,6 @@ def test_a_new_backend_is_one_class(monkeypatch):
     monkeypatch.setitem(BACKENDS, "numpy", NumpyBackend())
     assert jit_values("auto", "numpy") == [False]
     assert BACKENDS["numpy"].detect()["device"] == "cpu"
-    assert BACKENDS["numpy"].peak_memory_mb("cpu")[1] == "host_rss"
+    assert BACKENDS["numpy"].peak_memory_mb("cpu")[1] == "host_rss_lifetime"  # no reset yet: the process's peak
+    BACKENDS["numpy"].peak_memory_reset("cpu")
+    assert BACKENDS["numpy"].peak_memory_mb("cpu")[1] == "host_rss"  # since the reset: one configuration's peak

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from kbench.cli import main
+from kbench.common.csvio import ROW_CHECK_COLUMN, row_check
 from kbench.results.schema import SWEEP_COLUMNS
 
 SWEEP = ["sweep", "--models", "lenet5", "--input-size", "32", "--batch-sizes", "1", "--modes", "infer", "--no-jit",
@@ -38,6 +39,35 @@ def _row(**values):
                 "status": "ok", "samples_per_s": "12.5"})
     row.update(values)
     return ",".join(row[c] for c in SWEEP_COLUMNS)
+
+
+def _damaged_row():
+    """A row whose row_crc32 was computed before one of its values changed (12.5 -> 125)."""
+    fields = _row().split(",")
+    fields[-1] = row_check(fields[:-1])
+    fields[SWEEP_COLUMNS.index("samples_per_s")] = "125"
+    return ",".join(fields)
+
+
+# Rows that no reader accepts, so no writer may accept them either (merge, sweep --resume):
+# name -> (the row's values, what the one-line error names).
+BAD_ROWS = {
+    "throughput-nan": ({"samples_per_s": "nan"}, "samples_per_s 'nan'"),
+    "throughput-inf": ({"samples_per_s": "inf"}, "samples_per_s 'inf'"),
+    "throughput-overflow": ({"samples_per_s": "1e309"}, "samples_per_s '1e309'"),
+    "throughput-negative": ({"samples_per_s": "-5"}, "samples_per_s '-5'"),
+    "throughput-zero": ({"samples_per_s": "0"}, "samples_per_s '0'"),
+    "throughput-empty": ({"samples_per_s": ""}, "samples_per_s ''"),
+    "throughput-word": ({"samples_per_s": "fast"}, "samples_per_s 'fast'"),
+    "error-row-throughput-word": ({"status": "error", "samples_per_s": "fast"}, "samples_per_s 'fast'"),
+    "rounds-word": ({"rounds": "3", "samples_per_s_rounds": "1;x;3"}, "samples_per_s_rounds '1;x;3'"),
+    "rounds-negative": ({"rounds": "2", "samples_per_s_rounds": "1;-2"}, "samples_per_s_rounds '1;-2'"),
+    "rounds-count": ({"rounds": "2", "samples_per_s_rounds": "1;2;3"}, "rounds '2' but 3 values"),
+    "oom-batch-superscript": ({"status": "oom", "samples_per_s": "", "batch_size": "\u00b2"}, "batch_size '\u00b2'"),
+    "input-superscript": ({"input_h": "\u00b2"}, "input_h '\u00b2'"),
+    "timestamp-word": ({"timestamp": "yesterday"}, "timestamp 'yesterday'"),
+    "model-empty": ({"model": ""}, "empty model"),
+}
 
 
 def _benchmark(**changes):
@@ -107,6 +137,11 @@ FILES = {
     "data_dict.json": json.dumps(_benchmark(**{"b.stats.data": {"a": 1}})).encode(),
     "name_list.json": json.dumps(_benchmark(**{"b.name": ["x"]})).encode(),
     "nomodels.txt": b"# no model here\n\n",
+    "dupkey.csv": (HEADER + "\n" + _row() + "\n" + _row(samples_per_s="13") + "\n").encode(),
+    "damaged.csv": (HEADER + "\n" + _damaged_row() + "\n").encode(),
+    "older.csv": (",".join(SWEEP_COLUMNS[:-1]) + "\n" + ",".join(_row().split(",")[:-1]) + "\n").encode(),
+    "batches_empty_item.toml": b"[sweep]\nmodels = ['lenet5']\nbatch_sizes = '1,,2'\n",
+    **{f"bad-{name}.csv": (HEADER + "\n" + _row(**values) + "\n").encode() for name, (values, _) in BAD_ROWS.items()},
 }
 
 CASES = [
@@ -160,7 +195,8 @@ CASES = [
     ("sweep-mode", _sweep("--modes", "eval"), "eval"),
     ("sweep-input-too-small", _sweep("--input-size", "8"), "too small"),
     ("sweep-input-zero", _sweep("--input-size", "0"), "--input-size"),
-    ("sweep-input-three", _sweep("--input-size", "32,32,3"), "--input-size"),
+    ("sweep-input-four", _sweep("--input-size", "32,32,3,1"), "--input-size"),
+    ("sweep-input-superscript", _sweep("--input-size", "\u00b2"), "--input-size"),
     ("sweep-input-word", _sweep("--input-size", "abc"), "--input-size"),
     ("sweep-unknown-model", _sweep("--models", "no_such_net"), "unknown model"),
     ("sweep-unknown-family", ["sweep", "--family", "nosuch", "--out", "{tmp}/new.csv"], "nosuch"),
@@ -251,6 +287,20 @@ CASES = [
     # ---- the other commands (their own validation)
     ("profile-unknown-model", ["profile", "nosuch"], "unknown model"),
     ("profile-input-zero", ["profile", "lenet5", "--input-size", "0"], "--input-size"),
+    ("profile-input-superscript", ["profile", "lenet5", "--input-size", "32x\u00b2"], "must be H, H,W or H,W,C"),
+    ("profile-input-four", ["profile", "lenet5", "--input-size", "32,32,3,1"], "must be H, H,W or H,W,C"),
+    ("profile-input-channels-zero", ["profile", "lenet5", "--input-size", "32x32x0"], "--input-size"),
+    ("profile-input-huge", ["profile", "lenet5", "--input-size", "9" * 5000], "--input-size"),
+    ("profile-columns-unknown", ["profile", "lenet5", "--columns", "model,flops"], "unknown column 'flops'"),
+    ("profile-columns-csv", ["profile", "lenet5", "--columns", "model", "--format", "csv"], "--columns"),
+    ("profile-group-by-bad-regex", ["profile", "lenet5", "--per-layer", "--group-by", "(stage"], "--group-by"),
+    ("profile-group-by-and-depth", ["profile", "lenet5", "--per-layer", "--group-by", "x", "--depth", "1"],
+     "pass one of them"),
+    ("profile-group-by-without-per-layer", ["profile", "lenet5", "--group-by", "x"], "needs --per-layer"),
+    ("profile-import-not-a-module", ["profile", "lenet5", "--import", "my-nets.py"], "--import"),
+    ("profile-jobs-zero", ["profile", "lenet5", "--jobs", "0"], "--jobs 0 must be an integer >= 1"),
+    ("profile-jobs-word", ["profile", "lenet5", "--jobs", "many"], "--jobs 'many' must be an integer"),
+    ("profile-import-missing", ["profile", "lenet5", "--import", "no_such_module_kbench"], "cannot import"),
     ("profile-set-no-equals", ["profile", "lenet5", "--set", "noequals"], "KEY=VALUE"),
     ("profile-format", ["profile", "lenet5", "--format", "xml"], "xml"),
     ("profile-num-classes-word", ["profile", "lenet5", "--num-classes", "x"], "num-classes"),
@@ -262,7 +312,7 @@ CASES = [
     ("conventions-format", ["conventions", "--format", "xml"], "xml"),
     ("reproduce-unknown-table", ["reproduce", "nosuch_table"], "unknown table 'nosuch_table'"),
     ("reproduce-all-and-table", ["reproduce", "all", "resnet_table"], "'all' cannot be combined"),
-    ("reproduce-format", ["reproduce", "resnet_table", "--format", "xml"], "--format 'xml': allowed: markdown, csv"),
+    ("reproduce-format", ["reproduce", "resnet_table", "--format", "xml"], "--format: invalid choice: 'xml' (choose from 'markdown', 'csv'"),
     ("reproduce-out-exists", ["reproduce", "resnet_table", "--out", "{tmp}/existing.txt"], "--force"),
     ("reproduce-out-directory", ["reproduce", "resnet_table", "--out", "{tmp}/adir", "--force"], "directory"),
     ("reproduce-list-with-table", ["reproduce", "--list", "resnet_table"], "--list takes no TABLE"),
@@ -407,6 +457,31 @@ CASES = [
     ("merge-input-other-header", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "{tmp}/existing.txt"], "header"),
     ("merge-no-input", ["merge", "{tmp}/merged.csv"], "required"),
     ("merge-abbrev", ["merge", "{tmp}/merged.csv", "{tmp}/sweep.csv", "--forc"], "--forc"),
+    # ---- integer lists and counts: ASCII digits, no empty item
+    ("sweep-batch-empty-item", _sweep("--batch-sizes", "1,,2"), "empty item"),
+    ("sweep-batch-trailing-comma", _sweep("--batch-sizes", "1,2,"), "empty item"),
+    ("sweep-batch-superscript", _sweep("--batch-sizes", "\u00b2"), "positive integers"),
+    ("sweep-batch-arabic-indic-digit", _sweep("--batch-sizes", "\u0661"), "positive integers"),
+    ("sweep-batch-underscore", _sweep("--batch-sizes", "1_0"), "positive integers"),
+    ("sweep-devices-empty-item", _sweep("--devices", "1,,2"), "empty item"),
+    ("sweep-shard-superscript", _sweep("--shard", "\u00b2/3"), "--shard"),
+    ("sweep-warmup-superscript", _sweep("--warmup", "\u00b2"), "--warmup"),
+    ("config-batch-empty-item", ["sweep", "--config", "{tmp}/batches_empty_item.toml", "--out", "{tmp}/new.csv"],
+     "empty item"),
+    # ---- rows every reader refuses are refused by the writers too (one validator: schema.row_problem)
+    *[(f"merge-row-{name}", ["merge", "{tmp}/merged.csv", f"{{tmp}}/bad-{name}.csv"], needle)
+      for name, (_, needle) in BAD_ROWS.items()],
+    *[(f"sweep-resume-row-{name}", _sweep("--resume", out=f"{{tmp}}/bad-{name}.csv"), needle)
+      for name, (_, needle) in BAD_ROWS.items()],
+    *[(f"compare-row-{name}", ["compare", f"{{tmp}}/bad-{name}.csv", "{tmp}/sweep.csv"], needle)
+      for name, (_, needle) in BAD_ROWS.items()],
+    ("merge-duplicate-key", ["merge", "{tmp}/merged.csv", "{tmp}/dupkey.csv"], "line 3 repeats the configuration"),
+    ("sweep-resume-duplicate-key", _sweep("--resume", out="{tmp}/dupkey.csv"), "line 3 repeats the configuration"),
+    ("compare-duplicate-key", ["compare", "{tmp}/dupkey.csv", "{tmp}/sweep.csv"], "repeats configuration"),
+    ("merge-damaged-row", ["merge", "{tmp}/merged.csv", "{tmp}/damaged.csv"], ROW_CHECK_COLUMN),
+    ("sweep-resume-damaged-row", _sweep("--resume", out="{tmp}/damaged.csv"), ROW_CHECK_COLUMN),
+    ("compare-damaged-row", ["compare", "{tmp}/damaged.csv", "{tmp}/sweep.csv"], ROW_CHECK_COLUMN),
+    ("sweep-resume-older-version", _sweep("--resume", out="{tmp}/older.csv"), "earlier kbench version"),
 ]
 
 
@@ -483,4 +558,42 @@ def test_bad_input_in_a_subprocess(argv, tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert snapshot(tmp_path) == before
+
+
+# ----------------------------------------------------------------------------- documented behaviour
+
+def test_a_header_without_its_newline_is_an_empty_sweep_csv(tmp_path, capsys):
+    """A header-only file whose final newline is missing (someone's editor) is a sweep CSV with no
+    row: merge writes an empty CSV and --resume continues it (here with nothing left to run)."""
+    path = tmp_path / "header-only.csv"
+    path.write_text(HEADER)
+    assert main(["merge", str(tmp_path / "merged.csv"), str(path)]) == 0
+    assert "merged 0 rows" in capsys.readouterr().err
+    assert (tmp_path / "merged.csv").read_text() == HEADER + "\n"
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in _sweep("--resume", "--time-budget", "0.000001",
+                                                                   out=str(path))]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert path.read_text() == HEADER + "\n"  # the newline completed, nothing else
+
+
+def test_a_saved_model_with_a_lambda_layer_is_refused(tmp_path, capsys):
+    """``.keras`` files load with Keras' safe mode: a Lambda layer's Python code is never
+    deserialised, let alone run (the marker file its function would write stays absent)."""
+    import keras
+
+    marker = tmp_path / "lambda-ran"
+    inputs = keras.Input((8, 8, 3))
+    touch = eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # no closure: Keras saves its code
+    outputs = keras.layers.Lambda(touch)(inputs)
+    outputs = keras.layers.GlobalAveragePooling2D()(outputs)
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, outputs).save(path)
+    marker.unlink()  # building the model above ran the function once
+    before = snapshot(tmp_path)
+    code = main(["profile", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "Lambda" in err, err
+    assert not marker.exists()
     assert snapshot(tmp_path) == before

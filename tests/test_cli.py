@@ -74,14 +74,18 @@ def test_cli_subprocess_bad_input_has_no_traceback():
 def test_list_formats(capsys):
     assert main(["list", "--family", "lenet"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["model", "family", "paper", "year", "default_input_shape", "min_input_size"]
+    assert table[0].split() == ["model", "family", "paper", "year", "default_input_shape", "min_input_size",
+                                "reported", "params", "reported", "MACs"]
     assert table[2].split()[:2] == ["lenet5", "lenet"]
+    assert table[2].split()[-2:] == ["61.71k", "416.52k"]  # the published figures (LeNet-5: 61,706 and 416,520)
     assert main(["list", "--family", "resnet", "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [entry["name"] for entry in listed] == sorted(kbench.list_models("resnet"), key=natural_key)
     assert main(["list", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "model,family,paper,year,default_input_shape,min_input_size"
+    assert lines[0] == "model,family,paper,year,default_input_shape,min_input_size,reported_params,reported_macs"
+    # Published figures as printed (ResNet-50's MACs: torchvision's rounded 4.089G), integers in the CSV.
+    assert next(line for line in lines if line.startswith("resnet50,")).endswith(",25557032,4089000000")
     assert len(lines) == 1 + len(kbench.list_models())
 
 
@@ -96,7 +100,7 @@ def test_profile_json_and_csv_outputs(tmp_path, capsys):
 
     frame = pd.read_csv(out)
     assert list(frame["model"]) == ["lenet5", "vgg11"]
-    for column in ("params_total", "macs", "flops_tf", "uncounted_ops", "tf_version", "keras_version",
+    for column in ("params", "params_trainable", "params_non_trainable", "params_keras_total", "macs", "flops_tf", "uncounted_ops", "tf_version", "keras_version",
                    "host", "git_commit", "timestamp", "kbench_version"):
         assert column in frame.columns
     assert (frame["status"] == "ok").all()
@@ -152,3 +156,68 @@ def test_cli_fit_flops_table_has_blank_reference_for_other_models(capsys):
     assert "fit (kbench MACs)" in out and "audit, corrected" in out
     corrected_line = next(line for line in out.splitlines() if line.startswith("audit, corrected"))
     assert corrected_line.strip() == "audit, corrected"
+
+
+# ---- params columns, conventions as their tools print them, paper tables ---------------------------
+RESNET50_PARAMS = 25_557_032  # torchvision's resnet50: sum(p.numel() for p in model.parameters())
+RESNET50_BN_STATISTICS = 53_120  # BN moving mean + variance: 2 x the 26,560 BN channels
+
+
+def test_params_is_the_papers_count_in_json_csv_and_tables(tmp_path, capsys):
+    """The parameter count does not depend on the input size: 64x64 keeps the test fast."""
+    import csv
+
+    assert main(["profile", "resnet50", "--input-size", "64", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)["models"][0]
+    assert (record["params"], record["params_trainable"], record["params_non_trainable"],
+            record["params_keras_total"]) == (RESNET50_PARAMS, RESNET50_PARAMS, RESNET50_BN_STATISTICS,
+                                              RESNET50_PARAMS + RESNET50_BN_STATISTICS)
+    out = tmp_path / "p.csv"
+    assert main(["profile", "resnet50", "--input-size", "64", "--format", "csv", "--out", str(out)]) == 0
+    with open(out, newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["params"] == str(RESNET50_PARAMS) and row["params_keras_total"] == "25610152"
+    capsys.readouterr()
+    for fmt in ("table", "markdown"):
+        assert main(["profile", "resnet50", "--input-size", "64", "--format", fmt]) == 0
+        text = capsys.readouterr().out
+        assert ("25.56M" if fmt == "table" else "25.56") in text and "25.61" not in text, text
+
+
+def test_a_convention_prints_as_its_tool_prints(capsys):
+    """mmpretrain's ResNet-50: 'Flops: 4.109G' (mmengine, extract_feat: the backbone), in MACs."""
+    assert main(["profile", "resnet50", "--convention", "mmengine", "--part", "backbone"]) == 0
+    out = capsys.readouterr().out
+    assert "mmengine MACs" in out and "4.109G" in out
+
+
+def test_latex_and_markdown_are_paper_tables(capsys):
+    assert main(["profile", "resnet18,resnet50", "--format", "latex"]) == 0
+    latex = capsys.readouterr().out
+    for part in ("\\begin{table}", "\\caption{Parameters", "\\label{tab:kbench-profile}", "\\toprule", "\\midrule",
+                 "\\bottomrule", "model & input & params (M) & MACs (G)", "resnet18 & 224x224 & 11.69 & 1.81",
+                 "resnet50 & 224x224 & 25.56 & 4.09"):
+        assert part in latex, (part, latex)
+    assert main(["profile", "resnet18", "--input-size", "64", "--format", "markdown",
+                 "--columns", "model,params,params_keras_total,activations"]) == 0
+    markdown = capsys.readouterr().out.splitlines()
+    assert [c.strip() for c in markdown[0].strip("|").split("|")] == [
+        "model", "params (M)", "params (Keras total) (M)", "activations (elements) (K)"]
+
+
+def test_profile_in_worker_processes_gives_the_same_rows_in_order(tmp_path, capsys):
+    """--jobs 2: two spawned workers; the rows, their order and every count are those of one process."""
+    import csv
+
+    models = "lenet5,resnet18,squeezenet1_1,mobilenet_v2"
+    rows = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"p{jobs}.csv"
+        assert main(["profile", models, "--input-size", "64", "--num-classes", "10", "--format", "csv",
+                     "--out", str(out), "--jobs", jobs]) == 0
+        with open(out, newline="") as handle:
+            rows[jobs] = list(csv.DictReader(handle))
+    counts = ("model", "status", "error", "params", "params_keras_total", "macs", "flops_tf", "mem_access",
+              "activations", "uncounted_ops", "input_bytes")
+    assert [[r[c] for c in counts] for r in rows["2"]] == [[r[c] for c in counts] for r in rows["1"]]
+    assert [r["model"] for r in rows["2"]] == models.split(",")

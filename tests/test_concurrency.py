@@ -113,3 +113,31 @@ def test_retry_failed_replaces_the_failed_row(tmp_path, profile_cache, monkeypat
     retried = df[df["batch_size"] == "1"].iloc[0]
     assert retried["run_id"] != "old" and "simulated error" in retried["error"]
     assert df[df["batch_size"] == "2"].iloc[0]["run_id"] == "old"  # other rows kept as they were
+
+
+def test_a_writer_whose_file_was_removed_by_another_starts_it_again(tmp_path, monkeypatch):
+    """Two writers on one new CSV; the first one's first row fails (a full disk), so it removes
+    the file it created. The second, holding the old file open, locks the path's new file and
+    writes the header before its row: never a row without a header."""
+    import errno
+
+    from kbench.common.csvio import CsvLog, read_header, read_rows
+    from kbench.errors import UsageError
+
+    path = tmp_path / "shared.csv"
+    columns = ["model", "batch_size"]
+    first, second = CsvLog(path, columns), CsvLog(path, columns)
+    real_write = os.write
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with first.locked(), pytest.raises(UsageError, match="No space left"):
+        first.append({"model": "lenet5", "batch_size": 1})
+    monkeypatch.setattr(os, "write", real_write)
+    assert not path.exists()
+    with second.locked():
+        second.append({"model": "lenet5", "batch_size": 2})
+    first.close(), second.close()
+    assert read_header(path) == columns and read_rows(path) == [{"model": "lenet5", "batch_size": "2"}]

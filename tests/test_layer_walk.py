@@ -4,7 +4,7 @@ import keras
 import pytest
 
 from kbench.counting.fit import seed_convention_ops
-from kbench.counting.layer_walk import RuleTable, analyze, count_params, flat_layers
+from kbench.counting.layer_walk import RuleTable, analyze, count_params, flat_layers, layer_calls
 from kbench.counting.macs import MAC_RULES, count_macs
 from kbench.counting.memory_cost import memory_access_cost
 
@@ -107,9 +107,77 @@ def test_rules_follow_the_class_hierarchy():
 
 def test_count_params_splits_trainable_and_statistics():
     counts = count_params(_chain())
-    conv, bn, fc = 3 * 3 * 3 * 4 + 4, 4 * 4, 256 * 10 + 10
-    assert counts == {"params_total": conv + bn + fc, "params_trainable": conv + 2 * 4 + fc,
-                      "params_non_trainable": 2 * 4}
+    conv, bn_affine, bn_statistics, fc = 3 * 3 * 3 * 4 + 4, 2 * 4, 2 * 4, 256 * 10 + 10
+    assert counts == {"params": conv + bn_affine + fc, "params_trainable": conv + bn_affine + fc,
+                      "params_non_trainable": bn_statistics, "params_keras_total": conv + bn_affine + bn_statistics + fc}
+
+
+def test_params_count_frozen_weights_as_torchvision_does():
+    """A frozen layer's weights are still parameters (torchvision counts every nn.Parameter,
+    requires_grad or not); only BN's moving statistics (buffers in PyTorch) are left out."""
+    model = _chain()
+    model.get_layer("conv").trainable = False
+    model.get_layer("bn").trainable = False
+    counts = count_params(model)
+    conv, bn_affine, bn_statistics, fc = 3 * 3 * 3 * 4 + 4, 2 * 4, 2 * 4, 256 * 10 + 10
+    assert counts["params"] == conv + bn_affine + fc
+    assert counts["params_trainable"] == fc
+    assert counts["params_non_trainable"] == conv + bn_affine + bn_statistics
+
+
+class ConvBnBlock(keras.layers.Layer):
+    """A custom layer with no rule of its own: conv 3x3 (same) then BN, as sublayers."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = keras.layers.Conv2D(4, 3, padding="same")
+        self.bn = keras.layers.BatchNormalization()
+
+    def call(self, x):
+        return self.bn(self.conv(x))
+
+
+class SubclassedNet(keras.Model):
+    """8x8x3 -> ConvBnBlock -> ReLU -> global average pool -> dense 10, as a subclassed model."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.block = ConvBnBlock()
+        self.pool = keras.layers.GlobalAveragePooling2D()
+        self.fc = keras.layers.Dense(10)
+
+    def call(self, x):
+        return self.fc(self.pool(keras.ops.relu(self.block(x))))
+
+
+def test_subclassed_model_is_walked_through_its_recorded_calls():
+    from kbench.counting.activations import count_activations
+    from kbench.models.views import functional_view
+
+    model = functional_view(SubclassedNet(name="net"), (8, 8, 3))
+    calls = layer_calls(model)
+    assert [call.name for call in calls] == ["net"]
+    assert [type(c.layer).__name__ for c in calls[0].children] == ["ConvBnBlock", "GlobalAveragePooling2D", "Dense"]
+    # Every count lands on the subclassed model's own row; the custom block (no rule) is walked into.
+    assert count_macs(model) == {"macs": CONV_MACS + 4 * 10, "per_layer": {"net": CONV_MACS + 4 * 10},
+                                 "unknown_layers": []}
+    assert count_activations(model, calls=calls).per_layer == {"net": 8 * 8 * 4 + 10}
+    # Memory: the block has no memory rule of its own, so the default one counts it whole (input +
+    # output + its conv kernel), as in a Functional model; then the pool and the dense layer.
+    block = 8 * 8 * 3 + 8 * 8 * 4 + 3 * 3 * 3 * 4
+    pool, fc = 8 * 8 * 4 + 4, 4 + 10 + 4 * 10
+    assert memory_access_cost(model, calls=calls) == {"total": block + pool + fc, "per_layer": {"net": block + pool + fc}}
+
+
+def test_recording_leaves_the_model_as_it_was():
+    from kbench.models.views import functional_view
+
+    inner = SubclassedNet(name="net")
+    model = functional_view(inner, (8, 8, 3))
+    nodes_before, call_before = len(inner._inbound_nodes), keras.layers.Layer.__call__
+    layer_calls(model)
+    assert len(inner._inbound_nodes) == nodes_before  # no Keras node added to the user's model
+    assert keras.layers.Layer.__call__ is call_before  # the recording is undone
 
 
 @pytest.mark.parametrize("builder", [_chain, _nested])

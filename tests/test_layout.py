@@ -171,7 +171,7 @@ def test_package_shape():
 
 def test_kbench_has_no_import_cycle():
     graph = import_graph(KBENCH)
-    assert "kbench.running.worker" in graph["kbench.running.sweep"]
+    assert "kbench.running.worker" in graph["kbench.running.supervisor"]  # the graph sees the real imports
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle)
 

@@ -100,12 +100,12 @@ PLAN = ["--models", "lenet5", "--input-size", "32", "--batch-sizes", "1,2", "--m
 
 def _planned_keys():
     from kbench.models import registry
-    from kbench.running import sweep
+    from kbench.running.plan import ResolvedSweep, SweepSpec, plan
 
-    spec = sweep.SweepSpec(models=["lenet5"], batch_sizes=[1, 2], modes=["infer", "train"],
-                           precisions=["float32", "mixed_bfloat16"], backends=["tensorflow"], jit="off",
-                           input_size=(32, 32))
-    return sorted(c.key for c in sweep.plan(spec, [registry.resolve("lenet5", (32, 32))]))
+    spec = SweepSpec(models=["lenet5"], batch_sizes=[1, 2], modes=["infer", "train"],
+                     precisions=["float32", "mixed_bfloat16"], backends=["tensorflow"], jit="off",
+                     input_size=(32, 32))
+    return sorted(c.key for c in plan(ResolvedSweep(spec, [registry.resolve("lenet5", (32, 32))])))
 
 
 @pytest.mark.slow  # five real sweeps (minutes on 2 cores); the shard arithmetic is tested in test_shard.py

@@ -81,7 +81,8 @@ CHECK_SCRIPT = textwrap.dedent("""
     os.environ.update(BACKENDS[name].worker_env(2))
     BACKENDS[name].prepare_devices(2)
     import keras
-    from kbench import registry, timing
+    from kbench.models import registry
+    from kbench.running import timing
     parallel = BACKENDS[name].data_parallel(2)
     with parallel.scope():
         model = registry.resolve("lenet5", (32, 32)).build()
@@ -118,7 +119,7 @@ def test_the_split_is_checked(backend):
 
 def test_skip_reasons_without_a_worker():
     from kbench.models import registry
-    from kbench.running.sweep import Config
+    from kbench.running.plan import Config
 
     request = registry.resolve("lenet5", (32, 32))
     assert "not divisible by 4 devices" in Config(request, 6, "infer", "jax", "float32", True, 0, 1, n_devices=4).skip_reason()

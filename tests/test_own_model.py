@@ -106,7 +106,7 @@ def run_json(capsys, *argv):
                          ids=["functional", "sequential", "unbuilt-sequential", "subclassed"])
 def test_profile_any_keras_model_matches_hand_counts(make, shape):
     record = kbench.profile(make(), input_shape=shape)
-    assert record["params_total"] == hand_counts()["params"] == 122
+    assert record["params"] == hand_counts()["params"] == 122
     assert record["macs"] == hand_counts()["macs"] == 3896
     assert record["family"] == "user" and record["input_shape"] == [8, 8, 3]
 
@@ -116,7 +116,25 @@ def test_per_layer_of_sequential_and_subclassed_sum_to_totals():
     assert {r["name"]: r["macs"] for r in rows if r["macs"]} == {"conv": 3888, "fc": 8}
     sub = kbench.profile(Subclassed(name="net"), input_shape=(8, 8, 3), per_layer=True)
     assert [(r["name"], r["macs"]) for r in sub["per_layer"] if r["macs"]] == [("net", 3896)]
-    assert sub["mem_access"] is None  # no graph of layers to walk: not computed, never a guess
+
+
+def test_subclassed_model_counts_come_from_its_recorded_layer_calls():
+    """Activations, memory access and the conventions walk the layers a subclassed model calls."""
+    record = kbench.profile(Subclassed(name="net"), input_shape=(8, 8, 3))
+    assert record["activations"] == 6 * 6 * 4 + 2  # the conv's and the dense layer's outputs
+    conv = 8 * 8 * 3 + 6 * 6 * 4 + 27 * 4   # input read, output written, kernel read
+    pool, fc = 6 * 6 * 4 + 4, 4 + 2 + 4 * 2
+    assert record["mem_access"] == conv + pool + fc
+
+
+def test_input_of_any_rank_in_python():
+    """A sequence model (length 10, 3 channels): Conv1D(4, 3) -> 8x4, then Dense(2) on 4 features."""
+    inputs = keras.Input((10, 3))
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(4, 3, name="conv")(inputs))
+    record = kbench.profile(keras.Model(inputs, keras.layers.Dense(2)(x)))
+    assert record["input_shape"] == [10, 3]
+    assert record["macs"] == 8 * 4 * 3 * 3 + 4 * 2
+    assert record["params"] == 3 * 3 * 4 + 4 + 4 * 2 + 2
 
 
 def test_model_without_input_shape_asks_for_one():
@@ -147,7 +165,7 @@ def test_open_input_dimensions_take_the_input_size():
 def test_python_api_takes_saved_files_and_factories(saved_model, factory_module):
     assert kbench.profile(saved_model)["macs"] == 3896
     record = kbench.profile(f"{factory_module}:build", width=8, num_classes=5)
-    assert (record["params_total"], record["macs"]) == tuple(hand_counts(8, 5).values())
+    assert (record["params"], record["macs"]) == tuple(hand_counts(8, 5).values())
     assert record["model"] == "tiny_factory:build" and record["variant"] == {"width": 8}
 
 
@@ -155,14 +173,20 @@ def test_python_api_takes_saved_files_and_factories(saved_model, factory_module)
 
 def test_cli_profiles_a_saved_model(capsys, saved_model):
     record = run_json(capsys, saved_model)
-    assert (record["params_total"], record["macs"]) == (122, 3896)
+    assert (record["params"], record["macs"]) == (122, 3896)
     assert record["model"] == saved_model
+
+
+def test_cli_input_size_takes_channels(capsys, factory_module):
+    record = run_json(capsys, f"{factory_module}:build", "--input-size", "10,10,2")
+    assert record["input_shape"] == [10, 10, 2]
+    assert record["macs"] == 8 * 8 * 4 * 9 * 2 + 4 * 2
 
 
 def test_cli_profiles_a_factory_with_set_input_size_and_classes(capsys, factory_module):
     record = run_json(capsys, f"{factory_module}:build", "--set", "width=8", "--input-size", "10",
                       "--num-classes", "3")
-    assert (record["params_total"], record["macs"]) == tuple(hand_counts(8, 3, size=10).values())
+    assert (record["params"], record["macs"]) == tuple(hand_counts(8, 3, size=10).values())
     assert record["input_shape"] == [10, 10, 3]
 
 
@@ -241,3 +265,112 @@ def test_import_kbench_registers_the_zoo_layers_for_load_model(tmp_path):
                           env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split()[-1]) == model.count_params()
+
+
+# ----------------------------------------------------------------------------- registered subclassed models
+
+SUBCLASSED_SOURCE = textwrap.dedent('''
+    import keras
+
+    @keras.saving.register_keras_serializable(package="kbench_tests")
+    class TinyNet(keras.Model):
+        """Conv2D(4, 3) (valid) -> global average pool -> Dense(2): the hand counts of this file."""
+
+        def __init__(self, width=4, classes=2, **kwargs):
+            super().__init__(**kwargs)
+            self.width, self.classes = width, classes
+            self.conv = keras.layers.Conv2D(width, 3)
+            self.pool = keras.layers.GlobalAveragePooling2D()
+            self.fc = keras.layers.Dense(classes)
+
+        def call(self, x):
+            return self.fc(self.pool(self.conv(x)))
+
+        def get_config(self):
+            return {"width": self.width, "classes": self.classes, "name": self.name}
+''')
+
+
+def _subclassed_module(directory: Path, name: str):
+    """``name`` (defining the registered ``TinyNet``) written to ``directory`` and imported from there."""
+    import importlib
+
+    (directory / f"{name}.py").write_text(SUBCLASSED_SOURCE)
+    sys.path.insert(0, str(directory))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(directory))
+
+
+def _saved_tiny_net(module, path: Path) -> str:
+    model = module.TinyNet(name="tiny_net")
+    model(keras.ops.zeros((1, 8, 8, 3)))  # built at 8x8x3: the saved file records that shape
+    model.save(path)
+    return str(path)
+
+
+def _kbench(*argv, cwd, pythonpath=str(REPO)):
+    done = subprocess.run([sys.executable, "-m", "kbench", *argv], capture_output=True, text=True, cwd=cwd,
+                          env={**__import__("os").environ, "PYTHONPATH": pythonpath}, timeout=600)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_saved_subclassed_model_profiles_exactly_with_its_module_imported(tmp_path):
+    """A fresh ``kbench profile`` of a saved registered subclassed model imports the module the file
+    names from the working directory (Keras' safe mode on), and counts it by hand."""
+    module = _subclassed_module(tmp_path, "tiny_net_cwd")
+    try:
+        saved = _saved_tiny_net(module, tmp_path / "tiny.keras")
+    finally:
+        sys.modules.pop("tiny_net_cwd", None)
+    code, out, err = _kbench("profile", saved, "--format", "json", cwd=tmp_path)
+    assert code == 0, err[-2000:]
+    (record,) = json.loads(out)["models"]
+    assert (record["params"], record["macs"]) == (122, 3896) == tuple(hand_counts().values())
+    assert record["activations"] == 6 * 6 * 4 + 2 and record["input_shape"] == [8, 8, 3]
+    # Elsewhere, the module is not found: one line that says how to name it.
+    code, _, err = _kbench("profile", saved, cwd=tmp_path.parent)
+    assert code == 2 and err.count("\n") == 1
+    assert "Keras does not know class 'TinyNet'" in err and "--import MODULE" in err
+
+
+def test_import_names_the_module_of_a_class_saved_from_a_script(tmp_path):
+    """A model saved from a script records its class in ``__main__``: ``--import`` names the module
+    that now defines (and registers) it."""
+    (tmp_path / "nets.py").write_text(SUBCLASSED_SOURCE)
+    script = SUBCLASSED_SOURCE + textwrap.dedent('''
+        model = TinyNet(name="tiny_net")
+        model(keras.ops.zeros((1, 8, 8, 3)))
+        model.save("from_script.keras")
+    ''')
+    (tmp_path / "save_it.py").write_text(script)
+    done = subprocess.run([sys.executable, "save_it.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    code, _, err = _kbench("profile", "from_script.keras", cwd=tmp_path)
+    assert code == 2 and "Keras does not know class" in err
+    code, out, err = _kbench("profile", "from_script.keras", "--import", "nets", "--format", "json", cwd=tmp_path)
+    assert code == 0, err[-2000:]
+    assert json.loads(out)["models"][0]["macs"] == 3896
+    code, _, err = _kbench("profile", "from_script.keras", "--import", "no_such_nets", cwd=tmp_path)
+    assert code == 2 and "cannot import 'no_such_nets' for --import" in err and err.count("\n") == 1
+
+
+def test_sweep_measures_a_saved_subclassed_model_and_the_object(tmp_path, monkeypatch):
+    """The sweep's workers import the model's module: from the working directory for the saved
+    file, and from its file for the object (whose module only this process has on its path)."""
+    monkeypatch.chdir(tmp_path)
+    saved = _saved_tiny_net(_subclassed_module(tmp_path, "tiny_net_sweep"), tmp_path / "tiny.keras")
+    elsewhere = tmp_path / "lib"
+    elsewhere.mkdir()
+    module = _subclassed_module(elsewhere, "tiny_net_elsewhere")
+    model = module.TinyNet(name="tiny_object")
+    model(keras.ops.zeros((1, 8, 8, 3)))
+    try:
+        result = kbench.sweep_models([saved, model], out=str(tmp_path / "s.csv"), batch_sizes=[1], modes=["infer"],
+                                     warmup=0, iters=1, rounds=1, profile_cache=str(tmp_path / "cache"))
+    finally:
+        for name in ("tiny_net_sweep", "tiny_net_elsewhere"):
+            sys.modules.pop(name, None)
+    assert [(r["model"], r["status"], r["macs"], r["params_trainable"]) for r in result.rows] == [
+        (saved, "ok", 3896, 122), ("tiny_object", "ok", 3896, 122)], [r["error"] for r in result.rows]

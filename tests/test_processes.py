@@ -246,3 +246,29 @@ def test_ctrl_c_during_start_up_is_never_ignored(tmp_path, profile_cache):
     for i in range(len(delays)):
         out = tmp_path / f"{i}.csv"
         assert not out.exists() or out.read_text().count("\n") <= 1  # no row, at most the header
+
+
+def test_the_shard_cost_counter_dies_with_its_sweep(tmp_path):
+    """``--shard`` counts the configurations' costs in a helper process (``python -m
+    kbench.running.shard``), here made to hang: SIGKILL of the sweep, at a moment it cannot
+    handle, ends the helper too (no process left with its 1800 s limit)."""
+    env = {**os.environ, "KBENCH_FAULT_INJECT": "lenet5:*:count=hang", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "kbench", "sweep", *BASE, "--shard", "1/2",
+                             "--profile-cache", str(tmp_path / "cache"), "--out", str(tmp_path / "shard.csv")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    counters: list[int] = []
+    try:
+        counters = _wait(lambda: [p for p in _children(proc.pid) if "kbench.running.shard" in _cmdline(p)], 120)
+        assert counters, f"no cost counter started (sweep exit {proc.poll()})"
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        _wait(lambda: not any(_alive(p) for p in counters), 15)
+        assert not any(_alive(p) for p in counters), "the cost counter outlived its SIGKILLed sweep"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in counters:  # a failed test leaves nothing running either
+            if _alive(pid) and "kbench.running.shard" in _cmdline(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not (tmp_path / "shard.csv").exists()  # killed before any row: not even a header

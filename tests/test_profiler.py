@@ -99,12 +99,12 @@ def test_per_layer_table_sums_to_totals(capsys):
     record = json.loads(capsys.readouterr().out)["models"][0]
     assert sum(r["macs"] for r in record["per_layer"]) == record["macs"]
     assert sum(r["flops_tf"] for r in record["per_layer"]) == record["flops_tf"]
-    assert sum(r["params"] for r in record["per_layer"]) == record["params_total"]
+    assert sum(r["params"] for r in record["per_layer"]) == record["params"]
 
 
 def _assert_rows_match_totals_and_analytic_counts(model, record):
     rows = record["per_layer"]
-    for column, total in (("macs", "macs"), ("flops_tf", "flops_tf"), ("params", "params_total"),
+    for column, total in (("macs", "macs"), ("flops_tf", "flops_tf"), ("params", "params"),
                           ("mem_access", "mem_access")):
         assert sum(r[column] for r in rows) == record[total], column
     by_layer = {r["name"]: r["macs"] for r in rows}
@@ -142,3 +142,62 @@ def test_registered_model_with_a_nested_extractor_lists_its_layers():
     assert len(extractor_rows) == len(model.get_layer("mdf_extractor").layers) - 1  # its input layer left out
     assert all(r["macs"] for r in record["per_layer"] if r["type"] == "Conv2D")
     _assert_rows_match_totals_and_analytic_counts(model, record)
+
+
+# ---- per-layer grouping and sizes --------------------------------------------------------------
+def test_layer_groups_follow_the_name_hierarchy():
+    """Nested models' paths first, then the layer name's '_'-separated parts (the zoo's and Keras
+    Applications' names): fvcore's max_depth / torchinfo's depth over Keras names."""
+    from kbench.counting.profiling import layer_group
+
+    assert [layer_group("conv2_block1_1_conv", d) for d in (1, 2, 3)] == ["conv2", "conv2_block1", "conv2_block1_1"]
+    assert [layer_group("backbone/conv1_conv", d) for d in (1, 2, 3)] == ["backbone", "backbone/conv1",
+                                                                          "backbone/conv1_conv"]
+    assert layer_group("(outside any layer)", 1) == "(outside any layer)"
+
+
+def test_grouped_rows_sum_their_members_by_depth_or_regex():
+    import re
+
+    from kbench.counting.profiling import group_per_layer
+
+    def row(name, macs, ops=None):
+        return {"name": name, "type": "Conv2D", "input_shape": (8,), "output_shape": (macs,), "params": 1,
+                "macs": macs, "flops_tf": 2 * macs, "mem_access": 3, "activations": 4, "uncounted_ops": ops or {}}
+
+    rows = [row("stem_conv", 10, {"Relu": 1}), row("stage1_a", 20, {"Relu": 1}), row("stage1_b", 30), row("fc", 5)]
+    by_depth = group_per_layer(rows, 1)
+    assert [(g["name"], g["type"], g["macs"], g["params"], g["output_shape"]) for g in by_depth] == [
+        ("stem", "Conv2D", 10, 1, (10,)), ("stage1", "2 layers", 50, 2, (30,)), ("fc", "Conv2D", 5, 1, (5,))]
+    assert by_depth[1]["uncounted_ops"] == {"Relu": 1} and by_depth[1]["input_shape"] == (8,)
+    by_regex = group_per_layer(rows, pattern=re.compile(r"^(stage\d)"))
+    assert [(g["name"], g["macs"]) for g in by_regex] == [("(other)", 15), ("stage1", 50)]
+    assert sum(g["flops_tf"] for g in by_regex) == sum(r["flops_tf"] for r in rows)
+    assert rows[1]["macs"] == 20  # the rows themselves are left as they were
+
+
+def test_resnet50_per_layer_depth_one_is_its_stages(capsys):
+    assert main(["profile", "resnet50", "--input-size", "64", "--per-layer", "--depth", "1", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)["models"][0]
+    rows = record["per_layer"]
+    assert [r["name"] for r in rows if r["macs"]] == ["conv1", "conv2", "conv3", "conv4", "conv5", "head"]
+    assert len(rows) <= 10
+    for column, total in (("macs", "macs"), ("params", "params"), ("flops_tf", "flops_tf")):
+        assert sum(r[column] for r in rows) == record[total], column
+    assert sum(r["macs_pct"] for r in rows) == pytest.approx(100, abs=0.05)
+
+
+def test_sizes_are_torchinfos_estimate_by_hand():
+    """Input 8x8x3, conv 6x6x4, BN, global pool, dense 2 (float32): torchinfo counts the input, the
+    parameters (no BN moving statistics) and twice the outputs of the layers with weights."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.BatchNormalization(name="bn")(keras.layers.Conv2D(4, 3, name="conv")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="fc")(keras.layers.GlobalAveragePooling2D()(x)))
+    record = profile_model(model, (8, 8, 3))
+    params = 3 * 3 * 3 * 4 + 4 + 2 * 4 + 4 * 2 + 2
+    assert record["params"] == params
+    assert record["input_bytes"] == 8 * 8 * 3 * 4
+    assert record["params_bytes"] == params * 4
+    assert record["forward_backward_bytes"] == 2 * (6 * 6 * 4 + 6 * 6 * 4 + 2) * 4
+    assert record["estimated_total_bytes"] == record["input_bytes"] + record["params_bytes"] + \
+        record["forward_backward_bytes"]

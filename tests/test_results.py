@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from kbench.common import devices
-from kbench.results.schema import LATER_COLUMNS, SWEEP_COLUMNS, is_older_header, read_rows, row_key
+from kbench.common.csvio import ROW_CHECK_COLUMN, to_csv_text
+from kbench.results.schema import (DATA_COLUMNS, LATER_COLUMNS, SWEEP_COLUMNS, is_older_header, read_rows, row_is_whole,
+                                   row_key, row_problem)
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 GPU_SWEEPS = sorted(RESULTS.glob("sweep-gpu-*.csv"))
@@ -73,17 +75,33 @@ def test_gpu_harness_overhead_within_3_percent():
 
 
 def test_older_sweep_csvs_are_still_read(tmp_path):
-    """A CSV written before the rounds columns existed (the committed GPU sweeps are) is read
-    with those columns empty; any other header is refused."""
-    older = list(SWEEP_COLUMNS[:-len(LATER_COLUMNS)])
-    assert is_older_header(older) and is_older_header(list(SWEEP_COLUMNS[:-1]))
+    """A CSV written before the rounds columns and the row check existed (the committed GPU sweeps
+    are) is read with those columns empty; any other header is refused."""
+    older = list(DATA_COLUMNS[:-len(LATER_COLUMNS)])
+    assert is_older_header(older) and is_older_header(list(DATA_COLUMNS))
     assert not is_older_header(older[:-1]) and not is_older_header(list(SWEEP_COLUMNS))
     assert not is_older_header(older + ["rounds"])  # a later column out of place
+    assert not is_older_header([ROW_CHECK_COLUMN] + older)  # the check anywhere but last
     row = {c: "" for c in older}
     row.update(model="lenet5", batch_size="1", status="ok", samples_per_s="10")
     path = tmp_path / "old.csv"
     path.write_text(",".join(older) + "\n" + ",".join(row[c] for c in older) + "\n")
     (read,) = read_rows(path)
-    assert read["samples_per_s"] == "10" and all(read[c] == "" for c in LATER_COLUMNS)
+    assert read["samples_per_s"] == "10" and all(read[c] == "" for c in (*LATER_COLUMNS, ROW_CHECK_COLUMN))
     for path in GPU_SWEEPS:
         assert all(set(LATER_COLUMNS) <= set(r) for r in read_rows(path))
+
+
+def test_a_checked_row_stays_valid_when_later_columns_are_appended(tmp_path):
+    """A file of a version with the row check but fewer data columns (as this version's files
+    will be for the next one): its header is an older one, and its rows' checks still match
+    with the columns it lacks read as empty."""
+    columns = list(DATA_COLUMNS[:-2]) + [ROW_CHECK_COLUMN]
+    assert is_older_header(columns)
+    row = {"model": "lenet5", "batch_size": "1", "status": "ok", "samples_per_s": "10", "mode": "infer",
+           "rounds": "2", "samples_per_s_rounds": "9;11"}
+    path = tmp_path / "checked-older.csv"
+    path.write_text(to_csv_text(columns, [row]))
+    (read,) = read_rows(path)
+    assert read[ROW_CHECK_COLUMN] and row_is_whole(read) and row_problem(read) is None
+    assert not row_is_whole({**read, "samples_per_s_rounds": "9;12"})

@@ -66,12 +66,12 @@ def test_balance_is_by_cost_not_by_count():
 
 def _plan(**overrides):
     from kbench.models import registry
-    from kbench.running import sweep
+    from kbench.running.plan import ResolvedSweep, SweepSpec, plan
 
-    spec = sweep.SweepSpec(models=["lenet5", "resnet18"], batch_sizes=[1, 2, 8], modes=["infer", "train"],
-                           precisions=["float32", "mixed_bfloat16"], backends=["tensorflow"], jit="off",
-                           input_size=(32, 32), **overrides)
-    return [*sweep.plan(spec, [registry.resolve(m, spec.input_size) for m in spec.models])]
+    spec = SweepSpec(models=["lenet5", "resnet18"], batch_sizes=[1, 2, 8], modes=["infer", "train"],
+                     precisions=["float32", "mixed_bfloat16"], backends=["tensorflow"], jit="off",
+                     input_size=(32, 32), **overrides)
+    return plan(ResolvedSweep(spec, [registry.resolve(m, spec.input_size) for m in spec.models]))
 
 
 def test_select_over_a_real_plan(monkeypatch):

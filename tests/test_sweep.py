@@ -11,8 +11,8 @@ import pytest
 from kbench.cli import main
 from sweep_processes import kill_sweep_after_first_row
 
-# The interface contract (shared/specs/interface.md), written out here on purpose: the test
-# must fail if the module's column list drifts from the spec.
+# The public contract (the README's CSV columns), written out here on purpose: the test
+# must fail if the module's column list drifts from it.
 REQUIRED = (
     "run_id timestamp model family input_h input_w batch_size mode backend precision jit status error "
     "samples_per_s latency_ms_p50 latency_ms_p90 latency_ms_p99 latency_ms_std compile_s peak_mem_mb "
@@ -193,25 +193,31 @@ def test_jax_and_torch_backends(tmp_path, profile_cache):
     assert (df["flops_tf"] != "").all()  # FLOPs from the (cached) TensorFlow profile
 
 
-def test_torch_jit_is_a_skipped_row_not_a_hang(tmp_path, profile_cache, monkeypatch):
+@pytest.fixture
+def acquired(monkeypatch):
+    """(backend, pid) of every worker the sweep takes from the pool (reused or started)."""
+    from kbench.running.worker import WorkerPool
+
+    taken = []
+    real = WorkerPool.acquire
+
+    def acquire(self, backend, n_devices=1):
+        worker = real(self, backend, n_devices)
+        taken.append((backend, worker.proc.pid))
+        return worker
+
+    monkeypatch.setattr(WorkerPool, "acquire", acquire)
+    return taken
+
+
+def test_torch_jit_is_a_skipped_row_not_a_hang(tmp_path, profile_cache, acquired):
     """Recorded as skipped without starting a measuring worker (so nothing can hang)."""
-    import kbench.running.sweep as sweep_module
-
-    started = []
-
-    class CountingWorker(sweep_module.Worker):
-        def __init__(self, backend, command="worker"):
-            super().__init__(backend, command)
-            if command == "worker":
-                started.append(backend)
-
-    monkeypatch.setattr(sweep_module, "Worker", CountingWorker)
     out = tmp_path / "torchjit.csv"
     assert sweep(["--models", "lenet5", "--batch-sizes", "1", "--modes", "infer", "--backend", "torch", "--jit",
                   "--out", str(out), *FAST], profile_cache) == 0
     df = read(out)
     assert list(df["status"]) == ["skipped"] and "torch" in df["error"][0]
-    assert started == []
+    assert acquired == []
 
 
 def test_time_budget_leaves_configurations_unrun(tmp_path, profile_cache, capfd):
@@ -242,40 +248,45 @@ def test_config_file(tmp_path, profile_cache):
 def test_nightly_config_is_valid():
     from kbench.commands.sweep import build_spec
     from kbench.cli import build_parser
-    from kbench.running.sweep import plan, validate
+    from kbench.running.plan import plan, resolve
 
     spec = build_spec(build_parser().parse_args(["sweep", "--config", "nightly"]))  # the packaged preset
-    assert spec.time_budget_s and plan(spec, validate(spec))
+    assert spec.time_budget_s and plan(resolve(spec))
 
 
-def test_fresh_worker_per_config(tmp_path, profile_cache, monkeypatch):
+def test_fresh_worker_per_config(tmp_path, profile_cache, monkeypatch, acquired):
     """Where a device peak cannot be reset in-process (JAX on GPU), each configuration gets its
     own worker; KBENCH_FRESH_WORKER=1 forces that path on CPU so it is exercised here."""
-    import kbench.running.sweep as sweep_module
-
-    started = []
-
-    class CountingWorker(sweep_module.Worker):
-        def __init__(self, backend, command="worker"):
-            super().__init__(backend, command)
-            if command == "worker":
-                started.append(self.proc.pid)
-
-    monkeypatch.setattr(sweep_module, "Worker", CountingWorker)
     monkeypatch.setenv("KBENCH_FRESH_WORKER", "1")
     out = tmp_path / "fresh.csv"
     assert sweep(["--models", "lenet5", "--batch-sizes", "1,2", "--modes", "infer", "--no-jit",
                   "--out", str(out), *FAST], profile_cache) == 0
     df = read(out)
     assert list(df["status"]) == ["ok", "ok"]
-    assert len(set(started)) == 2  # one worker process per configuration
+    assert len({pid for _, pid in acquired}) == 2  # one worker process per configuration
+
+
+def test_one_warm_worker_serves_every_model_and_a_failure_gets_a_fresh_one(tmp_path, profile_cache, monkeypatch,
+                                                                           acquired):
+    """Warm workers: the configurations of two models run in one TensorFlow worker process; an
+    error row (here an injected one) discards its worker, and the next configuration gets a new
+    one, so a failure never reaches another model's row."""
+    monkeypatch.setenv("KBENCH_FAULT_INJECT", "lenet5:2:infer=error")
+    out = tmp_path / "warm.csv"
+    assert sweep(["--models", "lenet5,resnet18", "--input-size", "32", "--batch-sizes", "1,2", "--modes", "infer",
+                  "--no-jit", "--out", str(out), *FAST], profile_cache) == 0
+    df = read(out)
+    assert list(df["status"]) == ["ok", "error", "ok", "ok"], df[["model", "batch_size", "error"]].to_string()
+    pids = list(dict.fromkeys(pid for _, pid in acquired))  # in order; profiling may take the same worker
+    assert len(pids) == 2  # lenet5's worker (both batches) failed at b2; resnet18 got a fresh one
+    assert all(backend == "tensorflow" for backend, _ in acquired)
 
 
 def test_each_model_is_resolved_once(monkeypatch):
-    """Resolve once, at the edge: validate() resolves each model into a request (one registry
+    """Resolve once, at the edge: resolve() resolves each model into a request (one registry
     lookup per model, made by registry.resolve); plan() and the configurations reuse it."""
     from kbench.models import registry
-    from kbench.running.sweep import SweepSpec, plan, validate
+    from kbench.running.plan import SweepSpec, plan, resolve
 
     lookups = []
     real_get_spec, real_normalize = registry.get_spec, registry.normalize_input_shape
@@ -284,7 +295,7 @@ def test_each_model_is_resolved_once(monkeypatch):
                         lambda spec, shape=None: lookups.append(spec.name) or real_normalize(spec, shape))
     spec = SweepSpec(models=["lenet5", "resnet18"], batch_sizes=[1, 2], modes=["infer", "train"],
                      precisions=["float32"], backends=["tensorflow"], input_size=(32, 32))
-    configs = plan(spec, validate(spec))
+    configs = plan(resolve(spec))
     assert lookups == ["lenet5", "lenet5", "resnet18", "resnet18"]  # get_spec + shape, once per model
     assert len(configs) == 8 and len({id(c.request) for c in configs}) == 2
     payload = configs[0].worker_payload()
@@ -397,7 +408,7 @@ def test_default_profile_cache_is_beside_the_output(tmp_path, monkeypatch, capfd
 
 
 def test_profile_cache_dir_default():
-    from kbench.running.sweep import SweepSpec
+    from kbench.running.plan import SweepSpec
 
     spec = SweepSpec(models=["lenet5"], batch_sizes=[1], modes=["infer"], precisions=["float32"],
                      backends=["tensorflow"], out="/tmp/x/y/run.csv")

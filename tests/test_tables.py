@@ -183,7 +183,7 @@ def test_profile_records_num_classes_and_resumes_on_it(tmp_path, capsys):
 
 def test_sweep_resume_key_includes_num_classes():
     from kbench.models import registry
-    from kbench.running.sweep import Config
+    from kbench.running.plan import Config
     from kbench.results.schema import SWEEP_COLUMNS, row_key
 
     def config(classes):
@@ -197,7 +197,7 @@ def test_sweep_resume_key_includes_num_classes():
 
 
 def test_tables_name_the_set_variant_and_class_count(capsys):
-    from kbench.running.sweep import summary_rows
+    from kbench.running.rows import summary_rows
 
     assert main(["profile", "lenet5", "--set", "activation=relu", "--num-classes", "7"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("lenet5 [activation=relu, num_classes=7]")
@@ -205,6 +205,31 @@ def test_tables_name_the_set_variant_and_class_count(capsys):
            "backend": "tensorflow", "precision": "float32", "jit": "false", "samples_per_s": 1.0,
            "latency_ms_p50": 1.0, "cv": 0.0, "status": "ok"}
     assert summary_rows([row])[0]["model"] == "resnet50 [groups=32]"
+
+
+def test_sweep_table_has_params_gmacs_and_three_significant_digits():
+    from kbench.running.rows import SUMMARY_COLUMNS, noisy_rows, summary_rows
+
+    row = {"model": "resnet18", "variant": "", "num_classes": "", "batch_size": "8", "mode": "train",
+           "backend": "tensorflow", "precision": "float32", "jit": "false", "samples_per_s": "1234.567",
+           "latency_ms_p50": "6.48123", "cv": "0.04008", "status": "ok", "params_trainable": "11689512",
+           "macs": "1818558976", "n_iters": "10"}
+    shown = summary_rows([row, dict(row, cv="0.2497")])
+    assert list(shown[0]) == list(SUMMARY_COLUMNS)
+    assert [(s["samples/s"], s["p50 ms"], s["cv"], s["GMACs"]) for s in shown] == [
+        ("1.23k", "6.48", "0.0401", "1.82"), ("1.23k", "6.48", "0.25", "1.82")]
+    table = main_table(shown)
+    assert "11.69M" in table and "params" in table and "GMACs" in table
+    # cv / sqrt(10 steps): 0.0401 -> 1.3% (fine for a 10% threshold); 0.25 -> 7.9% (> 5%: too noisy)
+    noisy = noisy_rows([row, dict(row, cv="0.2497"), dict(row, cv="0.9", status="error")], 0.10)
+    assert [(r["cv"], round(spread, 3)) for r, spread in noisy] == [("0.2497", 0.079)]
+
+
+def main_table(rows):
+    from kbench.common.humanize import render_table
+    from kbench.running.rows import SUMMARY_COLUMNS
+
+    return render_table(SUMMARY_COLUMNS, rows)
 
 
 # ---- writers never overwrite silently -------------------------------------------------------------
@@ -279,12 +304,12 @@ def test_sweep_logs_each_configuration_off_a_terminal_and_counts_rows_in_words(t
     from kbench.running.sweep import SweepResult
     from kbench.results.schema import SWEEP_COLUMNS
 
-    def fake_run_sweep(spec, on_row=None):
+    def fake_run_sweep(resolved, on_row=None):
         row = {c: "" for c in SWEEP_COLUMNS}
         row.update(model="lenet5", variant='{"activation": "relu"}', num_classes="7", batch_size="1", mode="infer",
                    backend="tensorflow", precision="float32", jit="false", status="ok", samples_per_s=123.4)
         on_row(row)  # no progress bar: the command logs each row
-        return SweepResult(spec.out, [row], 0, 0)
+        return SweepResult(resolved.spec.out, [row], 0, 0)
 
     monkeypatch.setattr(sweep, "run_sweep", fake_run_sweep)
     out = tmp_path / "s.csv"
@@ -293,13 +318,14 @@ def test_sweep_logs_each_configuration_off_a_terminal_and_counts_rows_in_words(t
     assert captured.out.splitlines()[2].startswith("lenet5 [activation=relu, num_classes=7]")
     err = captured.err.splitlines()
     assert err[0] == ("kbench: lenet5 [activation=relu, num_classes=7] batch 1 infer tensorflow float32 "
-                      "jit=false: ok, 123.4 samples/s")
+                      "jit=false: ok, 123 samples/s")
     assert err[1] == f"kbench: 1 row appended to {out} (1 ok)"
 
 
 def test_sweep_rows_carry_the_model_memory():
     from kbench.models import registry
-    from kbench.running.sweep import Config, make_row
+    from kbench.running.plan import Config
+    from kbench.running.rows import make_row
     from kbench.results.schema import SWEEP_COLUMNS
 
     cfg = Config(registry.resolve("lenet5", (32, 32), 7), 1, "infer", "tensorflow", "float32", False, 0, 1)
@@ -328,17 +354,18 @@ def test_sweep_records_model_memory_classes_and_logs_each_configuration(tmp_path
 
 
 def test_model_memory_is_peak_minus_baseline_on_cpu():
-    from kbench.running.worker import model_memory_mb
+    from kbench.running.timing import model_memory_mb
 
-    assert model_memory_mb({"peak_mem_mb": 736.8, "peak_mem_source": "host_rss"}, 722.5) == pytest.approx(14.3)
-    assert model_memory_mb({"peak_mem_mb": 700.0, "peak_mem_source": "host_rss"}, 710.0) == 0.0
-    assert model_memory_mb({"peak_mem_mb": 512.0, "peak_mem_source": "device"}, 700.0) == 512.0
-    assert model_memory_mb({"status": "error"}, 700.0) is None
+    assert model_memory_mb(736.8, "host_rss", 722.5) == pytest.approx(14.3)
+    assert model_memory_mb(700.0, "host_rss", 710.0) == 0.0
+    assert model_memory_mb(512.0, "device", 700.0) == 512.0
+    assert model_memory_mb(None, "host_rss", 700.0) is None
+    assert model_memory_mb(736.8, "host_rss_lifetime", 722.5) is None  # a lifetime peak says nothing of one model
 
 
 def test_sweep_row_without_num_classes_is_for_the_default_count():
     from kbench.models import registry
-    from kbench.running.sweep import Config
+    from kbench.running.plan import Config
     from kbench.results.schema import row_key
 
     row = {"model": "lenet5", "input_h": "32", "input_w": "32", "variant": "", "batch_size": "1", "mode": "infer",

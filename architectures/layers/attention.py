@@ -15,7 +15,7 @@ registered under a short type name for plugin configurations:
 
 Everything is written with ``keras.ops`` only (any backend). Matrix products use
 ``keras.ops.matmul`` (never einsum, which the TF profiler cannot count). Shapes in comments are
-NHWC; ``L = H * W``. See ``shared/specs/dsnet_fcanet_spec.md`` for the reference behaviour.
+NHWC; ``L = H * W``. The reference behaviour is DPC-Net's seg/models/utils/dsa.py (class DSA) and FcaNet's model/layer.py (github.com/cfzd/FcaNet).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Saliency-detection networks of the FLOPs notes (seed 000, audited in ``saliency_audit.md``).
+"""Saliency-detection networks of the FLOPs notes (kbench/tables/saliency_notes.toml; every figure re-evaluated in ``reference.json``).
 
 PAGRN (two versions), UCF (with and without BN), MDF, RFCN, DS, DCL, NLDF, DSS and
 MobileNetV2 + DeepLabv3, built layer for layer from the notes' lists, one module per network

@@ -20,7 +20,7 @@ from architectures.errors import InputShapeError
 from architectures.layers import conv_bn_act
 from architectures.vgg import vgg_features
 
-SEED = "shared/seeds/000 (saliency FLOPs notes), audited in shared/specs/saliency_audit.md"
+SEED = "the saliency FLOPs notes (kbench/tables/saliency_notes.toml), re-evaluated line by line in reference.json"
 REFERENCE_FILE = Path(__file__).with_name("reference.json")
 
 COMMON_NOTE = ("Params in the notes are weights only (no conv biases); kbench's params_trainable "
@@ -106,7 +106,7 @@ def reference_reported(key: str, *, lines: str, size: int = 224, **symbols) -> t
     return (
         Reported(exactness="derived", primary=True, params=corrected_params, macs=corrected_macs,
                  input_size=(size, size), convention=SEED_CONVENTION,
-                 source=f"saliency_audit.md / architectures/saliency/reference.json [{key}] (audit-corrected "
+                 source=f"architectures/saliency/reference.json [{key}] (corrected "
                         f"values of {SEED}, lines {lines})"),
         Reported(exactness="derived", params=seed_params, macs=seed_macs, input_size=(size, size),
                  convention=SEED_CONVENTION,

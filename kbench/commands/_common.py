@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from kbench.common import humanize, outputs, validate
+from kbench.errors import UsageError
 
 FORMATS = ("table", "markdown", "latex", "json", "csv")  # the first three: kbench.common.humanize.TABLE_FORMATS
 
@@ -23,21 +25,31 @@ def parse_int_list(text: str, what: str) -> list[int]:
     return validate.int_list(text, what)
 
 
-def parse_input_size(text: str | None) -> tuple[int, int] | None:
-    """``"224"`` or ``"224,320"`` (H,W) or ``"224x320"`` -> (h, w)."""
+def parse_input_size(text: str | None) -> tuple[int, ...] | None:
+    """``"224"``, ``"224,320"``/``"224x320"`` (H,W) or ``"16,16,2"``/``"16x16x2"`` (H,W,C) -> (h, w[, c])
+    (``kbench.common.validate.input_size``)."""
     return validate.input_size(text)
 
 
-def add_format_arguments(parser, default="table"):
-    parser.add_argument("--format", choices=FORMATS, default=default, help="output format (default: %(default)s)")
-    parser.add_argument("--out", help="write the output to this file instead of standard output")
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+def add_output_arguments(parser, formats: Sequence[str] = FORMATS, default: str = "table",
+                         out_help: str = "write the output to this file instead of standard output"):
+    """``--format``, ``--out`` and ``--force``: declared once for every command that writes a
+    document (``check_out`` before any work, ``write`` at the end)."""
+    parser.add_argument("--format", choices=formats, default=default, help="output format (default: %(default)s)")
+    parser.add_argument("--out", help=out_help)
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
 
 
-def check_out(args) -> None:
-    """Before any work: --out must be a new path or (with --force) a regular file (``kbench.common.outputs``)."""
-    if getattr(args, "out", None):
-        outputs.check_output(args.out, "--out", overwrite=getattr(args, "force", False))
+def check_out(args, inputs: Iterable[str | Path] = ()) -> None:
+    """Before any work: --out must be a new path or (with --force) a regular file
+    (``kbench.common.outputs``), and never one of the command's input files, which are only read."""
+    if not getattr(args, "out", None):
+        return
+    target = Path(args.out).resolve()
+    for path in inputs:
+        if Path(path).resolve() == target:
+            raise UsageError(f"--out {args.out!r} is one of the input files; choose another file")
+    outputs.check_output(args.out, "--out", overwrite=getattr(args, "force", False))
 
 
 def format_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], fmt: str = "table", totals=None) -> str:
@@ -45,10 +57,10 @@ def format_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], fmt:
     return humanize.render_table(columns, list(rows), fmt, totals=totals)
 
 
-def emit(text: str, out: str | None, force: bool = True):
-    """Write ``text`` to ``out`` (atomically, through a symlink, never over a device or, unless
-    ``force``, an existing file: ``kbench.common.outputs.write_text``) or to standard output."""
-    if out:
-        outputs.write_text(out, text, "--out", overwrite=force)
+def write(text: str, args) -> None:
+    """The output to --out (atomically, through a symlink, never over a device or, unless --force,
+    an existing file: ``kbench.common.outputs.write_text``) or to standard output."""
+    if getattr(args, "out", None):
+        outputs.write_text(args.out, text, "--out", overwrite=getattr(args, "force", False))
     else:
         sys.stdout.write(text)

@@ -1,4 +1,5 @@
-"""Output helpers shared by ``kbench compare``, ``history`` and ``report`` (formats, flags)."""
+"""What ``kbench compare``, ``history``, ``report`` and ``nightly`` share: the verdict flags and the
+rendering of their rows (the output flags themselves: ``kbench.commands._common``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from kbench.common import outputs
 from kbench.commands._common import format_table
 from kbench.common.csvio import to_csv_text
 from kbench.errors import UsageError
@@ -32,9 +32,6 @@ def _cell(column: str, value) -> str:
     if column == "min_effect" and isinstance(value, float):
         return printable(f"{value:.1%}")
     return printable(display_value(column, value))
-
-FORMATS = ("table", "markdown", "latex", "csv", "json")
-
 
 def parse_fraction(text: str, what: str) -> float:
     """``"5%"`` or ``"0.05"`` -> 0.05; a bare number >= 1 is refused as ambiguous."""
@@ -65,24 +62,6 @@ def parse_verdict_arguments(args) -> tuple[float, float]:
     return parse_fraction(args.threshold, "--threshold"), parse_fraction(args.alpha, "--alpha")
 
 
-def add_output_arguments(parser, default: str = "table"):
-    parser.add_argument("--format", choices=FORMATS, default=default, help="output format (default: %(default)s)")
-    parser.add_argument("--out", help="write the output to this file instead of standard output")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
-
-
-def check_out(args, inputs: Iterable[str | Path]):
-    """Before any work: --out must be writable (``kbench.common.outputs``: an existing file only with
-    --force) and never one of the input files, which are only ever read."""
-    if not args.out:
-        return
-    target = Path(args.out).resolve()
-    for path in inputs:
-        if Path(path).resolve() == target:
-            raise UsageError(f"--out {args.out!r} is one of the input files; choose another file")
-    outputs.check_output(args.out, overwrite=args.force)
-
-
 def render(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: str, summary: str = "",
            extra_json: Mapping[str, Any] | None = None) -> str:
     """Rows in one of FORMATS; table and markdown end with the summary line."""
@@ -109,11 +88,3 @@ def _csv_value(value):
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
-
-
-def write(text: str, args):
-    """The output to --out (atomically) or to standard output."""
-    if args.out:
-        outputs.write_text(args.out, text, overwrite=args.force)
-    else:
-        sys.stdout.write(text)

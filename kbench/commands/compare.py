@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kbench.commands._nightly import add_output_arguments, add_verdict_arguments, check_out, parse_verdict_arguments, render, write
+from kbench.commands._common import add_output_arguments, check_out, write
+from kbench.commands._nightly import add_verdict_arguments, parse_verdict_arguments, render
 from kbench.nightly.compare import COLUMNS, compare_files
 
 NAME = "compare"

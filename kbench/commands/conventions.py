@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from kbench.commands._common import add_format_arguments, check_out, emit, format_table
+from kbench.commands._common import add_output_arguments, check_out, format_table, write
 from kbench.common.csvio import to_csv_text
 
 NAME = "conventions"
@@ -13,13 +13,14 @@ COLUMNS = ("convention", "unit", "counts")
 
 
 def add_arguments(parser):
-    add_format_arguments(parser)
+    add_output_arguments(parser)
 
 
 def rows():
-    from kbench.counting.conventions import CONVENTIONS
+    """From the catalog: listing the conventions imports no Keras."""
+    from kbench.counting.conventions import CATALOG
 
-    return [{"convention": c.name, "unit": c.unit, "counts": c.summary} for c in CONVENTIONS.values()]
+    return [{"convention": c.name, "unit": c.unit, "counts": c.summary} for c in CATALOG.values()]
 
 
 def run(args) -> int:
@@ -34,5 +35,5 @@ def run(args) -> int:
     else:
         text = format_table(COLUMNS, listed)
         text += "\nparts (--part): " + "; ".join(f"{name}: {what}" for name, what in PARTS.items()) + "\n"
-    emit(text, args.out, force=args.force)
+    write(text, args)
     return 0

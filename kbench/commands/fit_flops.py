@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from kbench.commands._common import check_out, emit, parse_set
+from kbench.commands._common import add_output_arguments, check_out, parse_set, write
 from kbench.common.validate import check_variant
 
 NAME = "fit-flops"
@@ -25,10 +25,7 @@ def add_arguments(parser):
     parser.add_argument("--counter", choices=("profile", "analytic"), default="profile",
                         help="MAC counter: the TF profiler (default) or kbench's analytic counter")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
-    parser.add_argument("--format", choices=("table", "json"), default="table",
-                        help="output format (default: %(default)s)")
-    parser.add_argument("--out", help="write the output to this file instead of standard output")
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_output_arguments(parser, formats=("table", "json"))
 
 
 def run(args) -> int:
@@ -44,5 +41,5 @@ def run(args) -> int:
         text = json.dumps(result, indent=2, default=float) + "\n"
     else:
         text = format_table(result) + "\n"
-    emit(text, getattr(args, "out", None), force=getattr(args, "force", False))
+    write(text, args)
     return 0

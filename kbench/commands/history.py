@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from kbench.results import stats
-from kbench.commands._nightly import add_output_arguments, add_tag_argument, check_out, parse_fraction, render, write
+from kbench.commands._common import add_output_arguments, check_out, write
+from kbench.commands._nightly import add_tag_argument, parse_fraction, render
 from kbench.errors import UsageError
 from kbench.nightly.history import SERIES_COLUMNS, STEP_COLUMNS, load_history
 from kbench.results.frame import nightly_files

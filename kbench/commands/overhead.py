@@ -1,8 +1,9 @@
 """``kbench overhead``: the sweep's timed loop vs a minimal loop over the same compiled step.
 
 Runs in this process on the backend ``KERAS_BACKEND`` names and prints one JSON object on
-standard output (``kbench.running.timing.overhead_check``): both loops' median samples/s, their paired
-ratio and the loops' own per-step cost measured over a no-op step.
+standard output (``kbench.running.timing.overhead_check``): first the loops' own per-step cost
+measured over a no-op step (the headline), then the paired ratio harness/minimal on the real step
+with its bootstrap interval and a verdict, then both loops' median samples/s.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 
 from kbench.common import validate as check
 from kbench.errors import UsageError
-from kbench.running.timing import MODES, PRECISIONS
+from kbench.running.timing import MODES, OVERHEAD_PAIRS, PRECISIONS
 
 NAME = "overhead"
 HELP = "harness-overhead check: the sweep's timed loop vs a minimal loop over the same compiled step (JSON)"
@@ -30,7 +31,9 @@ def add_arguments(parser):
                         help="compile with XLA / jax.jit (default: Keras' default for the backend)")
     parser.add_argument("--warmup", default=5, help="untimed steps first (default: %(default)s)")
     parser.add_argument("--iters", default=30, help="steps per loop (default: %(default)s)")
-    parser.add_argument("--repeats", default=7, help="interleaved pairs of loops (default: %(default)s)")
+    parser.add_argument("--repeats", default="auto",
+                        help="interleaved pairs of loops; auto: ten at a time until the ratio's interval is within "
+                             "the tolerance, at most %d (default: %%(default)s)" % OVERHEAD_PAIRS[1])
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder option (repeatable)")
 
 
@@ -40,9 +43,9 @@ def run(args) -> int:
     from kbench.common.quiet import quiet_import
     from kbench.running.timing import overhead_check
 
-    batch_size, iters, repeats, warmup = (check.integer(value, what, minimum=lowest) for what, value, lowest in (
-        ("--batch-size", args.batch_size, 1), ("--iters", args.iters, 1), ("--repeats", args.repeats, 1),
-        ("--warmup", args.warmup, 0)))
+    batch_size, iters, warmup = (check.integer(value, what, minimum=lowest) for what, value, lowest in (
+        ("--batch-size", args.batch_size, 1), ("--iters", args.iters, 1), ("--warmup", args.warmup, 0)))
+    repeats = None if args.repeats == "auto" else _repeats(args.repeats)
     request = registry.resolve(args.model, check.input_size(args.input_size), variant=check.parse_set(args.set))
     check.check_variant(request)
     quiet_import("keras")
@@ -55,3 +58,10 @@ def run(args) -> int:
     result = overhead_check(cfg, repeats=repeats)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
+
+
+def _repeats(text: str) -> int:
+    try:
+        return check.integer(text, "--repeats", minimum=1)
+    except UsageError:
+        raise UsageError(f"--repeats {text!r} must be auto or an integer >= 1") from None

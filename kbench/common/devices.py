@@ -98,8 +98,41 @@ def host_has_gpu() -> bool:
     return any(line.startswith("GPU ") for line in out.splitlines())
 
 
+def _proc_status_mb(field: str) -> float | None:
+    """A ``kB`` field of /proc/self/status (``VmRSS``, ``VmHWM``) in MB; None off Linux."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 2**10
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def host_rss_mb() -> float | None:
+    """This process's resident set size now, in MB (None where /proc is not available)."""
+    return _proc_status_mb("VmRSS")
+
+
+def reset_host_peak() -> bool:
+    """Restart this process's peak resident set size from its current size (Linux: writing 5 to
+    /proc/self/clear_refs resets ``VmHWM``), so that the next ``host_peak_rss_mb`` is the peak of
+    what ran since. False where that is not possible: the peak then covers the process's life."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def host_peak_rss_mb() -> float:
-    """This process's peak resident set size in MB (``resource.getrusage``)."""
+    """This process's peak resident set size in MB: since the last ``reset_host_peak`` (``VmHWM``),
+    else over its life (``resource.getrusage``)."""
+    peak = _proc_status_mb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS

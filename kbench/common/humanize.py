@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 _SUFFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
@@ -74,14 +75,18 @@ TABLE_FORMATS = ("table", "markdown", "latex")
 
 # Counts shown as 25.56M / 4.09G: the unit (parameters, MACs, FLOPs, elements) is named in the header.
 COUNT_HEADERS = {
-    "params": "params", "params_total": "params", "params_trainable": "params (trainable)",
-    "params_non_trainable": "params (non-trainable)", "reported_params": "reported params",
+    "params": "params", "params_trainable": "params (trainable)", "params_non_trainable": "params (non-trainable)",
+    "params_keras_total": "params (Keras total)", "reported_params": "reported params",
     "macs": "MACs", "reported_macs": "reported MACs", "flops_tf": "FLOPs (TF profiler)",
     "flops_tf_dilation_padding": "FLOPs on dilation padding", "mem_access": "memory access (elements)",
     "activations": "activations (elements)", "convention_flops": "FLOPs (the named convention)",
     "samples/s": "samples/s",
 }
 MEGABYTE_HEADERS = {"peak_mem_mb": "peak memory", "model_mem_mb": "model memory"}
+# Sizes given in bytes, shown in MB of 10^6 bytes (as torchinfo prints them).
+BYTE_HEADERS = {"input_bytes": "input size (MB)", "params_bytes": "params size (MB)",
+                "forward_backward_bytes": "forward/backward size (MB)",
+                "estimated_total_bytes": "estimated total size (MB)"}
 PERCENT_SHARE_COLUMNS = {"params_pct": "params %", "macs_pct": "MACs %", "flops_tf_pct": "FLOPs %"}
 
 
@@ -97,8 +102,59 @@ def human_count(value) -> str:
     return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
 
 
+def fvcore_size(value) -> str:
+    """A count as fvcore and mmengine print it (``_format_size(x, sig_figs=3)`` in
+    fvcore/nn/print_model_statistics.py and mmengine/analysis/print_helper.py): 3 decimals with
+    trailing zeros dropped, K/M/G/T/P from just above 100/1e5/1e8/1e11/1e14: 4109364224 ->
+    '4.109G', 25557032 -> '25.557M', 11113984 -> '11.114M'. '' for None or NaN."""
+    value = _finite(value)
+    if value is None:
+        return ""
+    for threshold, scale, suffix in ((1e14, 1e15, "P"), (1e11, 1e12, "T"), (1e8, 1e9, "G"), (1e5, 1e6, "M"),
+                                     (1e2, 1e3, "K")):
+        if abs(value) > threshold:
+            return f"{value / scale:.3f}".rstrip("0").rstrip(".") + suffix
+    return f"{value:g}"
+
+
+def ptflops_macs(value) -> str:
+    """MACs as ptflops prints them (``flops_to_string(flops, units=None, precision=2)`` in
+    ptflops/utils.py): Python's ``round`` to 2 decimals and a GMac/MMac/KMac/Mac unit:
+    4122089472 -> '4.12 GMac', 1500000 -> '1.5 MMac'."""
+    value = _finite(value)
+    if value is None:
+        return ""
+    for scale, unit in ((1e9, "GMac"), (1e6, "MMac"), (1e3, "KMac")):
+        if value // scale > 0:
+            return f"{round(value / scale, 2)} {unit}"
+    return f"{value:g} Mac"
+
+
+def scaled_count(value, scale: float, decimals: int = 2) -> str:
+    """A count in a column whose header names the unit: 25557032 at 1e6 -> '25.56'."""
+    value = _finite(value)
+    return "" if value is None else f"{value / scale:.{decimals}f}"
+
+
+# The scales of a column of counts in a paper's table, the largest first: a column takes the largest
+# that its biggest value reaches and that still shows its smallest non-zero value to ``decimals``
+# (CNNs' parameters and MACs come out in M or G; a small model's in K; counts under 1000 unscaled).
+PAPER_SCALES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def paper_scale(values, decimals: int = 2) -> tuple[float, str]:
+    """The (scale, suffix) of a column of counts (``PAPER_SCALES``); ``(1, "")`` for counts under
+    1000 (or none)."""
+    nonzero = [abs(v) for v in values if v]
+    for scale, suffix in PAPER_SCALES:
+        if nonzero and max(nonzero) >= scale and min(nonzero) / scale >= 10 ** -decimals:
+            return scale, suffix
+    return 1.0, ""
+
+
 def table_header(column: str) -> str:
-    return COUNT_HEADERS.get(column) or MEGABYTE_HEADERS.get(column) or PERCENT_SHARE_COLUMNS.get(column) or column
+    return (COUNT_HEADERS.get(column) or MEGABYTE_HEADERS.get(column) or BYTE_HEADERS.get(column)
+            or PERCENT_SHARE_COLUMNS.get(column) or column)
 
 
 def table_cell(column: str, value: Any) -> str:
@@ -110,6 +166,8 @@ def table_cell(column: str, value: Any) -> str:
         return human_count(value)
     if column in MEGABYTE_HEADERS and _is_number(value):
         return human_megabytes(value)
+    if column in BYTE_HEADERS and _is_number(value):
+        return f"{float(value) / 1e6:.2f}"
     if column in PERCENT_SHARE_COLUMNS and _is_number(value):
         return f"{float(value):.1f}"
     if isinstance(value, bool):
@@ -138,13 +196,11 @@ def _is_number(value) -> bool:
 def _numeric_column(cells) -> bool:
     """Right-align a column whose every non-empty cell is a number, plain or humanised."""
     shown = [c for c in cells if c]
-    return bool(shown) and all(_is_number(c.rstrip("kMGT%").replace(" MB", "").replace(" GB", "")) for c in shown)
+    return bool(shown) and all(_is_number(re.sub(r" ?([kKMGTP]?Mac|[kKMGTP%]| MB| GB)$", "", c)) for c in shown)
 
 
 def natural_key(text: str):
     """Sort key that orders digits by value: resnet18 before resnet101, vgg11 before vgg16."""
-    import re
-
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
@@ -160,16 +216,42 @@ def model_label(name: str, variant: Any = None, num_classes: Any = None) -> str:
     return f"{name} [{', '.join(options)}]" if options else name
 
 
-def render_table(columns, rows, fmt: str = "table", *, totals=None) -> str:
+def render_table(columns, rows, fmt: str = "table", *, totals=None, headers=None, formats=None, scaled=False,
+                 decimals=None, caption=None, label=None) -> str:
     """``rows`` (mappings, raw or preformatted values) as a table in ``fmt`` (TABLE_FORMATS).
 
-    ``columns``: column keys (headers from ``table_header``). ``totals``: an optional last row,
-    set apart by a rule."""
+    ``columns``: column keys (headers from ``table_header``, or ``headers[column]``). ``totals``: an
+    optional last row, set apart by a rule. ``formats``: column -> function formatting its raw
+    values. ``scaled`` (a paper's table): each count column in one unit, K, M, G or T
+    (``paper_scale``), named in the header ("params (M)"), with 2 decimals or ``decimals[column]``.
+    ``caption``/``label``: LaTeX's (a booktabs ``table`` float; the rules are booktabs' in every
+    LaTeX table)."""
     columns = list(columns)
-    body = [[table_cell(c, row.get(c)) for c in columns] for row in rows]
+    headers = [(headers or {}).get(c) or table_header(c) for c in columns]
+    cells = {c: (formats or {}).get(c) for c in columns}
+    if scaled:
+        everything = list(rows) + ([totals] if totals is not None else [])
+        for index, column in enumerate(columns):
+            values = [abs(float(row.get(column))) for row in everything if _is_number(row.get(column))]
+            if column not in COUNT_HEADERS or not values:
+                continue
+            digits = (decimals or {}).get(column, 2)
+            scale, suffix = paper_scale(values, digits)
+            if not suffix:  # counts under 1000: as they are
+                cells[column] = lambda value: f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+                continue
+            cells[column] = lambda value, scale=scale, digits=digits: scaled_count(value, scale, digits)
+            headers[index] = f"{headers[index]} ({suffix})"
+
+    def cell(column, value):
+        formatter = cells[column]
+        if formatter is not None and _is_number(value):
+            return formatter(float(str(value).replace(",", "")) if isinstance(value, str) else value)
+        return table_cell(column, value)
+
+    body = [[cell(c, row.get(c)) for c in columns] for row in rows]
     if totals is not None:
-        body.append([table_cell(c, totals.get(c)) for c in columns])
-    headers = [table_header(c) for c in columns]
+        body.append([cell(c, totals.get(c)) for c in columns])
     numeric = [_numeric_column([r[i] for r in body]) for i in range(len(columns))]
     if fmt in ("markdown", "latex"):
         import pandas as pd
@@ -179,7 +261,8 @@ def render_table(columns, rows, fmt: str = "table", *, totals=None) -> str:
         frame = pd.DataFrame(body, columns=headers)
         if fmt == "markdown":
             return frame.to_markdown(index=False, colalign=["right" if n else "left" for n in numeric]) + "\n"
-        return frame.to_latex(index=False, escape=True, column_format="".join("r" if n else "l" for n in numeric))
+        return frame.to_latex(index=False, escape=True, column_format="".join("r" if n else "l" for n in numeric),
+                              caption=caption, label=label, position="t" if caption or label else None)
     if fmt != "table":
         raise ValueError(f"unknown table format {fmt!r}; allowed: {', '.join(TABLE_FORMATS)}")
     import io

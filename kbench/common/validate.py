@@ -118,13 +118,16 @@ def finite_float(value: Any, what: str, *, positive: bool = False, minimum: floa
     return number
 
 
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")  # not \d: int() takes '١٢' and '1_0', kbench does not
+
+
 def integer(value: Any, what: str, *, minimum: int | None = None) -> int:
-    """An int from the command line (a string of digits) or a config (an int, not a float/bool)."""
+    """An int from the command line (a string of ASCII digits) or a config (an int, not a float/bool)."""
     if isinstance(value, bool) or isinstance(value, float):
         raise UsageError(f"{what} {value!r} must be an integer")
     if isinstance(value, str):
         text = value.strip()
-        if not re.fullmatch(r"[+-]?\d+", text):
+        if not _ASCII_INTEGER.fullmatch(text):
             raise UsageError(f"{what} {value!r} must be an integer")
         value = int(text)
     if not isinstance(value, int):
@@ -135,22 +138,23 @@ def integer(value: Any, what: str, *, minimum: int | None = None) -> int:
 
 
 def int_list(value: Any, what: str) -> list[int]:
-    """``"1,8,32"`` or ``[1, 8, 32]`` -> positive integers."""
+    """``"1,8,32"`` or ``[1, 8, 32]`` -> positive integers (ASCII digits; no empty item: ``1,,2``
+    is a typo, not ``1,2``)."""
     items = value if isinstance(value, (list, tuple)) else str(value).split(",")
     shown = value if isinstance(value, str) else ",".join(map(str, items)) if isinstance(value, (list, tuple)) else value
+    message = f"{what} {shown!r} must be comma-separated positive integers"
     values = []
     for item in items:
-        if isinstance(item, str) and not item.strip():
-            continue
-        if isinstance(item, bool) or isinstance(item, float):
-            raise UsageError(f"{what} {shown!r} must be comma-separated positive integers")
-        try:
-            number = int(str(item).strip()) if not isinstance(item, int) else item
-        except ValueError:
-            raise UsageError(f"{what} {shown!r} must be comma-separated positive integers") from None
-        values.append(number)
+        if isinstance(item, str):
+            if not _ASCII_INTEGER.fullmatch(item.strip()):
+                raise UsageError(message + (" (an empty item)" if not item.strip() else ""))
+            values.append(int(item.strip()))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            values.append(item)
+        else:
+            raise UsageError(message)
     if not values or any(v <= 0 for v in values):
-        raise UsageError(f"{what} {shown!r} must be comma-separated positive integers")
+        raise UsageError(message)
     return values
 
 
@@ -167,11 +171,17 @@ def word_list(value: Any, what: str) -> list[str]:
     return [v.strip() for v in items if v.strip()]
 
 
-def input_size(value: Any, what: str = "--input-size") -> tuple[int, int] | None:
-    """``"224"`` / ``"224,320"`` / ``"224x320"`` / ``224`` / ``[224, 320]`` -> (h, w)."""
+_INPUT_SIZE_PARTS = re.compile(r"\s*[xX,]\s*")
+_DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() accepts '²', which int() refuses
+
+
+def input_size(value: Any, what: str = "--input-size") -> tuple[int, ...] | None:
+    """An input size, the one parser for every command and config: ``"224"`` (square),
+    ``"224,320"`` / ``"224x320"`` (H,W), ``"16,16,2"`` / ``"16x16x2"`` (H,W,C), an int, or a list
+    of 1-3 ints -> ``(h, w)`` or ``(h, w, c)``. None stays None."""
     if value is None:
         return None
-    message = f"{what} {value!r} must be H or H,W with positive integers"
+    message = f"{what} {value!r} must be H, H,W or H,W,C (also HxW, HxWxC) with positive integers"
     if isinstance(value, bool):
         raise UsageError(message)
     if isinstance(value, int):
@@ -179,22 +189,22 @@ def input_size(value: Any, what: str = "--input-size") -> tuple[int, int] | None
     elif isinstance(value, (list, tuple)):
         parts = list(value)
     elif isinstance(value, str):
-        parts = value.replace("x", ",").split(",")
+        parts = _INPUT_SIZE_PARTS.split(value.strip())
     else:
         raise UsageError(message)
     values = []
     for part in parts:
-        if isinstance(part, (bool, float)):
+        if isinstance(part, bool) or not isinstance(part, (int, str)):
             raise UsageError(message)
         text = str(part).strip()
-        if not text.isdigit():
+        if not _DECIMAL.fullmatch(text) or len(text) > 9:  # int() refuses 4300+ digits: no traceback
             raise UsageError(message)
         values.append(int(text))
     if len(values) == 1:
         values *= 2
-    if len(values) != 2 or any(v <= 0 for v in values):
+    if not 2 <= len(values) <= 3 or any(v <= 0 for v in values):
         raise UsageError(message)
-    return values[0], values[1]
+    return tuple(values)
 
 
 def one_of(value: Any, what: str, allowed: Sequence[str]) -> str:

@@ -67,6 +67,7 @@ def _register_plugins():
 _register_plugins()
 
 
-def count_activations(model, part: str = "whole") -> Counted:
-    """Output elements of conv/matmul layers of ``part`` of ``model``, per image."""
-    return count_with_rules(model, ACTIVATION_RULES, part)
+def count_activations(model, part: str = "whole", *, calls=None) -> Counted:
+    """Output elements of conv/matmul layers of ``part`` of ``model``, per image (``calls``: the
+    model's ``layer_walk.layer_calls``, if walked already)."""
+    return count_with_rules(model, ACTIVATION_RULES, part, calls=calls)

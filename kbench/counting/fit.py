@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kbench.errors import UsageError
+from kbench.counting.conventions import notes
 from kbench.counting.conventions.notes import seed_convention_ops  # noqa: F401  (moved there; re-exported)
 from kbench.counting.layer_walk import prod as _prod
 
@@ -168,17 +169,6 @@ def reference_for(name: str, h: int | None = None, w: int | None = None) -> dict
     return out
 
 
-def seed_param_count(model, *, bn: bool) -> int:
-    """Parameters as the notes count them: conv/dense kernels (no biases), plus BN gamma/beta
-    when the notes count BN (``bn``); BN moving statistics never."""
-    total = 0
-    for variable in model.trainable_weights:
-        leaf = variable.path.rsplit("/", 1)[-1]
-        if leaf in ("kernel", "depthwise_kernel", "pointwise_kernel") or (bn and leaf in ("gamma", "beta")):
-            total += _prod(variable.shape)
-    return total
-
-
 # --------------------------------------------------------------------------------------------
 # Fitting a registered model
 # --------------------------------------------------------------------------------------------
@@ -226,7 +216,7 @@ def measure(requests, *, counter: str = "profile", seed_terms: bool | None = Non
             extra = seed_convention_ops(model, bn=bn)
             row["seed_terms"] = extra["total"]
             row["seed_terms_by_kind"] = extra["by_kind"]
-            row["seed_params"] = seed_param_count(model, bn=bn)
+            row["seed_params"] = notes.count_params(model, bn=bn)
         rows.append(row)
         keras.backend.clear_session()
     return rows

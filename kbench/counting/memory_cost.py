@@ -67,13 +67,13 @@ def _identity_rule(layer, input_shapes, output_shapes) -> int:
     return 0
 
 
-def memory_access_cost(model) -> dict:
+def memory_access_cost(model, *, calls=None) -> dict:
     """Elements read + written per image: ``{"total": int, "per_layer": {layer_name: int}}``.
 
     Nested Functional models are walked into: their layers are listed as ``nested/layer``
-    (see ``kbench.counting.layer_walk``).
+    (see ``kbench.counting.layer_walk``; ``calls``: the model's ``layer_calls``, if walked already).
     """
-    counted = analyze(model, MEMORY_RULES, default=default_rule)
+    counted = analyze(model, MEMORY_RULES, default=default_rule, calls=calls)
     return {"total": counted.total, "per_layer": counted.per_layer}
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from kbench.counting.layer_walk import RuleTable, flat_layers, model_nodes, tensor_shapes
+from kbench.counting.layer_walk import RuleTable, flat_layers, is_opaque_model, model_nodes, tensor_shapes
+from kbench.errors import UsageError
 
 # Part name -> what it covers. The head is what follows the model's last spatial (H, W, C) output.
 PARTS: dict[str, str] = {
@@ -62,6 +63,9 @@ def excluded_layers(model, part: str) -> set[int]:
     excluded = set()
     for node in head:
         layer = node.operation
+        if is_opaque_model(layer):
+            raise UsageError(f"part {part!r} needs the model's head apart from the rest, but {layer.name!r} is a "
+                             "subclassed model that ends in it (one layer to kbench); count it whole")
         excluded.add(id(layer))
         if hasattr(layer, "_nodes_by_depth"):
             excluded.update(id(inner) for _, inner in flat_layers(layer))
@@ -86,12 +90,13 @@ def _excluded_rule(layer, input_shapes, output_shapes):
     return 0
 
 
-def count_with_rules(model, rules: RuleTable, part: str, *, default: Callable | None = None) -> Counted:
-    """``kbench.counting.layer_walk.analyze`` with ``rules`` over ``part`` of ``model``."""
+def count_with_rules(model, rules: RuleTable, part: str, *, default: Callable | None = None, calls=None) -> Counted:
+    """``kbench.counting.layer_walk.analyze`` with ``rules`` over ``part`` of ``model`` (``calls``: its
+    ``layer_calls``, if walked already)."""
     from kbench.counting.layer_walk import analyze
 
     excluded = excluded_layers(model, part)
-    counted = analyze(model, PartRules(rules, excluded), default=default, skip_zero=True)
+    counted = analyze(model, PartRules(rules, excluded), default=default, skip_zero=True, calls=calls)
     return Counted(total=int(counted.total), per_layer=dict(counted.per_layer), uncovered=tuple(counted.uncovered))
 
 

@@ -50,8 +50,9 @@ from typing import Any
 
 from kbench.counting.activations import count_activations
 from kbench.errors import UsageError
-from kbench.counting.layer_walk import count_params, flat_layers, is_nested_model
+from kbench.counting.layer_walk import count_params, flat_layers, is_nested_model, layer_calls
 from kbench.counting.memory_cost import memory_access_cost
+from kbench.counting.sizes import estimate_sizes
 from kbench.models.views import functional_view
 
 # Ops whose profiler FLOPs are 2 x multiply-accumulates.
@@ -88,24 +89,44 @@ def _tf():
 
 
 def trace_graph(model, input_shape):
-    """Trace ``model`` at batch 1 with a static signature; return the concrete function."""
+    """Trace ``model`` at batch 1 with a static signature; return the traced graph.
+
+    The graph ``tf.function(...).get_concrete_function(spec).graph`` would hold (the same ops),
+    built without making it a callable function: a concrete function serialises its whole graph
+    to a FunctionDef when it is created, which for a detector costs twice the tracing itself."""
     tf = _tf()
+    from tensorflow.python.framework.func_graph import func_graph_from_py_func
+
     spec = tf.TensorSpec([1, *input_shape], tf.float32)
-    fn = tf.function(lambda x: model(x, training=False))
-    return fn.get_concrete_function(spec)
+    return func_graph_from_py_func("kbench_profile", lambda x: model(x, training=False), [spec], {})
+
+
+class _FunctionLibrary:
+    """The graph's function definitions (name -> FunctionDef), read only when a call op needs one:
+    serialising a graph costs as much as tracing it when it holds large constants."""
+
+    def __init__(self, graph):
+        self._graph = graph
+        self._functions = None
+
+    def get(self, name):
+        if self._functions is None:
+            self._functions = {f.signature.name: f for f in self._graph.as_graph_def().library.function}
+        return self._functions.get(name)
 
 
 class _GraphCounter:
-    """Counts FLOPs per node of a graph with TensorFlow's registered statistics."""
+    """Counts FLOPs per op of a graph with TensorFlow's registered statistics (the ``flops``
+    statistics that ``tf.compat.v1.profiler`` sums: ``profiler_total_flops``)."""
 
-    def __init__(self, graph, library):
+    def __init__(self, graph, library: _FunctionLibrary):
         tf = _tf()
         from tensorflow.python.framework import ops as tf_ops
 
         self._tf = tf
         self._get_stats = tf_ops.get_stats_for_node_def
         self.graph = graph
-        self.library = library  # name -> FunctionDef
+        self.library = library
 
     def count(self):
         """Yield ``(node_name, op_type, flops or None, nested, useful_flops)``; None: "no rule".
@@ -113,26 +134,28 @@ class _GraphCounter:
         ``nested`` marks ops counted inside a resolved function call (invisible to the profiler);
         ``useful_flops`` excludes work on padding (see ``_useful_flops``).
         """
-        graph_def = self.graph.as_graph_def(add_shapes=True)
-        for node in graph_def.node:
-            if node.op in CALL_OP_TYPES:
-                yield from self._count_call(node)
+        for op in self.graph.get_operations():
+            if op.type == "Const":  # no FLOP rule; its NodeDef (the constant's content) is never serialised
+                yield op.name, op.type, None, False, None
                 continue
-            if node.op in GATHER_OP_TYPES and self._has_computed_indices(node):
+            if op.type in CALL_OP_TYPES:
+                yield from self._count_call(op)
+                continue
+            if op.type in GATHER_OP_TYPES and self._has_computed_indices(op):
                 # Sampling at positions the model computes (RoIAlign, proposal selection): the
                 # arithmetic that picks the positions is counted, the sampling is not.
-                yield node.name, f"{node.op}{COMPUTED_INDICES}", None, False, None
+                yield op.name, f"{op.type}{COMPUTED_INDICES}", None, False, None
                 continue
-            stats = self._get_stats(self.graph, node, "flops")
+            stats = self._get_stats(self.graph, op.node_def, "flops")
             flops = int(stats.value) if stats.value is not None else None
-            yield node.name, node.op, flops, False, self._useful_flops(node, flops)
+            yield op.name, op.type, flops, False, self._useful_flops(op, flops)
 
-    def _has_computed_indices(self, node):
+    def _has_computed_indices(self, op):
         """True when a gather's indices depend on the model's input (sampling at computed
         positions); indices fixed at trace time (a channel shuffle's permutation, even after
         Keras' negative-index arithmetic) make it data movement."""
         tf = self._tf
-        pending = [self.graph.get_operation_by_name(node.name).inputs[1].op]
+        pending = [op.inputs[1].op]
         seen = set()
         while pending:
             op = pending.pop()
@@ -144,16 +167,16 @@ class _GraphCounter:
             pending.extend(tensor.op for tensor in op.inputs)
         return False
 
-    def _useful_flops(self, node, flops):
+    def _useful_flops(self, op, flops):
         """FLOPs that produce the model's output, for MACs in the papers' convention.
 
         TF runs a dilated convolution whose rate does not divide the map as
         SpaceToBatchND -> Conv2D -> BatchToSpaceND on a padded map; the profiler counts the
         padding (it is executed), the papers do not. Scale by the cropped output's share.
         """
-        if flops is None or node.op not in MAC_OP_TYPES:
+        if flops is None or op.type not in MAC_OP_TYPES:
             return flops
-        output = self.graph.get_operation_by_name(node.name).outputs[0]
+        output = op.outputs[0]
         for consumer in output.consumers():
             if consumer.type == "BatchToSpaceND":
                 produced = output.shape.num_elements()
@@ -163,23 +186,22 @@ class _GraphCounter:
         return flops
 
     # -- nested function calls (grouped convolutions) -------------------------------------
-    def _count_call(self, node):
-        fname = node.attr["f"].func.name
-        resolved = self._resolve(fname, node) if fname in self.library else None
+    def _count_call(self, op):
+        fdef = self.library.get(op.get_attr("f").name)
+        resolved = self._resolve(fdef, op) if fdef is not None else None
         if resolved is None:
-            yield node.name, node.op, None, False, None
+            yield op.name, op.type, None, False, None
             return
         for _inner_name, op_type, flops, _, useful in _GraphCounter(resolved, self.library).count():
-            # Inner nodes are attributed to the calling node's scope (its Keras layer).
-            yield node.name, op_type, flops, True, useful
+            # Inner ops are attributed to the calling op's scope (its Keras layer).
+            yield op.name, op_type, flops, True, useful
 
-    def _resolve(self, fname, node):
+    def _resolve(self, fdef, op):
         tf = self._tf
         from tensorflow.python.framework.function_def_to_graph import function_def_to_graph
         from tensorflow.python.ops import handle_data_util
 
-        fdef = self.library[fname]
-        inputs = [self.graph.get_tensor_by_name(_tensor_name(i)) for i in node.input if not i.startswith("^")]
+        inputs = list(op.inputs)
         if len(inputs) != len(fdef.signature.input_arg):
             return None
         input_shapes, variable_shapes = [], {}
@@ -208,10 +230,6 @@ class _GraphCounter:
                     input_map[f"{op.name}:0"] = tf.compat.v1.placeholder(dtype, shape)
             tf.graph_util.import_graph_def(body_def, input_map=input_map, name="")
         return resolved
-
-
-def _tensor_name(name: str) -> str:
-    return name if ":" in name else f"{name}:0"
 
 
 def profiler_total_flops(graph) -> int:
@@ -265,81 +283,81 @@ class _LayerScopes:
         return prefix.rstrip("/") or OTHER_ROW
 
 
-def opaque_layers(model) -> list[str]:
-    """Layers that are models but not Functional (subclassed, Sequential): the layer walk cannot
-    see into them, so their ``mem_access`` is not computed (None), never guessed."""
-    import keras
-
-    return [name for name, layer in flat_layers(model) if isinstance(layer, keras.Model) and not is_nested_model(layer)]
+def count_graph(graph, scopes=None) -> dict[str, Any]:
+    """FLOPs of a traced graph with TF's per-op rules (see the module docstring): totals, and with
+    ``scopes`` (a ``_LayerScopes``) per Keras layer."""
+    flops_by_op = collections.Counter()
+    uncounted = collections.Counter()
+    layer_flops = collections.Counter()
+    layer_macs = collections.Counter()
+    layer_uncounted = collections.defaultdict(collections.Counter)
+    macs = outer_flops = padding_flops = 0
+    for node_name, op_type, flops, nested, useful_flops in _GraphCounter(graph, _FunctionLibrary(graph)).count():
+        if flops is None:
+            if op_type not in DATA_MOVEMENT_OPS:
+                uncounted[op_type] += 1
+                if scopes is not None:
+                    layer_uncounted[scopes.layer_of(node_name)][op_type] += 1
+            continue
+        flops_by_op[op_type] += flops
+        outer_flops += 0 if nested else flops
+        padding_flops += flops - useful_flops
+        node_macs = useful_flops // 2 if op_type in MAC_OP_TYPES else 0
+        macs += node_macs
+        if scopes is not None:
+            layer = scopes.layer_of(node_name)
+            layer_flops[layer] += flops
+            layer_macs[layer] += node_macs
+    return {"flops_by_op": flops_by_op, "uncounted": uncounted, "macs": macs, "outer_flops": outer_flops,
+            "padding_flops": padding_flops, "layer_flops": layer_flops, "layer_macs": layer_macs,
+            "layer_uncounted": layer_uncounted}
 
 
 def profile_model(model, input_shape, *, per_layer: bool = False, convention=None, part: str = "whole") -> dict[str, Any]:
     """Profile an already built model (see module docstring for the conventions). ``convention``
-    (a ``kbench.counting.conventions.Convention``) adds ``convention``, ``part`` and ``convention_flops``."""
-    model = functional_view(model, input_shape)
-    walkable = not opaque_layers(model)
-    concrete = trace_graph(model, input_shape)
-    graph = concrete.graph
-    library = {f.signature.name: f for f in graph.as_graph_def().library.function}
+    (a ``kbench.counting.conventions.Convention``) adds ``convention``, ``part`` and ``convention_flops``.
 
-    flops_by_op = collections.Counter()
-    macs = 0
-    uncounted = collections.Counter()
-    scopes = _LayerScopes(model)
-    layer_flops = collections.Counter()
-    layer_macs = collections.Counter()
-    layer_uncounted = collections.defaultdict(collections.Counter)
-    outer_flops = 0
-    padding_flops = 0
+    The model is traced once (every FLOP count) and walked once (``layer_walk.layer_calls``: every
+    analytic count: memory access, activations, the convention)."""
+    model = functional_view(model, input_shape)
+    calls = layer_calls(model)
+    graph = trace_graph(model, input_shape)
+    from_trace = convention is not None and convention.from_profile is not None
     try:
-        for node_name, op_type, flops, nested, useful_flops in _GraphCounter(graph, library).count():
-            if flops is None:
-                if op_type not in DATA_MOVEMENT_OPS:
-                    uncounted[op_type] += 1
-                    if per_layer:
-                        layer_uncounted[scopes.layer_of(node_name)][op_type] += 1
-                continue
-            flops_by_op[op_type] += flops
-            outer_flops += 0 if nested else flops
-            padding_flops += flops - useful_flops
-            node_macs = useful_flops // 2 if op_type in MAC_OP_TYPES else 0
-            macs += node_macs
-            if per_layer:
-                layer = scopes.layer_of(node_name)
-                layer_flops[layer] += flops
-                layer_macs[layer] += node_macs
+        counted_graph = count_graph(graph, _LayerScopes(model) if per_layer or from_trace else None)
     except ValueError as exc:  # a FLOP rule met an unknown dimension: never a silent 0
         raise RuntimeError(f"profiler could not count {model.name}: {exc}") from exc
-
+    flops_by_op = counted_graph["flops_by_op"]
     flops_tf = int(sum(flops_by_op.values()))
-    # The profiler's own root total must equal our per-node sum over the same (outer) graph.
-    outer_total = profiler_total_flops(graph)
-    if outer_total != outer_flops:
-        raise RuntimeError(f"per-node FLOPs ({outer_flops}) disagree with the profiler's total ({outer_total})")
-
     record: dict[str, Any] = {
         "model": model.name,
         "input_shape": list(input_shape),
         **count_params(model),
-        "macs": int(macs),
+        "macs": int(counted_graph["macs"]),
         "flops_tf": flops_tf,
-        "flops_tf_nested_calls": flops_tf - outer_total,
+        # FLOPs inside function calls the profiler sees as opaque (grouped convolutions).
+        "flops_tf_nested_calls": flops_tf - counted_graph["outer_flops"],
         # Part of flops_tf that TF spends convolving the padding of dilated convolutions
         # (SpaceToBatchND); executed work, but no MACs in the papers' convention.
-        "flops_tf_dilation_padding": int(padding_flops),
+        "flops_tf_dilation_padding": int(counted_graph["padding_flops"]),
         "flops_by_op": dict(sorted(flops_by_op.items(), key=lambda kv: -kv[1])),
-        "uncounted_ops": dict(sorted(uncounted.items())),
+        "uncounted_ops": dict(sorted(counted_graph["uncounted"].items())),
     }
-    memory = memory_access_cost(model) if walkable else {"total": None, "per_layer": {}}
+    record.update(estimate_sizes(model, input_shape, calls))
+    memory = memory_access_cost(model, calls=calls)
     record["mem_access"] = memory["total"]
-    activations = count_activations(model)
+    activations = count_activations(model, calls=calls)
     record["activations"] = activations.total
     counted = None
     if convention is not None:
-        counted = convention.count(model, input_shape, part)
+        if from_trace:
+            counted = convention.from_profile(model, counted_graph["layer_flops"], record["uncounted_ops"], part)
+        else:
+            counted = convention.count(model, input_shape, part, calls=calls)
         record.update(convention=convention.name, part=part, convention_flops=counted.total)
     if per_layer:
-        record["per_layer"] = _per_layer_rows(model, layer_flops, layer_macs, memory["per_layer"], layer_uncounted,
+        record["per_layer"] = _per_layer_rows(model, counted_graph["layer_flops"], counted_graph["layer_macs"],
+                                              memory["per_layer"], counted_graph["layer_uncounted"],
                                               activations.per_layer, counted.per_layer if counted else None)
     return record
 
@@ -374,7 +392,7 @@ def _per_layer_rows(model, layer_flops, layer_macs, layer_memory, layer_uncounte
             "type": type(layer).__name__,
             "input_shape": _layer_tensor_shape(layer, "input"),
             "output_shape": _layer_tensor_shape(layer, "output"),
-            "params": count_params(layer)["params_total"] if layer.built else 0,
+            "params": count_params(layer)["params"] if layer.built else 0,
             "macs": int(layer_macs.get(name, 0)),
             "flops_tf": int(layer_flops.get(name, 0)),
             "mem_access": int(layer_memory.get(name, 0)) if layer_memory else None,
@@ -399,33 +417,56 @@ def _per_layer_rows(model, layer_flops, layer_macs, layer_memory, layer_uncounte
 PER_LAYER_SUMS = ("params", "macs", "flops_tf", "mem_access", "activations", "convention_flops")
 
 
-def per_layer_at_depth(rows, depth: int | None):
-    """Per-layer rows with nested models deeper than ``depth`` levels folded into one row each
-    (``depth=1``: ``backbone/conv1`` and ``backbone/conv2`` become one ``backbone`` row, as
-    torchinfo's ``depth``); the folded row sums the counts and keeps the first input shape and the
-    last output shape. ``None``: every layer."""
-    if depth is None:
+def layer_group(name: str, depth: int) -> str:
+    """The group of a per-layer row at ``depth`` levels of the name hierarchy, as fvcore's
+    ``max_depth`` and torchinfo's ``depth`` group modules: a nested model's path (``backbone/``)
+    gives levels, then the layer name's ``_``-separated parts, as the zoo (and Keras Applications)
+    name layers: ``conv2_block1_1_conv`` is in ``conv2`` at depth 1 and ``conv2_block1`` at depth 2.
+    Rows named in parentheses (``(outside any layer)``) are their own group."""
+    if name.startswith("("):
+        return name
+    *models, layer = name.split("/")
+    levels = [*models, *layer.split("_")]
+    kept = levels[:depth]
+    nested = kept[:len(models)]
+    parts = kept[len(models):]
+    return "/".join(nested + (["_".join(parts)] if parts else []))
+
+
+def group_per_layer(rows, depth: int | None = None, pattern=None):
+    """Per-layer rows grouped (``None``, ``None``: every layer): at ``depth`` levels of the name
+    hierarchy (``layer_group``), or by ``pattern`` (a compiled regex: a row's group is what it
+    matches in the row's name, its first group if it has one; rows it does not match are one
+    ``(other)`` group). A group sums the counts of its rows, keeps the first input shape and the
+    last output shape, and is listed where its first row was; the groups sum to the totals."""
+    if depth is None and pattern is None:
         return list(rows)
-    folded: dict[str, dict] = {}
+    grouped: dict[str, dict] = {}
+    members: dict[str, int] = collections.Counter()
     for row in rows:
-        parts = row["name"].split("/")
-        if len(parts) <= depth:
-            folded[row["name"]] = dict(row)
-            continue
-        name = "/".join(parts[:depth])
-        group = folded.get(name)
+        key = layer_group(row["name"], depth) if pattern is None else _pattern_group(row["name"], pattern)
+        members[key] += 1
+        group = grouped.get(key)
         if group is None:
-            folded[name] = {**row, "name": name, "type": "(nested model)",
-                            "uncounted_ops": dict(row.get("uncounted_ops") or {})}
+            grouped[key] = {**row, "name": key, "uncounted_ops": dict(row.get("uncounted_ops") or {})}
             continue
-        for key in PER_LAYER_SUMS:
-            if row.get(key) is not None and group.get(key) is not None:
-                group[key] += row[key]
+        for column in PER_LAYER_SUMS:
+            if row.get(column) is not None and group.get(column) is not None:
+                group[column] += row[column]
         group["output_shape"] = row.get("output_shape") or group.get("output_shape")
         ops = collections.Counter(group["uncounted_ops"])
         ops.update(row.get("uncounted_ops") or {})
         group["uncounted_ops"] = dict(sorted(ops.items()))
-    return list(folded.values())
+    for key, group in grouped.items():
+        if members[key] > 1:
+            group["type"] = f"{members[key]} layers"
+    return list(grouped.values())
+
+
+def _pattern_group(name: str, pattern) -> str:
+    match = pattern.search(name)
+    key = None if match is None else match.group(1) if pattern.groups else match.group(0)
+    return key or "(other)"
 
 
 def require_tensorflow_backend():

@@ -12,8 +12,17 @@ A model that is not in the zoo is named by where it comes from (``UserModelSpec`
   signature takes them;
 * (Python API) a ``keras.Model`` object.
 
-Its input shape is the model's own where fixed; ``--input-size`` may only fill in what the
-model leaves open (or be passed to a factory that takes ``input_shape``).
+Its input shape is the model's own where fixed (a subclassed model's is the shape it was built
+or first called with); ``--input-size`` may only fill in what the model leaves open (or be
+passed to a factory that takes ``input_shape``). Any rank: a pair is (height, width) of a
+3-channel image unless the model declares a rank-2 input.
+
+A user's custom classes must be registered with ``keras.saving.register_keras_serializable`` (Keras'
+safe mode stays on). Loading a saved model first imports the module each custom class of the file
+names (Keras records it) when it is found in the working directory or on ``PYTHONPATH``; other
+modules are named with ``--import MODULE`` (``UserModelSpec.imports``). A model object sent to
+the sweep's workers carries its classes' modules the same way, so every process that builds a
+request imports what it needs (``ModelRequest.from_payload``).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import dataclasses
 import difflib
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -136,12 +146,12 @@ class ModelRequest:
     """One model to measure, resolved and validated once at the edge (CLI or Python API).
 
     Everything downstream (profiling, sweeps, workers) takes a request and never re-validates:
-    ``spec`` is the registry entry, ``input_shape`` is the full ``(h, w, c)``, ``num_classes`` is
+    ``spec`` is the registry entry, ``input_shape`` is the full shape without the batch axis (``(h, w, c)`` for images), ``num_classes`` is
     the value the model is built with, ``variant`` the ``--set`` overrides of the preset.
     """
 
     spec: Any
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]  # (h, w, c) for the zoo; a user's model may have another rank
     num_classes: int | None  # None: a user's model that fixes its own outputs
     variant: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -183,7 +193,8 @@ class ModelRequest:
         if "source" in payload:
             source = payload["source"]
             spec = UserModelSpec(payload["model"], source["kind"], source["target"],
-                                 accepts=frozenset(source.get("accepts") or ()))
+                                 accepts=frozenset(source.get("accepts") or ()),
+                                 imports=tuple(tuple(pair) for pair in source.get("imports") or ()))
         else:
             spec = get_spec(payload["model"])
         return cls(spec, tuple(payload["input_shape"]), None if classes is None else int(classes),
@@ -191,15 +202,18 @@ class ModelRequest:
 
 
 def resolve(name, input_shape=None, num_classes: int | None = None,
-            variant: Mapping[str, Any] | None = None) -> ModelRequest:
+            variant: Mapping[str, Any] | None = None, *, imports=()) -> ModelRequest:
     """Validate a request once (name, input size, classes, ``--set`` keys) -> ``ModelRequest``.
 
     ``name`` is a registered name, a user's model selector (``PATH.keras``, ``module:factory``)
     or a ``keras.Model``. Raises ``UsageError`` (exit 2) for anything the user got wrong; a
     registered model is not built, a user's model is built (or loaded) once to learn its input.
+    ``imports``: modules a user's model needs (``--import MODULE`` names; imported here, and by
+    every process that builds the request).
     """
     if not isinstance(name, str) or is_user_selector(name):
-        return resolve_user_model(name, input_shape, num_classes, variant)
+        return resolve_user_model(name, input_shape, num_classes, variant, imports=imports)
+    import_modules((module, "") for module in imports)  # named, so imported (and checked) for any model
     spec = get_spec(name)
     shape = normalize_input_shape(spec, input_shape)
     variant = dict(variant or {})
@@ -236,6 +250,8 @@ class UserModelSpec:
     kind: str  # "saved" (a .keras file), "factory" (module:function) or "object" (a keras.Model)
     target: Any  # the path, the "module:function" text, or the model object
     accepts: frozenset = frozenset()  # of input_shape/num_classes, the ones a factory takes
+    # Modules to import before building: (module name, its file or ""), see ``import_modules``.
+    imports: tuple[tuple[str, str], ...] = ()
     family: str = USER_FAMILY
     preset: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     reported: tuple = ()
@@ -255,8 +271,18 @@ class UserModelSpec:
     def build(self, input_shape=None, num_classes=None, variant: Mapping[str, Any] | None = None):
         if self.kind == "object":
             return self.target
+        import_modules(self.imports)
         if self.kind == "saved":
-            return load_model(self.target)
+            import_modules((module, "") for module in saved_model_modules(self.target))
+            try:
+                return load_model(self.target)
+            except TypeError as exc:
+                missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(exc))
+                if missing is None:
+                    raise
+                raise UsageError(f"{self.name}: Keras does not know class {missing.group(1)!r}: import the module that "
+                                 "defines it with @keras.saving.register_keras_serializable (--import MODULE; one in "
+                                 "the working directory or on PYTHONPATH is imported by itself)") from None
         kwargs = dict(variant or {})
         if input_shape is not None and "input_shape" in self.accepts:
             kwargs["input_shape"] = tuple(input_shape)
@@ -274,12 +300,17 @@ class UserModelSpec:
         if self.kind == "object":
             raise UsageError(f"model object {self.name!r} cannot be sent to a worker: save it "
                              "(model.save('m.keras')) or name a module:factory")
+        for module, _ in self.imports:
+            if module == "__main__":
+                raise UsageError(f"model {self.name!r} has a class defined in __main__, which the sweep's workers "
+                                 "cannot import: define it in a module (e.g. mynets.py) and import it from there")
+        imports = {"imports": [list(pair) for pair in self.imports]} if self.imports else {}
         if self.kind == "saved":
             path = os.path.abspath(self.target)
-            return {"kind": "saved", "target": path, "digest": _file_digest(path)}
+            return {"kind": "saved", "target": path, "digest": _file_digest(path), **imports}
         module_file = getattr(sys.modules.get(self.target.partition(":")[0]), "__file__", None)
         return {"kind": "factory", "target": self.target, "accepts": sorted(self.accepts),
-                "digest": _file_digest(module_file) if module_file else ""}
+                "digest": _file_digest(module_file) if module_file else "", **imports}
 
     def saved(self, directory, input_shape) -> "UserModelSpec":
         """An object's spec as a saved model in ``directory`` (for workers), same name; a model
@@ -295,7 +326,7 @@ class UserModelSpec:
             raise UsageError(f"model {self.name!r} cannot be saved for the sweep's workers "
                              f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
                              "give it get_config() or name a module:factory") from None
-        return UserModelSpec(self.name, "saved", str(path))
+        return UserModelSpec(self.name, "saved", str(path), imports=self.imports)
 
 
 def _file_digest(path) -> str:
@@ -310,26 +341,113 @@ def load_model(path, **kwargs):
     return quiet_import("keras").saving.load_model(path, **kwargs)
 
 
+def _import_user_module(module_name: str, what: str):
+    """``importlib.import_module``, finding a module of the working directory as ``python -m``
+    would, even when kbench runs from an installed script (whose directory, not the cwd, heads
+    sys.path). ``UsageError`` naming ``what`` when it cannot be imported."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name.split(".")[0] or os.getcwd() in sys.path:
+            raise UsageError(f"cannot import {module_name!r} for {what}: {exc}") from None
+        sys.path.append(os.getcwd())
+        return _import_user_module(module_name, what)
+
+
 def _import_factory(target: str):
     module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        # As ``python -m`` would: a module in the current directory is found even when kbench
-        # runs from an installed script (whose directory, not the cwd, heads sys.path).
-        if exc.name != module_name.split(".")[0] or os.getcwd() in sys.path:
-            raise UsageError(f"cannot import {module_name!r} for {target!r}: {exc}") from None
-        sys.path.append(os.getcwd())
-        return _import_factory(target)
+    module = _import_user_module(module_name, repr(target))
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise UsageError(f"{target!r}: module {module_name!r} has no callable {attr!r}")
     return factory
 
 
+# Modules of the libraries kbench and Keras import themselves: never imported on a file's word.
+_OWN_PACKAGES = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp", "tensorflow", "tf_keras", "builtins",
+                           "architectures", "kbench"})
+
+
+def import_modules(imports) -> None:
+    """Import each ``(module, file)`` of ``imports`` not imported yet: by name (as ``python -m``
+    would, the working directory included), else from ``file`` under that name (a module that a
+    test runner or a script put on its own path). ``UsageError`` if neither works."""
+    for module, file in imports:
+        if module in sys.modules:
+            continue
+        if file and os.path.isfile(file) and importlib.util.find_spec(module.split(".")[0]) is None:
+            spec = importlib.util.spec_from_file_location(module, file)
+            loaded = importlib.util.module_from_spec(spec)
+            sys.modules[module] = loaded
+            try:
+                spec.loader.exec_module(loaded)
+            except BaseException:
+                del sys.modules[module]
+                raise
+            continue
+        _import_user_module(module, f"the model's classes ({file})" if file else "--import")
+
+
+def saved_model_modules(path) -> list[str]:
+    """The modules of the custom classes a saved ``.keras`` file names (Keras records each
+    object's ``module``) that are found in the working directory or on ``PYTHONPATH``, so that
+    importing them registers the classes before loading; a module found elsewhere is left to
+    ``--import`` (a file never makes kbench import an installed package)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return []  # not a .keras archive (.h5, or damaged): Keras' own loader says what is wrong
+    found: dict[str, None] = {}
+    pending = [config]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            module = item.get("module")
+            if isinstance(module, str) and item.get("registered_name") and _is_user_module(module):
+                found[module] = None
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return [module for module in found if _on_user_path(module)]
+
+
+def _is_user_module(module: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", module)) and module.split(".")[0] not in _OWN_PACKAGES
+
+
+def _on_user_path(module: str) -> bool:
+    """A module whose top-level package is in the working directory or a ``PYTHONPATH`` entry."""
+    from importlib.machinery import PathFinder
+
+    paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return PathFinder.find_spec(module.split(".")[0], paths) is not None
+
+
+def custom_class_modules(model) -> tuple[tuple[str, str], ...]:
+    """``(module, file)`` of every class of ``model`` and its layers that Keras will look up by
+    its registered name when another process loads the model (the user's classes: not Keras',
+    not the zoo's)."""
+    layers = model._flatten_layers(include_self=True, recursive=True) if hasattr(model, "_flatten_layers") else [model]
+    found: dict[tuple[str, str], None] = {}
+    for layer in layers:
+        module_name = type(layer).__module__
+        if _is_user_module(module_name):
+            module = sys.modules.get(module_name)
+            found[(module_name, os.path.abspath(module.__file__) if getattr(module, "__file__", None) else "")] = None
+    return tuple(found)
+
+
+def _with_imports(spec: "UserModelSpec", imports) -> "UserModelSpec":
+    return dataclasses.replace(spec, imports=tuple(dict.fromkeys((*spec.imports, *imports))))
+
+
 def model_input_shape(model) -> tuple | None:
-    """The ``(h, w, c)`` a model declares (entries may be None), or None when it declares none
-    (a subclassed model, an unbuilt Sequential). More than one input is a UsageError."""
+    """The input shape a model declares with its Input, without the batch axis (entries may be
+    None), or None when it declares none (a subclassed model, an unbuilt Sequential). More than one
+    input is a UsageError."""
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):
@@ -338,29 +456,42 @@ def model_input_shape(model) -> tuple | None:
         return None
     if len(inputs) != 1:
         raise UsageError(f"model {model.name!r} has {len(inputs)} inputs; kbench measures single-input models")
-    shape = tuple(inputs[0].shape[1:])
-    if len(shape) != 3:
-        raise UsageError(f"model {model.name!r} takes input {tuple(inputs[0].shape)}; kbench measures "
-                         "image models with (height, width, channels) inputs")
-    return shape
+    return tuple(inputs[0].shape[1:])
 
 
-def resolve_user_model(selector, input_shape=None, num_classes=None, variant=None) -> ModelRequest:
-    """A user's model (see the module docstring) -> ``ModelRequest``; built once to read its input."""
+def built_input_shape(model) -> tuple | None:
+    """The shape a model without an Input was built or first called with (Keras records it; a
+    saved subclassed model keeps it), without the batch axis; None if unknown or open."""
+    if not getattr(model, "built", False):
+        return None
+    try:
+        shape = (model.get_build_config() or {}).get("input_shape")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if isinstance(shape, (list, tuple)) and len(shape) > 1 and all(isinstance(d, int) for d in shape[1:]):
+        return tuple(shape[1:])
+    return None
+
+
+def resolve_user_model(selector, input_shape=None, num_classes=None, variant=None, *, imports=()) -> ModelRequest:
+    """A user's model (see the module docstring) -> ``ModelRequest``; built once to read its input.
+    ``imports``: module names to import first (``--import``), carried by the request."""
     import keras
 
     variant = dict(variant or {})
+    imports = tuple((module, "") for module in imports)
+    import_modules(imports)
     if isinstance(selector, keras.Model):
-        spec = UserModelSpec(selector.name, "object", selector)
+        spec = UserModelSpec(selector.name, "object", selector, imports=imports)
     elif not isinstance(selector, str):
         raise UsageError(f"a model is a name, a selector or a keras.Model, not {type(selector).__name__}")
     elif selector.endswith(SAVED_MODEL_SUFFIXES):
         if not os.path.isfile(selector):
             raise UnknownModelError(f"no saved model at {selector!r} (a .keras file)")
-        spec = UserModelSpec(selector, "saved", selector)
+        spec = UserModelSpec(selector, "saved", selector, imports=imports)
     else:
         params = inspect.signature(_import_factory(selector)).parameters
-        spec = UserModelSpec(selector, "factory", selector,
+        spec = UserModelSpec(selector, "factory", selector, imports=imports,
                              accepts=frozenset({"input_shape", "num_classes"} & set(params)))
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
         allowed = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
@@ -380,9 +511,10 @@ def resolve_user_model(selector, input_shape=None, num_classes=None, variant=Non
                              "num_classes argument takes it)")
     wanted = None
     if input_shape is not None:
-        wanted = tuple(input_shape)
-        if len(wanted) not in (2, 3) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in wanted):
-            raise InputSizeError(f"input shape {input_shape!r} must be (height, width[, channels]) positive integers")
+        wanted = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else (input_shape,)
+        if not wanted or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in wanted):
+            raise InputSizeError(f"input shape {input_shape!r} must be positive integers (height, width[, channels], "
+                                 "or the model's own rank)")
     if wanted is not None and len(wanted) == 2 and "input_shape" in spec.accepts:
         default = inspect.signature(spec.builder).parameters["input_shape"].default
         channels = default[-1] if isinstance(default, (tuple, list)) and len(default) == 3 else 3
@@ -393,25 +525,37 @@ def resolve_user_model(selector, input_shape=None, num_classes=None, variant=Non
         # The user's factory (or file) refused these arguments: their input, not a kbench bug.
         raise UsageError(f"cannot build {spec.name} with {variant or 'defaults'}: "
                          f"{type(exc).__name__}: {_one_line(str(exc), 200)}") from None
-    declared = model_input_shape(model)
-    shape = _user_input_shape(spec.name, declared, wanted)
+    # The modules of its custom classes travel with the request: every process that builds it
+    # (the sweep's workers) imports them first.
+    spec = _with_imports(spec, custom_class_modules(model))
+    shape = _user_input_shape(spec.name, model_input_shape(model), wanted, built_input_shape(model))
     if spec.kind != "object":
         keras.backend.clear_session()  # built only to read its input; workers and profiles rebuild it
     return ModelRequest(spec, shape, num_classes, variant)
 
 
-def _user_input_shape(name, declared, wanted) -> tuple[int, int, int]:
+def _user_input_shape(name, declared, wanted, built=None) -> tuple[int, ...]:
+    """The request's input shape: the model's own, with ``wanted`` filling what it leaves open. A
+    ``wanted`` one entry short of the model's rank leaves out the channels (``H,W``). A model that
+    declares none takes ``wanted``, else the shape it was ``built`` with."""
+    if declared is None and built is not None:
+        if wanted is None:
+            return built
+        return (*wanted, built[-1]) if len(wanted) == len(built) - 1 else wanted
     if declared is None:
         if wanted is None:
-            raise InputSizeError(f"model {name!r} declares no input shape (a subclassed model or an unbuilt "
-                                 "Sequential): pass --input-size H,W (Python: input_shape=(h, w, c))")
-        return wanted if len(wanted) == 3 else (*wanted, 3)
+            raise InputSizeError(f"model {name!r} declares no input shape (a subclassed model never built or an "
+                                 "unbuilt Sequential): pass --input-size H,W[,C] (Python: input_shape=(h, w, c))")
+        return wanted if len(wanted) != 2 else (*wanted, 3)
     if wanted is None:
         if any(d is None for d in declared):
             raise InputSizeError(f"model {name!r} takes input {declared} with open dimensions: pass --input-size "
                                  "H,W (Python: input_shape=(h, w, c))")
         return tuple(int(d) for d in declared)
-    full = wanted if len(wanted) == 3 else (*wanted, declared[2])
+    full = (*wanted, declared[-1]) if len(wanted) == len(declared) - 1 and declared[-1] is not None else wanted
+    if len(full) != len(declared):
+        raise InputSizeError(f"input size {'x'.join(map(str, wanted))} does not fit model {name!r}, whose input "
+                             f"is {'x'.join(str(d) for d in declared)} ({len(declared)} dimensions)")
     for given, fixed in zip(full, declared):
         if fixed is not None and given != fixed:
             raise InputSizeError(f"input size {'x'.join(map(str, full))} conflicts with model {name!r}, "

@@ -75,6 +75,6 @@ def _expand_file(path: str, seen_files: tuple) -> list[str]:
 
 
 def resolve_requests(selector, input_shape=None, num_classes: int | None = None,
-                     variant: Mapping[str, Any] | None = None) -> list:
+                     variant: Mapping[str, Any] | None = None, *, imports=()) -> list:
     """Expand ``selector`` and resolve each model (``registry.resolve``) with the same options."""
-    return [registry.resolve(name, input_shape, num_classes, variant) for name in expand(selector)]
+    return [registry.resolve(name, input_shape, num_classes, variant, imports=imports) for name in expand(selector)]

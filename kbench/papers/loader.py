@@ -1,34 +1,47 @@
-"""The seed documents' tables, as data: one TOML file per printed table in ``kbench/papers/tables/``.
+"""Papers' tables as data: one TOML file per printed table (``kbench/tables/`` ships 26; a user's own
+file reproduces the same way: ``kbench reproduce PATH.toml``).
 
 Each file transcribes one table or worked figure exactly as printed (typos included: a correction
-goes into ``reason``, never into the number) so that ``kbench reproduce`` can put every printed
+goes into a ``check``, never into the number) so that ``kbench reproduce`` can put every printed
 number beside kbench's measurement, one output row per printed number. The schema (every file
 follows it; ``parse_table`` checks it and raises ``UsageError`` naming the file and the field)::
 
-    id = "dsnet_imagenet"                  # the file name without .toml
-    title = "ImageNet1K"                   # the table title as printed
-    source = "003_2d8097aa859fb83d.txt"    # seed file in shared/seeds/
-    lines = [20, 28]                       # first and last line of the table in that file
-    convention = "mmengine"                # optional: default convention of the values below
-    baseline = "ResNet50"                  # optional: the row that speed ratios refer to
-    notes = "..."                          # optional: what the table is, what is not transcribed
+    id = "mobilenet_v1_table6"             # the file name without .toml
+    title = "MobileNet Width Multiplier"   # the table title as printed
+    printed_numbers = 12                   # optional: how many numbers the printed table holds (coverage)
+    convention = "macs"                    # optional: default convention of the values below
+    baseline = "1.0 MobileNet-224"         # optional: the row that speed ratios refer to
+    notes = "..."                          # optional: what the table is, how it was transcribed
+    columns = { label = "Width Multiplier", macs = "Million Mult-Adds" }  # optional: printed headers
+    layout = "rows"                        # optional: rows / at / lines, how paper-ready output is arranged
     layers = { "conv2_x" = "conv2_block*_out" }  # optional: 'at' text -> layer globs in the kbench model
                                            # (or -> { blocks = "...", default = "..." } per quantity)
 
+    [citation]                             # the primary source of the printed numbers
+    authors = "A. G. Howard, M. Zhu, B. Chen, D. Kalenichenko, W. Wang, T. Weyand, M. Andreetto, H. Adam"
+    title = "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications"
+    year = 2017                            # optional where the source prints none
+    arxiv = "1704.04861"                   # one of arxiv, venue, repository, url (more are fine)
+    table = "Table 6"                      # where in the source: a table or figure number, a section
+    transcription = "..."                  # optional: where this file was transcribed from, if not the source itself
+
     [[rows]]
-    label = "ResNet50"                     # the row as printed
-    model = "resnet50"                     # a registered kbench model ... or, instead:
+    label = "1.0 MobileNet-224"            # the row as printed
+    model = "mobilenet_v1"                 # a registered kbench model ... or, instead:
     # missing_model = "why kbench has no model for this row"
     input_size = [224, 224]                # (height, width[, channels]) the numbers were counted at
     num_classes = 1001                     # optional: classifier outputs, when not the model's (TF checkpoints' 1001)
     set = { alpha = 0.5 }                  # optional preset overrides (as ``--set``)
+    cells = { "Pretrained weights" = "FcaNet50" }  # optional: the row's printed text cells (not numbers)
     setting = "trained on a 3090"          # optional: what else tells two rows of one model apart
     group = "~40 MFLOPs"                   # optional: a block of rows compared among themselves
     layers = "block*_add,head_pool"        # optional: layer globs for this row's values that give none
     build = { layer = "Conv2D", ... }      # optional: the single layer to build when no model exists
     values = [
-      { quantity = "params", text = "25.557M", unit = "params", convention = "torchvision" },
-      { quantity = "macs", text = "4.109G", unit = "macs", part = "backbone", reason = "..." },
+      { quantity = "top1", text = "70.6%", unit = "percent", convention = "none" },
+      { quantity = "macs", text = "569", unit = "macs", column_scale = 1000000 },
+      { quantity = "params", text = "30.121M", unit = "params", convention = "torchvision",
+        check = { says = "...", expression = "measured + head", measure = { head = { quantity = "params", layers = "fc" } } } },
     ]
 
     [[formulas]]                           # optional: printed rules to check on real layers
@@ -46,15 +59,16 @@ A value's number is derived from its ``text``, never stored twice: "4.109G" -> 4
 letters ("612234*h*w", "613314 + 1080 · b") is a formula evaluated at the row's input size and the
 value's ``symbols``. The printed precision (``decimals``, ``scale``, ``resolution``) comes from
 the same text. ``column_scale`` applies a column header's scale ("Million Mult-Adds": 1000000).
-``value`` is stored only for a text that is not a number (then ``unreadable`` says why); where
-both exist they must agree. Other value fields: ``at`` (where in the row: a layer, a stage, a
-device, as printed), ``layers`` (where that is in the kbench model: comma-separated globs over its
-qualified layer names, e.g. "conv2_block*_out"; "head_fc:output" reads an input shape at that
-layer's output: the input of a softmax the model leaves to its loss), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the head),
-``expression`` (the printed arithmetic leading to the number), ``tolerance`` (relative, for a
-paper's rounding of an approximate count), ``reason`` (a known explanation of a difference, citing
-the spec that found it) and ``note`` (other evidence, e.g. an independent count, that explains
-nothing by itself).
+``unreadable`` (why) marks a cell the source garbled or cut: its verdict is ``unreadable``, and
+``value`` may give the number where it is known; where both exist they must agree. Other value
+fields: ``at`` (where in the row: a layer, a stage, a device, as printed), ``layers`` (where that is
+in the kbench model: comma-separated globs over its qualified layer names, e.g. "conv2_block*_out";
+"head_fc:output" reads an input shape at that layer's output: the input of a softmax the model
+leaves to its loss), ``part`` (whole model or backbone only: mmpretrain counts FLOPs without the
+head), ``expression`` (the printed arithmetic leading to the number), ``tolerance`` (relative, for
+a paper's rounding of an approximate count), ``check`` (an explanation kbench computes: see
+``kbench.papers.checks``; a row is ``explained`` only when its check reproduces the printed figure)
+and ``note`` (evidence in words, with public references, that explains nothing by itself).
 """
 
 from __future__ import annotations
@@ -68,6 +82,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from kbench.errors import UsageError
+from kbench.papers.checks import Check, parse_check
+from kbench.papers.vocabulary import (CONVENTIONS, PARTS, QUANTITIES, UNITS, ParsedText, _evaluate,  # noqa: F401
+                                     _normalise_formula, parse_printed)
 
 try:  # Python 3.11+
     import tomllib
@@ -76,119 +93,24 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (tomli is a depend
 
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
 
-# Quantity -> kind. "count": kbench measures it from the built model (params, MACs, shapes ...);
-# "speed": a throughput or latency on the paper's hardware (only ratios within a table compare);
-# "not_measurable": accuracy on a data set kbench does not have.
-QUANTITIES: dict[str, str] = {
-    "params": "count",              # parameters (which ones: see the convention)
-    "weights": "count",             # kernel weights only: parameters without biases or BN
-    "macs": "count",                # multiply-accumulates ("Mult-Adds", "MAdds", "FLOPs" of papers that define them as MACs)
-    "flops": "count",               # floating-point operations, 2 per multiply-add
-    "activations": "count",         # output elements of conv/matmul layers (fvcore, timm "macts")
-    "weight_layers": "count",       # "11 weight layers" (VGG)
-    "channels": "count",            # output channels of a layer or stage
-    "max_channels": "count",        # largest channel count at a resolution (MobileNet V2 memory table)
-    "memory": "count",              # activation memory to materialise at a resolution (MobileNet V2 memory table)
-    "peak_memory": "count",         # the largest of those ("max" row)
-    "blocks": "count",              # repeats of a block in a stage ("× 6", "Repeat 3")
-    "stride": "count",              # stride printed in an architecture table
-    "padding": "count",             # padding printed beside a layer
-    "expansion": "count",           # MobileNet V2 t
-    "output_size": "count",         # a printed spatial output size (e.g. 56 in "56 × 56")
-    "output_shape": "count",        # a printed feature-map shape, e.g. 28 × 28 × 6
-    "input_shape": "count",         # a printed input shape of a layer
-    "filter_shape": "count",        # a printed kernel shape, e.g. 3 × 3 × 32 × 64
-    "output_value": "count",        # one element of a worked example's output
-    "model_size_mb": "count",       # model size on disk in MB (float32 weights)
-    "top1": "not_measurable",       # ImageNet top-1 accuracy, %
-    "top5": "not_measurable",       # ImageNet top-5 accuracy, %
-    "top1_err": "not_measurable",   # ImageNet top-1 error, %
-    "ap": "not_measurable",         # COCO box AP
-    "ap50": "not_measurable",       # COCO AP at IoU 0.5
-    "mdice": "not_measurable",      # Synapse mean Dice
-    "miou": "not_measurable",       # mean IoU
-    "train_fps": "speed",           # training images/s on the authors' GPUs
-    "gpu_speed": "speed",           # batches/s on the paper's GPU
-    "cpu_speed": "speed",           # images/s on the paper's CPU
-    "arm_speed": "speed",           # images/s on the paper's ARM phone
-    "cpu_ms": "speed",              # latency in ms on the paper's phone CPU
-    "device_fps": "speed",          # frames/s on a named phone/tablet
-}
-
-UNITS: dict[str, str] = {
-    "params": "parameters",
-    "macs": "multiply-accumulates",
-    "flops": "floating-point operations (2 per multiply-add)",
-    "elements": "tensor elements",
-    "count": "a plain count (layers, blocks, channels, sizes)",
-    "shape": "a tuple of sizes",
-    "value": "a tensor element's value",
-    "mb": "megabytes",
-    "kb": "kilobytes",
-    "bytes": "bytes (a printed K suffix scales them)",
-    "percent": "per cent",
-    "images_per_s": "images per second",
-    "batches_per_s": "batches per second",
-    "ms": "milliseconds",
-    "fps": "frames per second",
-}
-
-CONVENTIONS: dict[str, str] = {
-    "macs": "conv, depthwise, transposed conv, dense and matmul multiply-accumulates; nothing else",
-    "mmengine": "mmengine get_model_complexity_info: conv/linear MACs (bias ignored) + BN 2/element + upsampling and adaptive pooling terms",
-    "notes": "the saliency notes' own rule: MACs plus 4 ops per 2x2 max-pool output, BN and upsampling terms",
-    "ptflops": "ptflops' module hooks: MACs + bias adds, BN, ReLU, pooling and upsampling terms",
-    "tf": "the TF profiler: 2 per multiply-add plus bias, pooling, add and softmax ops",
-    "torchvision": "parameters as torchvision counts them: weights, biases, BN gamma/beta (no running statistics)",
-    "keras": "parameters as Keras count_params() counts them: torchvision's plus BN moving mean/variance",
-    "weights_and_biases": "parameters without any batch-norm variable: conv/dense kernels and biases (TF-slim's MobileNet V2 README)",
-    "paper": "the paper's own count, as it defines it (see the table notes)",
-    "shape": "an architecture fact (a size, a channel or layer count), not a count of operations",
-    "none": "not a count: accuracy or speed on the authors' data and hardware",
-    "unknown": "nobody here knows which convention produced the number",
-}
-
-# Suffix printed after a number -> its multiplier (B: billion).
-_SUFFIX_SCALE = {"": 1, "K": 10**3, "k": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}
-_NUMBER = re.compile(r"^(?P<sign>-?)(?P<digits>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?P<suffix>[KkMGBT]?)(?P<tail>\s*(?:%|MB|Kb|ms|×)?)(?P<footnote>\**)$")
-_POWER = re.compile(r"^(?P<mantissa>\d+(?:\.\d+)?)\s*[×x*]\s*10\s*\^\s*\{?(?P<exp>\d+)\}?$")
-_LABELLED_SHAPE = re.compile(r"^(?:[A-Za-z]+\s+)?(?P<shape>\d[^A-Za-z]*?)(?:\s+[A-Za-z]+)?$")
-_TIMES = re.compile(r"\s*(?:×|\\times|\\cdot|·|\*)\s*")
-
-REQUIRED_TABLE_KEYS = ("id", "title", "source", "lines", "rows")
-TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline", "formulas", "layers"}
+REQUIRED_TABLE_KEYS = ("id", "title", "citation", "rows")
+TABLE_KEYS = set(REQUIRED_TABLE_KEYS) | {"convention", "notes", "baseline", "formulas", "layers", "printed_numbers",
+                                         "columns", "layout"}
+# How paper-ready output arranges a table (kbench.papers.render): one line per row with a column per
+# quantity and place ("rows"); one line per place and quantity with a column per row ("at": the
+# ResNet and VGG tables, where the models are the columns); one line per row and place ("lines").
+LAYOUTS = ("rows", "at", "lines")
+REQUIRED_CITATION_KEYS = ("authors", "title", "table")
+LOCATOR_KEYS = ("arxiv", "venue", "repository", "url")
+CITATION_KEYS = set(REQUIRED_CITATION_KEYS) | set(LOCATOR_KEYS) | {"year", "transcription", "note"}
 FORMULA_KEYS = {"name", "text", "expression", "quantity", "unit", "convention", "layer", "at", "rounding", "notes"}
 # The layers a printed formula can be checked on (kbench reproduce builds one and compares).
 FORMULA_LAYERS = {"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense", "AveragePooling2D", "MaxPooling2D"}
 ROUNDINGS = {"none", "floor", "ceil"}
 ROW_KEYS = {"label", "model", "missing_model", "input_size", "set", "setting", "group", "build", "values", "notes",
-            "layers", "num_classes"}
-VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "reason", "note", "value", "at", "layers", "expression",
-              "unreadable", "tolerance", "symbols"}
-# Which part of the model a count covers: mmpretrain counts FLOPs on extract_feat (no classifier).
-# (the same names as kbench.counting.conventions.PARTS, which defines how each is cut; tests check they agree)
-PARTS = {"whole": "the whole model",
-         "features": "the model without its classifier head, global pooling kept (mmpretrain extract_feat with its GAP neck)",
-         "backbone": "the model without global pooling and classifier head (mmpretrain extract_feat(stage='backbone'))"}
-
-
-@dataclasses.dataclass(frozen=True)
-class ParsedText:
-    """What a printed text says: a number (with its precision), a shape, or a symbolic formula."""
-
-    value: float | int | tuple[int, ...] | None
-    decimals: int | None = None        # digits after the point as printed (before the suffix)
-    scale: int = 1                     # the suffix multiplier (1000 for K ...)
-    symbols: tuple[str, ...] = ()      # letters left in a symbolic text
-
-    @property
-    def resolution(self) -> float | None:
-        """Half of the last printed digit's place, in the value's unit: the rounding bound."""
-        if self.decimals is None:
-            return None
-        return 0.5 * self.scale * 10.0 ** (-self.decimals)
-
-
+            "layers", "num_classes", "cells"}
+VALUE_KEYS = {"quantity", "text", "unit", "column_scale", "convention", "part", "check", "note", "value", "at", "layers",
+              "expression", "unreadable", "tolerance", "symbols"}
 @dataclasses.dataclass(frozen=True)
 class PrintedValue:
     quantity: str
@@ -203,15 +125,16 @@ class PrintedValue:
     layers: str = ""       # where the value is in the kbench model: comma-separated globs over layer names
     expression: str = ""
     expression_value: float | int | None = None   # what the printed arithmetic evaluates to
-    reason: str = ""       # a known explanation of a difference (a typo, a layout, a convention)
-    note: str = ""         # other evidence (an independent count) that explains nothing by itself
+    check: Check | None = None   # an explanation kbench computes (kbench.papers.checks)
+    note: str = ""         # evidence in words (public references) that explains nothing by itself
+    column_scale: int = 1
     unreadable: str = ""
     tolerance: float | None = None
     symbols: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        """count, speed or not_measurable (see QUANTITIES)."""
+        """count, speed or accuracy (see QUANTITIES)."""
         return QUANTITIES[self.quantity]
 
     @property
@@ -246,6 +169,13 @@ class TableRow:
     notes: str = ""
     layers: str = ""       # layer globs for the row's values that give none (its model's layer names differ)
     num_classes: int | None = None  # classifier outputs when not the model's default
+    cells: Mapping[str, str] = dataclasses.field(default_factory=dict)  # printed text cells (column -> text)
+
+    @property
+    def name(self) -> str:
+        """The row as a reader finds it in the printed table: its label and its text cells."""
+        shown = [text for text in self.cells.values() if text]
+        return f"{self.label} ({', '.join(shown)})" if shown else self.label
 
     @property
     def build_key(self) -> tuple:
@@ -289,94 +219,82 @@ class PrintedFormula:
 
 
 @dataclasses.dataclass(frozen=True)
+class Citation:
+    """The primary source of a table's printed numbers (and where the file was transcribed from)."""
+
+    authors: str
+    title: str
+    table: str
+    year: int | None = None        # None: the source prints none
+    arxiv: str = ""
+    venue: str = ""
+    repository: str = ""
+    url: str = ""
+    transcription: str = ""
+    note: str = ""
+
+    @property
+    def first_author(self) -> str:
+        authors = [re.sub(r"\s*\(.*?\)", "", a).strip() for a in re.split(r",| and ", self.authors)]
+        authors = [a for a in authors if a]
+        if not authors:
+            return self.authors
+
+        def surname(name):  # "A. G. Howard" -> "Howard"; a group or a handle stays whole
+            return name.split()[-1] if re.match(r"^(?:[A-Z][a-z]?\.[- ]?)+\s*\S", name) else name
+
+        return surname(authors[0]) + (" et al." if len(authors) > 2 else
+                                      f" and {surname(authors[1])}" if len(authors) == 2 else "")
+
+    @property
+    def where(self) -> str:
+        """Where to find it: arXiv id, venue, repository or address."""
+        parts = [self.venue] if self.venue else []
+        if self.arxiv:
+            parts.append(f"arXiv:{self.arxiv}")
+        if self.repository:
+            parts.append(self.repository)
+        if self.url and not (self.arxiv or self.repository):
+            parts.append(self.url)
+        return ", ".join(parts)
+
+    @property
+    def short(self) -> str:
+        """One line for a report: 'Howard et al. 2017, MobileNets: ..., arXiv:1704.04861, Table 6'."""
+        return f"{self.first_author} {self.year or 'n.d.'}, {self.title}, {self.where}, {self.table}"
+
+
+@dataclasses.dataclass(frozen=True)
 class PaperTable:
     id: str
     title: str
-    source: str
-    lines: tuple[int, int]
+    citation: Citation
     rows: tuple[TableRow, ...]
     convention: str = ""
     baseline: str = ""
     notes: str = ""
     formulas: tuple[PrintedFormula, ...] = ()
     path: Path | None = None
+    printed_numbers: int | None = None
+    columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    layout: str = "rows"
+
+    @property
+    def source(self) -> str:
+        """The primary source in one line (``Citation.short``)."""
+        return self.citation.short
+
+    @property
+    def coverage(self) -> str:
+        """Printed numbers against rows: '12 printed, 12 rows' (or only the rows where not counted)."""
+        rows = len(self.printed_values())
+        if self.printed_numbers is None:
+            return f"{rows} rows (printed numbers not counted)"
+        return f"{self.printed_numbers} printed, {rows} rows"
 
     def printed_values(self):
         """(row, value) for every printed number of the table, in reading order."""
         return [(row, value) for row in self.rows for value in row.values]
-
-
-# ---------------------------------------------------------------- parsing printed texts
-
-def _normalise_formula(text: str) -> str:
-    """LaTeX-ish printed arithmetic -> Python arithmetic: × \\times \\cdot · -> *, ^ -> **; the
-    annotations and layout of a LaTeX formula ("(\\text{偏置})", aligned, &, line breaks) dropped."""
-    formula = re.sub(r"\(?\s*\\text\{[^}]*\}\s*\)?", "", text)
-    formula = re.sub(r"\\(?:begin|end)\{aligned\}|&|\\\\", " ", formula)
-    formula = _TIMES.sub("*", formula.replace("−", "-"))
-    return formula.replace("$", "").replace("^", "**").replace("{", "(").replace("}", ")").strip()
-
-
-_ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load,
-                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub)
-
-
-def _evaluate(formula: str, names: Mapping[str, float], *, where: str):
-    try:
-        tree = ast.parse(formula, mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"cannot read {where!r} as arithmetic") from exc
-    for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED_NODES):
-            raise ValueError(f"{where!r} holds {type(node).__name__}, not plain arithmetic")
-        if isinstance(node, ast.Name) and node.id not in names:
-            raise ValueError(f"{where!r} needs a value for {node.id!r}")
-    result = eval(compile(tree, "<printed text>", "eval"), {"__builtins__": {}}, dict(names))  # nodes checked above
-    return int(result) if float(result).is_integer() else result
-
-
-def parse_printed(text: str, *, shape: bool = False) -> ParsedText:
-    """Read a printed text as a number, a formula or (``shape=True``) a shape such as "28 × 28 × 6";
-    ValueError when it is none of them. A product of integers is a shape only when asked for one."""
-    stripped = text.strip().replace("\u2009", "").replace("\xa0", " ")
-    if shape:
-        plain = stripped.replace("\\times", "×").replace("$", "").strip()
-        labelled = _LABELLED_SHAPE.match(plain)
-        if labelled and labelled["shape"] != plain:  # "3 × 3 × 32 dw", "Pool 7 × 7": a shape beside a word
-            return parse_printed(labelled["shape"], shape=True)
-        # "112^2 × 32" is 112 × 112 × 32
-        factors = re.sub(r"(\d+)\*\*2\b", r"\1*\1", _normalise_formula(plain)).replace("(", "").replace(")", "")
-        if not re.fullmatch(r"\d+(?:\s*\*\s*\d+)+", factors):
-            raise ValueError(f"{text!r} is not a shape such as 28 × 28 × 6")
-        return ParsedText(tuple(int(part) for part in factors.split("*")))
-    match = _NUMBER.match(stripped)
-    if match:
-        digits = match["digits"].replace(",", "")
-        scale = _SUFFIX_SCALE[match["suffix"]]
-        decimals = len(digits.split(".")[1]) if "." in digits else 0
-        number = Decimal(match["sign"] + digits) * scale
-        value = int(number) if number == number.to_integral_value() else float(number)
-        return ParsedText(value, decimals, scale)
-    formula = _normalise_formula(stripped)
-    match = _POWER.match(formula.replace("**", "^"))
-    if match:  # "1.8 × 10^9"
-        mantissa = match["mantissa"]
-        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-        scale = 10 ** int(match["exp"])
-        number = Decimal(mantissa) * scale
-        return ParsedText(int(number) if number == number.to_integral_value() else float(number), decimals, scale)
-    names = sorted(set(re.findall(r"[A-Za-z_]\w*", formula)))
-    if not names:
-        try:
-            value = _evaluate(formula, {}, where=text)
-        except (ValueError, ZeroDivisionError, InvalidOperation) as exc:
-            raise ValueError(f"{text!r} is not a number, a shape or arithmetic") from exc
-        return ParsedText(value, 0 if isinstance(value, int) else None)
-    try:  # a symbolic text: check that it is arithmetic in its letters
-        _evaluate(formula, {name: 1 for name in names}, where=text)
-    except (ValueError, ZeroDivisionError) as exc:
-        raise ValueError(f"{text!r} is not a number, a shape or arithmetic") from exc
-    return ParsedText(None, symbols=tuple(names))
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -457,12 +375,15 @@ def _parse_value(path: Path, where: str, data: Any, default_convention: str) -> 
             expression_value = parse_printed(expression).value
         except ValueError as exc:
             _fail(path, f"{where}.expression", str(exc))
+    check = None
+    if "check" in data:
+        check = parse_check(data["check"], fail=lambda field, message: _fail(path, field, message), where=f"{where}.check")
     return PrintedValue(quantity=quantity, text=text, unit=unit, convention=convention, value=value,
                         decimals=decimals, scale=scale, part=part, at=_text_field(path, where, data, "at", required=False),
                         layers=_text_field(path, where, data, "layers", required=False),
-                        expression=expression, expression_value=expression_value, reason=_text_field(path, where, data, "reason", required=False),
+                        expression=expression, expression_value=expression_value, check=check,
                         note=_text_field(path, where, data, "note", required=False),
-                        unreadable=unreadable, tolerance=tolerance, symbols=dict(symbols))
+                        unreadable=unreadable, tolerance=tolerance, symbols=dict(symbols), column_scale=column_scale)
 
 
 def _same(stored, parsed) -> bool:
@@ -506,7 +427,12 @@ def _parse_row(path: Path, index: int, data: Any, default_convention: str) -> Ta
         if key in seen:
             _fail(path, f"{where}.values[{i}]", f"a second {value.quantity!r}{' at ' + value.at if value.at else ''} in row {label!r}")
         seen.add(key)
-    return TableRow(label=label, model=model, missing_model=missing, input_size=size,
+    cells = data.get("cells", {})
+    if not isinstance(cells, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in cells.items()):
+        _fail(path, f"{where}.cells", f"must map printed column headers to the row's text in them, got {cells!r}")
+    if model is None and any(value.check for value in parsed):
+        _fail(path, f"{where}.values", "a check measures the row's model; this row has none")
+    return TableRow(label=label, model=model, missing_model=missing, input_size=size, cells=dict(cells),
                     set=dict(data.get("set", {})), build=dict(data.get("build", {})), values=parsed,
                     setting=_text_field(path, where, data, "setting", required=False),
                     group=_text_field(path, where, data, "group", required=False),
@@ -566,7 +492,26 @@ def _locate(path: Path, rows, layers: Any):
 
 
 def _row_key(row: TableRow) -> tuple:
-    return (row.model or row.label, *row.build_key[1:], row.setting)
+    return (row.model or row.label, *row.build_key[1:], row.setting, tuple(sorted(row.cells.items())))
+
+
+def _parse_citation(path: Path, data: Any) -> Citation:
+    if not isinstance(data, Mapping):
+        _fail(path, "citation", "must be a table [citation] with authors, title, year, table and where to find it")
+    _check_keys(path, "citation", data, CITATION_KEYS)
+    for key in REQUIRED_CITATION_KEYS:
+        if key not in data:
+            _fail(path, f"citation.{key}", "missing")
+    year = data.get("year")
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2100):
+        _fail(path, "citation.year", f"must be a year such as 2017, got {year!r}")
+    fields = {key: _text_field(path, "citation", data, key, required=key in REQUIRED_CITATION_KEYS)
+              for key in CITATION_KEYS - {"year"}}
+    if not any(fields[key] for key in LOCATOR_KEYS):
+        _fail(path, "citation", f"needs one of {', '.join(LOCATOR_KEYS)}: where a reader finds the source")
+    if fields["arxiv"] and not re.fullmatch(r"\d{4}\.\d{4,5}(v\d+)?", fields["arxiv"]):
+        _fail(path, "citation.arxiv", f"must be an arXiv id such as 1704.04861, got {fields['arxiv']!r}")
+    return Citation(year=year, **fields)
 
 
 def parse_table(path: Path) -> PaperTable:
@@ -585,10 +530,20 @@ def parse_table(path: Path) -> PaperTable:
     table_id = _text_field(path, "", data, "id")
     if table_id != path.stem:
         _fail(path, "id", f"{table_id!r} must equal the file name {path.stem!r}")
-    lines = data["lines"]
-    if not (isinstance(lines, list) and len(lines) == 2 and all(isinstance(n, int) and n > 0 for n in lines)
-            and lines[0] <= lines[1]):
-        _fail(path, "lines", f"must be [first, last] line numbers, got {lines!r}")
+    citation = _parse_citation(path, data["citation"])
+    printed = data.get("printed_numbers")
+    if printed is not None and (isinstance(printed, bool) or not isinstance(printed, int) or printed <= 0):
+        _fail(path, "printed_numbers", f"must be a positive integer (the numbers the printed table holds), got {printed!r}")
+    columns = data.get("columns", {})
+    if not (isinstance(columns, Mapping) and all(isinstance(c, str) and c for c in columns.values())):
+        _fail(path, "columns", f"must map 'label' or a quantity to its printed column header, got {columns!r}")
+    for key in columns:
+        if key != "label" and key.split(" [")[0] not in QUANTITIES:
+            _fail(path, f"columns.{key}", f"must be 'label', a quantity or 'quantity [at]'; known quantities: "
+                  f"{', '.join(sorted(QUANTITIES))}")
+    layout = data.get("layout", "rows")
+    if layout not in LAYOUTS:
+        _fail(path, "layout", f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
     convention = data.get("convention", "")
     if convention and convention not in CONVENTIONS:
         _fail(path, "convention", f"unknown convention {convention!r}; known: {', '.join(sorted(CONVENTIONS))}")
@@ -601,9 +556,16 @@ def parse_table(path: Path) -> PaperTable:
         for value in row.values:
             key = (*_row_key(row), value.quantity, value.at)
             if key in seen:
-                _fail(path, f"rows[{i}]", f"row {row.label!r} repeats {value.quantity!r} of row {seen[key]!r} "
+                _fail(path, f"rows[{i}]", f"row {row.name!r} repeats {value.quantity!r} of row {seen[key]!r} "
                       "(same model, input size and set); give one of them an 'at' or a different 'set'")
-            seen[key] = row.label
+            seen[key] = row.name
+    names: dict[tuple, str] = {}
+    for i, row in enumerate(rows):
+        key = (row.name, row.setting, row.input_size, tuple(sorted((k, repr(v)) for k, v in row.set.items())))
+        if key in names:
+            _fail(path, f"rows[{i}]", f"repeats the row {row.name!r}: transcribe the printed text cells that tell "
+                  "the two apart ('cells') or say what differs ('setting')")
+        names[key] = row.name
     formulas = data.get("formulas", [])
     if not isinstance(formulas, list):
         _fail(path, "formulas", "must be a list of [[formulas]]")
@@ -614,10 +576,10 @@ def parse_table(path: Path) -> PaperTable:
     baseline = _text_field(path, "", data, "baseline", required=False)
     if baseline and baseline not in {row.label for row in rows}:
         _fail(path, "baseline", f"{baseline!r} is not the label of a row")
-    return PaperTable(id=table_id, title=_text_field(path, "", data, "title"),
-                      source=_text_field(path, "", data, "source"), lines=tuple(lines), rows=rows,
+    return PaperTable(id=table_id, title=_text_field(path, "", data, "title"), citation=citation, rows=rows,
                       convention=convention, baseline=baseline, formulas=parsed_formulas,
-                      notes=_text_field(path, "", data, "notes", required=False), path=path)
+                      notes=_text_field(path, "", data, "notes", required=False), path=path,
+                      printed_numbers=printed, columns=dict(columns), layout=layout)
 
 
 def table_ids(directory: Path = TABLES_DIR) -> list[str]:
@@ -639,21 +601,78 @@ def load_tables(directory: Path = TABLES_DIR) -> list[PaperTable]:
 # ---------------------------------------------------------------- the rows of a reproduction report
 
 # One output row of ``kbench reproduce`` per printed number, in this column order.
-REPORT_COLUMNS = ("table", "source", "row", "quantity", "reported", "reported_text", "measured", "unit",
-                  "convention", "ratio", "verdict", "reason")
+REPORT_COLUMNS = ("table", "source", "row", "setting", "model", "input_size", "quantity", "reported", "reported_text",
+                  "measured", "measured_text", "unit", "convention", "ratio", "verdict", "check", "check_measured",
+                  "note", "transcribed_from")
+# Verdicts that compare a printed number with a measurement.
+COMPARED = ("exact", "rounding", "tolerance", "explained", "unexplained")
+VERDICTS = COMPARED + ("unreadable", "speed", "accuracy", "not_measurable", "missing_model")
+SPEED_NOTE = "a speed on the paper's hardware: only ratios within the table compare (kbench reproduce --speed)"
+ACCURACY_NOTE = "accuracy on the paper's data set, which kbench does not have"
 
 
 def verdict_without_measuring(row: TableRow, value: PrintedValue) -> str | None:
     """The verdict a printed value gets before anything is measured, or None if it needs a measurement.
 
-    Accuracy on a data set kbench does not have can never be measured; a row without a kbench
-    model (and no single layer to ``build``) cannot be measured yet.
+    A cell the source garbled or cut is ``unreadable``; speeds and accuracies are counted as such
+    (a speed compares only as a ratio, with ``--speed``; accuracy needs the paper's data); a row
+    without a kbench model (and no single layer to ``build``) is ``missing_model``.
     """
-    if value.kind == "not_measurable":
-        return "not_measurable"
+    if value.unreadable:
+        return "unreadable"
+    if value.kind in ("accuracy", "speed"):
+        return value.kind
     if row.model is None and not row.build:
         return "missing_model"
     return None
+
+
+def model_text(row: TableRow) -> str:
+    """What a row is measured on, as one cell: 'resnet50 [stride_in_1x1=true]', 'single Conv2D layer'."""
+    from kbench.common.humanize import model_label
+
+    if row.model:
+        return model_label(row.model, dict(row.set), row.num_classes)
+    if row.build:
+        return f"single {row.build.get('layer', 'layer')} layer"
+    return ""
+
+
+def report_entry(table: PaperTable, row: TableRow, value: PrintedValue) -> dict[str, Any]:
+    """One report row before measuring: the printed side filled, the verdicts that need no
+    measurement given (``verdict_without_measuring``) with their note."""
+    reported = value.evaluate(row.input_size)
+    fixed = verdict_without_measuring(row, value)
+    note = value.note
+    if fixed == "unreadable":
+        note = value.unreadable + (f"; {value.note}" if value.note else "")
+    elif fixed == "speed":
+        note = value.note or SPEED_NOTE
+    elif fixed == "accuracy":
+        note = value.note or ACCURACY_NOTE
+    elif fixed == "missing_model":
+        note = row.missing_model
+    return {
+        "table": table.id,
+        "source": table.source,
+        "row": f"{row.name} [{value.at}]" if value.at else row.name,
+        "setting": row.setting,
+        "model": model_text(row),
+        "input_size": "x".join(map(str, row.input_size)) if row.input_size else "",
+        "quantity": value.quantity,
+        "reported": reported,
+        "reported_text": value.text,
+        "measured": None,
+        "measured_text": "",
+        "unit": value.unit,
+        "convention": value.convention + ("" if value.part == "whole" else f" ({value.part})"),
+        "ratio": None,
+        "verdict": fixed,
+        "check": "",
+        "check_measured": None,
+        "note": note,
+        "transcribed_from": table.citation.transcription,
+    }
 
 
 def report_skeleton(tables=None) -> list[dict[str, Any]]:
@@ -662,19 +681,8 @@ def report_skeleton(tables=None) -> list[dict[str, Any]]:
     rows = []
     for table in load_tables() if tables is None else tables:
         for row, value in table.printed_values():
-            reported = value.evaluate(row.input_size)
-            rows.append({
-                "table": table.id,
-                "source": f"{table.source}:{table.lines[0]}-{table.lines[1]}",
-                "row": f"{row.label} [{value.at}]" if value.at else row.label,
-                "quantity": value.quantity,
-                "reported": "x".join(map(str, reported)) if isinstance(reported, tuple) else reported,
-                "reported_text": value.text,
-                "measured": None,
-                "unit": value.unit,
-                "convention": value.convention,
-                "ratio": None,
-                "verdict": verdict_without_measuring(row, value),
-                "reason": value.reason or (row.missing_model if not row.build else ""),
-            })
+            entry = report_entry(table, row, value)
+            if isinstance(entry["reported"], tuple):
+                entry["reported"] = "x".join(map(str, entry["reported"]))
+            rows.append(entry)
     return rows

@@ -1,44 +1,44 @@
-"""``kbench reproduce``: every printed number of the seed tables beside kbench's measurement, with a verdict.
+"""``kbench reproduce``: every printed number of the papers' tables beside kbench's measurement, with a verdict.
 
-One report row per printed number (``paper_tables.REPORT_COLUMNS``). Verdicts:
+One report row per printed number (``kbench.papers.loader.REPORT_COLUMNS``). Verdicts (``loader.VERDICTS``):
 
 * ``exact``: the measurement equals the printed number;
 * ``rounding``: equal at the printed precision (within half of the last printed digit);
 * ``tolerance``: within the value's stated relative ``tolerance`` (a paper's rounding of an
   approximate count);
-* ``explained``: differs, and the table file records why (``reason``: a typo an audit found,
-  another layout, another convention);
-* ``unexplained``: differs and nobody knows why yet;
-* ``not_measurable``: accuracy on a data set kbench does not have, a speed on the paper's hardware
-  (``--speed`` compares ratios within a table instead), or a fact kbench cannot locate in its
-  model (the reason says which);
-* ``missing_model``: kbench has no model for the row (the reason says why).
+* ``explained``: differs, and the value's ``check`` (``kbench.papers.checks``: another convention,
+  part, layout, input size, or arithmetic over measured quantities) reproduces the printed figure;
+  ``check`` says what was computed and ``check_measured`` gives its value;
+* ``unexplained``: differs, and no check reproduces it (the note says what was tried);
+* ``unreadable``: the source garbled or cut the cell;
+* ``speed``: a speed on the paper's hardware (``--speed`` compares ratios within a table);
+* ``accuracy``: accuracy on the paper's data set, which kbench does not have;
+* ``not_measurable``: a fact kbench cannot locate in its model (the note says which);
+* ``missing_model``: kbench has no model for the row (the note says why).
 
 Measurements come from the analytic counters (``kbench.counting.conventions``, ``kbench.counting.layer_walk``): each
-distinct (model, input size, ``set``) is built once per run, measured for every value that needs
-it, and released.
+distinct (model, input size, classes, ``set``) is built once per run, measured for every value (and
+every check) that needs it, and released.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 import re
 from typing import Any, Callable, Iterable
 
-from kbench.papers.loader import (PaperTable, PrintedValue, TableRow, load_tables,
-                                 verdict_without_measuring)
+from kbench.papers.loader import (COMPARED, VERDICTS, PaperTable, PrintedValue, TableRow, load_tables,
+                                 report_entry)
+from kbench.counting.conventions.params import KERNELS, named_weights, papers_params
+from kbench.papers import checks as checks_module
+from kbench.papers.vocabulary import CONVENTIONS
 
-VERDICTS = ("exact", "rounding", "tolerance", "explained", "unexplained", "not_measurable", "missing_model")
-
-SPEED_REASON = "a speed on the paper's hardware: only ratios within the table compare (kbench reproduce --speed)"
-ACCURACY_REASON = "accuracy on the paper's data set, which kbench does not have"
-_BN_STATISTICS = ("moving_mean", "moving_variance")
 # Activation memory (max_channels, memory, peak_memory): 16-bit activations, as the MobileNet V2
 # paper's memory table assumes; its "Kb" are 1000 bytes (128 x 56 x 56 x 2 B = 802,816 B -> "800").
 ACTIVATION_BYTES = 2
 _MEMORY_UNITS = {"bytes": 1, "kb": 1000}
-_KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
 
 
 class NotMeasured(Exception):
@@ -46,9 +46,10 @@ class NotMeasured(Exception):
 
 
 def verdict(reported, measured, value: PrintedValue) -> str:
-    """The verdict of a measured number against the printed one (see module docstring)."""
+    """The verdict of a measurement against the printed number: exact, rounding, tolerance or
+    unexplained. Only a check that runs makes a row ``explained`` (``reproduce``)."""
     if isinstance(reported, tuple) or isinstance(measured, tuple):
-        return "exact" if tuple(reported) == tuple(measured) else ("explained" if value.reason else "unexplained")
+        return "exact" if tuple(reported) == tuple(measured) else "unexplained"
     if measured == reported:
         return "exact"
     resolution = value.resolution
@@ -56,24 +57,10 @@ def verdict(reported, measured, value: PrintedValue) -> str:
         return "rounding"
     if value.tolerance is not None and reported and abs(measured / reported - 1) <= value.tolerance:
         return "tolerance"
-    return "explained" if value.reason else "unexplained"
+    return "unexplained"
 
 
 # ---------------------------------------------------------------- measuring one built model
-
-def _torchvision_params(model) -> int:
-    """Parameters as torchvision/mmengine count them: every weight but BN moving statistics."""
-    from kbench.counting.layer_walk import prod
-
-    return sum(prod(w.shape) for w in model.weights if not w.path.endswith(_BN_STATISTICS))
-
-
-def _kernel_weights(layers, names=_KERNELS) -> int:
-    """Elements of the layers' weights named in ``names`` (kernels by default)."""
-    from kbench.counting.layer_walk import prod
-
-    return sum(prod(w.shape) for layer in layers for w in layer.weights if w.path.rsplit("/", 1)[-1] in names)
-
 
 # A locator ending in ":output" reads an input_shape at the located layer's output: the input of an
 # operation the model leaves out (its softmax, which belongs to the loss as in torchvision).
@@ -109,6 +96,8 @@ def _compare_shape(printed: tuple[int, ...], measured: tuple[int, ...]) -> tuple
     for a depthwise kernel (3, 3, 32, 1)."""
     if measured == printed:
         return measured
+    if len(measured) == 1 and len(printed) >= 2:  # a pooled vector is a 1 x 1 map
+        measured = (1, 1) + tuple(measured)
     trimmed = tuple(measured)
     while len(trimmed) > len(printed) and trimmed[-1] == 1:
         trimmed = trimmed[:-1]
@@ -116,6 +105,8 @@ def _compare_shape(printed: tuple[int, ...], measured: tuple[int, ...]) -> tuple
         trimmed = trimmed[:len(printed)]
     while len(trimmed) < len(printed) and printed[len(printed) - len(trimmed) - 1] == 1:
         trimmed = (1,) + trimmed
+    while len(trimmed) > len(printed) and trimmed[0] == 1:  # "1024 × 1000" for a 1 x 1 x 1024 x 1000 kernel
+        trimmed = trimmed[1:]
     return trimmed
 
 
@@ -143,6 +134,19 @@ class ModelMeasurements:
                                 lambda: notes.count(self.model, self.input_shape, part, bn=bn))
         return self._cached((name, part), lambda: conventions.count(name, self.model, self.input_shape, part))
 
+    def params(self, name: str) -> int:
+        """The model's parameters as convention ``name`` counts them (torchvision's for a name that
+        is not a parameter convention: a label such as 'paper')."""
+        convention = CONVENTIONS.get(name)
+        if convention is None or convention.count_params is None:
+            convention = CONVENTIONS["torchvision"]
+        if convention.name == "notes":
+            from kbench.counting.fit import SALIENCY_MODELS
+
+            bn = SALIENCY_MODELS.get(self.name, {}).get("bn", True)
+            return self._cached(("params", "notes", bn), lambda: convention.count_params(self.model, bn=bn))
+        return self._cached(("params", convention.name), lambda: convention.count_params(self.model))
+
     def measure(self, value: PrintedValue, reported):
         q = value.quantity
         if value.layers:
@@ -150,21 +154,13 @@ class ModelMeasurements:
         if value.at and not _whole_model_at(value.at):
             raise NotMeasured(f"no kbench layer locator ('layers') for {value.at!r} yet")
         if q == "params":
-            if value.convention == "keras":
-                return self.model.count_params()
-            if value.convention == "weights_and_biases":
-                return _kernel_weights([self.model], _KERNELS + ("bias",))
-            if value.convention == "notes":
-                from kbench.counting.fit import SALIENCY_MODELS, seed_param_count
-
-                return seed_param_count(self.model, bn=SALIENCY_MODELS.get(self.name, {}).get("bn", True))
-            return self._cached("torchvision_params", lambda: _torchvision_params(self.model))
+            return self.params(value.convention)
         if q == "weights":
             from kbench.counting.layer_walk import flat_layers
 
-            return _kernel_weights(layer for _, layer in flat_layers(self.model))
+            return named_weights(layer for _, layer in flat_layers(self.model))
         if q in ("macs", "flops"):
-            convention = value.convention if value.convention in _COUNTING else "macs"
+            convention = _operation_convention(value.convention)
             return self.convention(convention, value.part).total
         if q == "activations":
             from kbench.counting.conventions import count_activations
@@ -173,9 +169,9 @@ class ModelMeasurements:
         if q == "weight_layers":
             from kbench.counting.layer_walk import flat_layers
 
-            return sum(1 for _, layer in flat_layers(self.model) if _kernel_weights([layer]))
+            return sum(1 for _, layer in flat_layers(self.model) if named_weights([layer]))
         if q == "model_size_mb":
-            return round(self._cached("torchvision_params", lambda: _torchvision_params(self.model)) * 4 / 2**20, 6)
+            return round(self.params("torchvision") * 4 / 2**20, 6)
         raise NotMeasured(f"kbench does not measure {q!r} without a layer locator ('layers')")
 
     def _measure_located(self, value: PrintedValue, reported):
@@ -189,15 +185,22 @@ class ModelMeasurements:
         if q == "expansion":  # an expansion conv: output over input channels
             return int(_output_shape(first)[-1]) // int(first.input.shape[-1])
         if q == "stride":
-            return int((getattr(first, "strides", None) or getattr(first, "pool_size"))[0])
+            strides = getattr(first, "strides", None) or getattr(first, "pool_size", None)
+            if strides is not None:
+                return int(strides[0])
+            if _single_step(first):
+                return 1
+            raise NotMeasured(f"{layers[0][0]} ({type(first).__name__}) has no stride")
         if q == "padding":
             padding = getattr(first, "padding", "valid")
             return 0 if padding == "valid" else (int(first.kernel_size[0]) - 1) // 2
         if q in ("output_shape", "input_shape", "filter_shape"):
             if q == "filter_shape":
-                kernel = next((w for w in first.weights if w.path.rsplit("/", 1)[-1] in _KERNELS), None)
+                kernel = next((w for w in first.weights if w.path.rsplit("/", 1)[-1] in KERNELS), None)
                 if kernel is not None:
                     measured = _shape(kernel.shape)
+                    if _is_dense(first):  # a fully connected layer is a 1 x 1 convolution on a 1 x 1 map
+                        measured = (1, 1) + measured
                 else:  # a pooling window; a global pool's window is its whole input map
                     measured = _shape(getattr(first, "pool_size", None) or _input_tensor(first).shape[1:-1])
             else:
@@ -206,16 +209,38 @@ class ModelMeasurements:
             return _compare_shape(reported, measured) if isinstance(reported, tuple) else measured
         if q == "output_size":
             return int(_output_shape(first)[0])
+        if q == "kernel_size":
+            size = getattr(first, "kernel_size", None) or getattr(first, "pool_size", None)
+            if size is None:
+                raise NotMeasured(f"{layers[0][0]} has no kernel")
+            return int(size[0])
         if q == "weights":
-            return _kernel_weights(layer for _, layer in layers)
+            return named_weights(layer for _, layer in layers)
         if q == "params":
-            return sum(_torchvision_params(layer) for _, layer in layers)
+            return sum(papers_params(layer) for _, layer in layers)
         if q in ("macs", "flops"):
-            per_layer = self.convention(value.convention if value.convention in _COUNTING else "macs", value.part).per_layer
+            per_layer = self.convention(_operation_convention(value.convention), value.part).per_layer
             return sum(per_layer.get(name, 0) for name, _ in layers)
         if q in ("max_channels", "memory", "peak_memory"):
             return _activation_memory([_feature_map(layer) for _, layer in layers], value)
         raise NotMeasured(f"kbench does not measure {q!r} at a layer")
+
+
+def _is_dense(layer) -> bool:
+    import keras
+
+    return isinstance(layer, keras.layers.Dense)
+
+
+def _single_step(layer) -> bool:
+    """A layer that takes one step over its input, so that a table prints it with stride 1: a global
+    pool (its window is the whole map), a fully connected layer, an activation such as softmax."""
+    import keras
+
+    from kbench.counting.parts import _is_global_pooling
+
+    return _is_global_pooling(layer) or isinstance(layer, (keras.layers.Dense, keras.layers.Activation,
+                                                           keras.layers.Softmax))
 
 
 def _feature_map(layer) -> tuple[int, int, int]:
@@ -248,12 +273,16 @@ def _activation_memory(maps: list[tuple[int, int, int]], value: PrintedValue):
     return size // per_unit if size % per_unit == 0 else size / per_unit
 
 
-_COUNTING = {"macs", "tf", "mmengine", "notes", "ptflops"}
+def _operation_convention(name: str) -> str:
+    """``name`` when it counts operations, else the papers' default, MACs (a label such as 'paper'
+    or 'unknown' says the paper did not say)."""
+    convention = CONVENTIONS.get(name)
+    return name if convention is not None and convention.count is not None else "macs"
 
 
 def _whole_model_at(at: str) -> bool:
     """``at`` texts that only say where the number is printed, not a part of the model."""
-    return at.startswith("line ") or at.startswith("all layers")
+    return at.startswith("all layers")
 
 
 # ---------------------------------------------------------------- single layers ("build" rows)
@@ -279,7 +308,7 @@ def _measure_built_layer(row: TableRow, value: PrintedValue):
         r, c = (int(part.split()[-1]) - 1 for part in value.at.split(","))
         return float(output[r, c])
     if value.quantity == "weights":
-        weights = _kernel_weights([layer])
+        weights = named_weights([layer])
         return weights // spec.get("filters", 1) if value.at.startswith("one kernel") else weights
     if value.quantity == "params":
         return layer.count_params()
@@ -288,53 +317,120 @@ def _measure_built_layer(row: TableRow, value: PrintedValue):
 
 # ---------------------------------------------------------------- the report
 
-def _skeleton(table: PaperTable, row: TableRow, value: PrintedValue) -> dict[str, Any]:
-    reported = value.evaluate(row.input_size)
-    return {
-        "table": table.id,
-        "source": f"{table.source}:{table.lines[0]}-{table.lines[1]}",
-        "row": f"{row.label} [{value.at}]" if value.at else row.label,
-        "quantity": value.quantity,
-        "reported": reported,
-        "reported_text": value.text,
-        "measured": None,
-        "unit": value.unit,
-        "convention": value.convention + ("" if value.part == "whole" else f" ({value.part})"),
-        "ratio": None,
-        "verdict": None,
-        "reason": value.reason,
-    }
+@dataclasses.dataclass
+class _Pending:
+    """One printed value waiting for its measurements: its report entry and, once measured, the
+    check's result (``check_result``) or why the check could not run (``check_error``)."""
+
+    table: PaperTable
+    row: TableRow
+    value: PrintedValue
+    entry: dict[str, Any]
+    check_result: Any = None
+    check_error: str = ""
 
 
-def _finish(entry: dict[str, Any], value: PrintedValue, measured) -> None:
+def _finish(item: _Pending, measured) -> None:
+    entry, value = item.entry, item.value
     reported = entry["reported"]
     entry["measured"] = measured
     entry["verdict"] = verdict(reported, measured, value)
-    if not isinstance(reported, tuple) and reported:
+    if not isinstance(reported, tuple) and reported and not isinstance(measured, tuple):
         entry["ratio"] = round(measured / reported, 6)
-    if entry["verdict"] in ("explained", "unexplained") and value.note and not value.reason:
-        entry["reason"] = value.note
+    from kbench.papers.render import format_like
+
+    entry["measured_text"] = format_like(value, measured)
 
 
-def _unmeasured(entry: dict[str, Any], row: TableRow, value: PrintedValue, fixed: str | None) -> bool:
-    """Fill a row that needs no model; False when it must be measured."""
-    if fixed == "not_measurable":
-        entry["verdict"] = "not_measurable"
-        entry["reason"] = value.reason or ACCURACY_REASON
-        return True
-    if fixed == "missing_model":
-        entry["verdict"] = "missing_model"
-        entry["reason"] = row.missing_model
-        return True
-    if value.kind == "speed":
-        entry["verdict"] = "not_measurable"
-        entry["reason"] = value.reason or SPEED_REASON
-        return True
-    if value.evaluate(row.input_size) is None:
-        entry["verdict"] = "not_measurable"
-        entry["reason"] = value.reason or f"the printed text cannot be read: {value.unreadable}"
-        return True
-    return False
+def _derived(value: PrintedValue, quantity: str = "", convention: str = "", part: str = "", layers: str = "",
+             unit: str = "") -> PrintedValue:
+    """``value`` as measured another way (a check's ``measured`` or one of its ``measure`` names)."""
+    quantity = quantity or value.quantity
+    return dataclasses.replace(value, quantity=quantity, convention=convention or value.convention,
+                               part=part or value.part, layers=layers or value.layers,
+                               unit=unit or (value.unit if quantity == value.quantity else "count"))
+
+
+def _run_check(measurements: "ModelMeasurements", item: _Pending, input_size) -> Any:
+    """The check's result on the built variant: its expression over what it measures."""
+    check, value = item.value.check, item.value
+    reported = item.entry["reported"]
+    base = _derived(value, check.quantity, check.convention, check.part, check.layers, check.unit)
+    names = {"measured": measurements.measure(base, reported)}
+    if check.expression:
+        for name, spec in check.measure.items():
+            names[name] = measurements.measure(_derived(value, spec.quantity, spec.convention, spec.part, spec.layers,
+                                                        spec.unit), reported)
+        height, width = (input_size or (0, 0))[:2]
+        names.update(h=height, w=width)
+        from kbench.papers.loader import _evaluate
+
+        return _evaluate(check.expression, names, where=check.expression)
+    if check.axes:
+        shape = names["measured"]
+        if not isinstance(shape, tuple) or len(shape) != len(check.axes):
+            raise ValueError(f"axes {list(check.axes)} need a shape of {len(check.axes)} sizes, got {shape!r}")
+        return tuple(shape[axis] for axis in check.axes)
+    return names["measured"]
+
+
+def _target(item: _Pending):
+    """What the check must reproduce: the printed number, or its reading (``reads_as``), with the
+    printed precision of that text (decimals, scale)."""
+    check, value = item.value.check, item.value
+    if not check.reads_as:
+        return item.entry["reported"], value.decimals, value.scale
+    from kbench.papers.loader import parse_printed
+
+    parsed = parse_printed(check.reads_as)
+    target = parsed.value * value.column_scale if parsed.value is not None else None
+    return target, parsed.decimals, parsed.scale * value.column_scale
+
+
+def _number(value) -> str:
+    if isinstance(value, tuple):
+        return " x ".join(map(str, value))
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return f"{int(value):,}"
+
+
+def _judge_check(item: _Pending, common_ratio: float | None = None) -> None:
+    """Make a row that its measurement did not reproduce ``explained`` or ``unexplained`` by its check."""
+    entry, check = item.entry, item.value.check
+    note = item.value.note
+    if item.check_error:
+        entry.update(verdict="unexplained", check=check.says,
+                     note=f"the check could not be computed ({item.check_error})" + (f"; {note}" if note else ""))
+        return
+    target, decimals, scale = _target(item)
+    result = item.check_result
+    if isinstance(result, tuple) and isinstance(target, tuple):
+        result = _compare_shape(target, result)
+    if check.same_ratio:
+        if common_ratio is None:
+            entry.update(verdict="unexplained", check=check.says,
+                         note=f"the check needs at least {checks_module.SAME_RATIO_MINIMUM} values in group "
+                              f"'{check.same_ratio}'" + (f"; {note}" if note else ""))
+            return
+        result = result / common_ratio
+        tolerance = check.tolerance if check.tolerance is not None else checks_module.SAME_RATIO_TOLERANCE
+        ok = bool(target) and abs(result / target - 1) <= tolerance
+        how = f"divided by the median ratio {common_ratio:.4f} of group '{check.same_ratio}', within {tolerance:.1%}"
+    else:
+        ok, how = checks_module.reproduces(check, result, target, decimals=decimals, scale=scale,
+                                           value_tolerance=item.value.tolerance)
+    reads = f" (read as {check.reads_as})" if check.reads_as else ""
+    entry["check"] = f"{check.says} [{'reproduces' if ok else 'does not reproduce'} the printed figure{reads} {how}]"
+    if isinstance(result, float):
+        result = round(result) if abs(result) >= 1000 else round(result, 6)
+    entry["check_measured"] = result
+    if ok:
+        entry["verdict"] = "explained"
+    else:
+        entry["verdict"] = "unexplained"
+        entry["note"] = (f"the check no longer reproduces the printed figure: it gives {_number(result)}"
+                         + (f"; {note}" if note else ""))
 
 
 def reproduce(tables: Iterable[PaperTable] | None = None, *, progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
@@ -345,37 +441,66 @@ def reproduce(tables: Iterable[PaperTable] | None = None, *, progress: Callable[
 
     tables = list(load_tables() if tables is None else tables)
     report: list[dict[str, Any]] = []
-    pending: dict[tuple, list] = {}
+    items: list[_Pending] = []
+    pending: dict[tuple, dict[str, list]] = {}
     for table in tables:
         for row, value in table.printed_values():
-            entry = _skeleton(table, row, value)
+            entry = report_entry(table, row, value)
             report.append(entry)
-            fixed = verdict_without_measuring(row, value)
-            if _unmeasured(entry, row, value, fixed):
+            if entry["verdict"] is not None:
                 continue
+            item = _Pending(table, row, value, entry)
+            items.append(item)
             if row.model is None:  # a single layer described by "build"
                 try:
-                    _finish(entry, value, _measure_built_layer(row, value))
+                    _finish(item, _measure_built_layer(row, value))
                 except NotMeasured as exc:
-                    entry.update(verdict="not_measurable", reason=value.reason or str(exc))
+                    entry.update(verdict="not_measurable", note=f"{exc}" + (f"; {value.note}" if value.note else ""))
                 continue
-            pending.setdefault(row.build_key, []).append((row, value, entry))
-    for key, items in pending.items():
-        row = items[0][0]
+            build = pending.setdefault(row.build_key, {"request": (row.model, row.input_size, row.num_classes,
+                                                                   dict(row.set)), "values": [], "checks": []})
+            build["values"].append(item)
+            if value.check:
+                key = value.check.build_key(row)
+                pending.setdefault(key, {"request": value.check.model_request(row), "values": [], "checks": []})
+                pending[key]["checks"].append(item)
+    for build in pending.values():
+        model_name, input_size, num_classes, variant = build["request"]
         if progress:
-            progress(f"{row.model} {row.input_size or ''} {dict(row.set) or ''}".strip())
-        request = registry.resolve(row.model, row.input_size, row.num_classes, dict(row.set))
+            progress(f"{model_name} {input_size or ''} {variant or ''}".strip())
+        request = registry.resolve(model_name, input_size, num_classes, variant)
         model = request.build()
-        measurements = ModelMeasurements(model, row.model, request.input_shape)
-        for row, value, entry in items:
+        measurements = ModelMeasurements(model, model_name, request.input_shape)
+        for item in build["values"]:
             try:
-                _finish(entry, value, measurements.measure(value, entry["reported"]))
+                _finish(item, measurements.measure(item.value, item.entry["reported"]))
             except NotMeasured as exc:
-                entry.update(verdict="not_measurable", reason=f"not compared yet: {exc}" + (f"; {value.reason}" if value.reason else ""))
+                item.entry.update(verdict="not_measurable", note=f"not compared yet: {exc}"
+                                  + (f"; {item.value.note}" if item.value.note else ""))
+        for item in build["checks"]:
+            try:
+                item.check_result = _run_check(measurements, item, request.input_shape)
+            except (NotMeasured, ValueError, ZeroDivisionError) as exc:
+                item.check_error = str(exc)
         del model, measurements
         keras.backend.clear_session()
+    groups: dict[tuple, list[_Pending]] = {}
+    for item in items:
+        if item.value.check is None or item.entry["verdict"] != "unexplained":
+            continue
+        if item.value.check.same_ratio and not item.check_error:
+            groups.setdefault((item.table.id, item.value.check.same_ratio), []).append(item)
+        else:
+            _judge_check(item)
+    for members in groups.values():
+        # the ratio of every member whose check could run, the rows its measurement reproduced included
+        everyone = [i for i in items if i.value.check and i.value.check.same_ratio == members[0].value.check.same_ratio
+                    and i.table.id == members[0].table.id and not i.check_error]
+        ratios = checks_module.common_ratios([(id(i), i.check_result, _target(i)[0]) for i in everyone])
+        for item in members:
+            _judge_check(item, ratios.get(id(item)))
     for entry in report:
-        for key in ("reported", "measured"):
+        for key in ("reported", "measured", "check_measured"):
             if isinstance(entry[key], tuple):
                 entry[key] = "x".join(map(str, entry[key]))
     return report
@@ -388,14 +513,25 @@ def verdict_counts(report: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def required_models(tables: Iterable[PaperTable]) -> list[str]:
-    """The registered models the tables' measurable rows need (validated before measuring)."""
-    names = []
+def compared_count(counts: dict[str, int]) -> int:
+    """Printed numbers put beside a measurement (exact ... unexplained)."""
+    return sum(counts[v] for v in COMPARED)
+
+
+def required_models(tables: Iterable[PaperTable]) -> list[tuple]:
+    """(model, input size, classes, set) of every build the tables' rows and checks need, validated
+    before anything is measured."""
+    requests = []
     for table in tables:
         for row in table.rows:
-            if row.model and row.model not in names:
-                names.append(row.model)
-    return names
+            if not row.model:
+                continue
+            wanted = [(row.model, row.input_size, row.num_classes, dict(row.set))]
+            wanted += [value.check.model_request(row) for value in row.values if value.check and value.check.varies_model]
+            for request in wanted:
+                if request not in requests:
+                    requests.append(request)
+    return requests
 
 
 
@@ -412,7 +548,7 @@ _FORMULA_CASES = {
     "AveragePooling2D": (dict(pool_size=3, strides=2, padding="valid"), (10, 10, 4)),
 }
 FORMULA_COLUMNS = ("table", "formula", "text", "layer", "variables", "formula_value", "measured", "convention",
-                   "verdict", "reason")
+                   "verdict", "check", "note")
 
 
 def _formula_layer_model(formula):
@@ -452,24 +588,33 @@ def check_formulas(tables: Iterable[PaperTable]) -> list[dict[str, Any]]:
             entry = {"table": table.id, "formula": formula.name, "text": formula.text, "layer": formula.layer,
                      "variables": ", ".join(f"{n}={variables[n]}" for n in formula.variables),
                      "formula_value": expected, "measured": None, "convention": formula.convention,
-                     "verdict": None, "reason": formula.notes}
+                     "verdict": None, "check": "", "note": formula.notes}
             rows.append(entry)
             if formula.quantity == "params":
-                measured = _torchvision_params(layer)
+                measured = papers_params(layer)
             elif formula.quantity == "output_size":
                 measured = _output_shape(layer)[0]
-            elif formula.quantity in ("macs", "flops") and formula.convention in _COUNTING:
+            elif formula.quantity in ("macs", "flops") and _operation_convention(formula.convention) == formula.convention:
                 measured = conventions.count(formula.convention, model, input_shape).total
             else:
                 entry.update(verdict="not_measurable",
-                             reason=f"no kbench convention counts {formula.quantity} as '{formula.convention}': {formula.notes}")
+                             note=f"no kbench convention counts {formula.quantity} as '{formula.convention}': {formula.notes}")
                 continue
             entry["measured"] = measured
-            entry["verdict"] = "exact" if measured == expected else ("explained" if formula.notes else "unexplained")
+            entry["verdict"] = "exact" if measured == expected else "unexplained"
+            entry["check"] = ""
             outputs = math.prod(_output_shape(layer))
-            if formula.convention == "tf" and layer.use_bias and measured - expected == outputs:
+            if measured == expected:
+                pass
+            elif formula.convention == "tf" and layer.use_bias and measured - expected == outputs:
                 entry["verdict"] = "explained"
-                entry["reason"] = (f"the TF profiler adds 1 per output element for the bias (BiasAdd: +{outputs}); the formula "
-                                   "lets the bias add stand in for the missing addition of its k*k*n_c - 1")
+                entry["check"] = (f"the formula plus 1 per output element for the bias (the TF profiler's BiasAdd: "
+                                  f"{expected} + {outputs} = {measured}); the formula lets the bias add stand in for the "
+                                  "missing addition of its k*k*n_c - 1")
+            elif formula.rounding == "ceil" and dataclasses.replace(formula, rounding="floor").evaluate(
+                    **{name: variables[name] for name in formula.variables}) == measured:
+                entry["verdict"] = "explained"
+                entry["check"] = ("the same formula rounded down (Keras pooling with padding='valid' floors, the "
+                                  f"formula's ceil is Caffe's ceil mode) gives {measured}")
             keras.backend.clear_session()
     return rows

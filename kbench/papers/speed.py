@@ -14,8 +14,8 @@ the backend's default says otherwise, in-process); each speed row then gets:
 
 The baseline is the table's ``baseline`` row where it prints that speed (same quantity and ``at``),
 else the first row of the same ``group`` that has a model, else the first such row of the table.
-Rows without a kbench model keep their ``missing_model`` verdict and get no ratio. The verdict of
-a speed row stays ``not_measurable``: a speed on this machine is no reproduction of the paper's.
+Rows without a kbench model get no ratio. The verdict of a speed row stays ``speed``: a speed on this
+machine is no reproduction of the paper's, and the summary counts speeds apart from compared numbers.
 """
 
 from __future__ import annotations

@@ -1,18 +1,22 @@
 """Joining sweep CSVs (the shards of one sweep, ``--shard K/N``) into one: one row per key.
 
-* **Inputs** are read, never written. Each must be a sweep CSV of this version (the header is
-  exactly ``kbench.results.schema.SWEEP_COLUMNS``; anything else is a UsageError, exit 2) with known
-  statuses; every input is checked before anything is written.
-* **One row per key** (``kbench.results.schema.KEY_COLUMNS``). Rows of one key that are identical
-  (the same file given twice) collapse silently. Rows of one key that differ are a *conflict*:
+* **Inputs** are read, never written. Each must be a sweep CSV of this version or of an earlier
+  one (the header is ``kbench.results.schema.SWEEP_COLUMNS``, or that minus a trailing run of
+  ``LATER_COLUMNS``, read with them empty; anything else is a UsageError, exit 2) whose every
+  row passes ``schema.row_problem`` and whose every key appears once (``schema.check_rows``): the
+  readers' rules, so a merged file is one that compare, history and report read. A torn last
+  row (a killed sweep) is left out. Every input is checked before anything is written.
+* **One row per key** (``kbench.results.schema.KEY_COLUMNS``). Rows of one key in different
+  inputs that are identical (the same file given twice) collapse silently. Rows of one key that differ are a *conflict*:
   it is reported (one stderr line per key, and a count in the summary) and the newest ``ok``
   row wins, "newest" by the ``timestamp`` column (ISO 8601, UTC, as the sweep writes it; ties:
   the later input, then the later row); a key without any ``ok`` row keeps its newest row.
 * **Order.** Keys in the order they first appear in the inputs (given order, then row order).
 * **Scaling efficiency** is recomputed over the merged rows (``kbench.results.scaling``), since a
   shard may hold an n-device row whose 1-device row is in another shard.
-* **Output** (``OUT``) is written atomically (``kbench.common.outputs``), refused when it exists
-  unless ``force``, and never one of the inputs.
+* **Output** (``OUT``) is a sweep CSV of this version (each row's ``row_crc32`` computed
+  afresh), checked by the same rules, written atomically (``kbench.common.outputs``), refused
+  when it exists unless ``force``, and never one of the inputs.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from typing import Sequence
 
 from kbench.common import outputs
 from kbench.results import scaling
-from kbench.common.csvio import decode, parse, to_csv_text
+from kbench.common.csvio import to_csv_text
 from kbench.errors import UsageError
-from kbench.results.schema import KEY_COLUMNS, SWEEP_COLUMNS, check_rows, header_problem, row_key
+from kbench.results.schema import DATA_COLUMNS, KEY_COLUMNS, SWEEP_COLUMNS, check_rows, read_rows, row_key
 
 
 @dataclasses.dataclass
@@ -53,23 +57,22 @@ class MergeResult:
     rows_read: int
 
 
-def read_input(path: str) -> list[dict]:
-    """The rows of one input (a UsageError for anything but a sweep CSV of this version)."""
+def read_input(path: str, *, unique_keys: bool = True) -> list[dict]:
+    """The rows of one input (a UsageError for anything but a valid sweep CSV, see the module
+    docstring; ``unique_keys=False``: a repeated key is not an error, for a checker that counts
+    them)."""
+    target = Path(path)
+    if not target.exists():
+        raise UsageError(f"input {path!r} does not exist")
+    if target.is_dir():
+        raise UsageError(f"input {path!r} is a directory; give sweep CSV files")
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"input {path!r} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"input {path!r} is a directory; give sweep CSV files") from None
+        empty = target.stat().st_size == 0
     except OSError as exc:
         raise UsageError(f"cannot read input {path!r}: {exc.strerror or exc}") from None
-    header, rows = parse(decode(data, path), path)
-    if header is None:
+    if empty:
         raise UsageError(f"input {path!r} is empty: not a kbench sweep CSV")
-    if header != list(SWEEP_COLUMNS):
-        raise UsageError(f"input {path!r}: header differs from a kbench sweep CSV of this version "
-                         f"({header_problem(header)})")
-    return check_rows(rows, path)
+    return read_rows(path, unique_keys=unique_keys)
 
 
 def _when(row: dict) -> _dt.datetime:
@@ -90,7 +93,7 @@ def merge_rows(sources: Sequence[tuple[str, list[dict]]]) -> tuple[list[dict], l
     for key, candidates in by_key.items():
         distinct = []
         for order, row in candidates:
-            if not any(all(row[c] == other[c] for c in SWEEP_COLUMNS) for _, other in distinct):
+            if not any(all(row[c] == other[c] for c in DATA_COLUMNS) for _, other in distinct):
                 distinct.append((order, row))
         ok = [item for item in distinct if item[1]["status"] == "ok"]
         pool = ok or distinct
@@ -98,7 +101,8 @@ def merge_rows(sources: Sequence[tuple[str, list[dict]]]) -> tuple[list[dict], l
         if len(distinct) > 1:
             conflicts.append(Conflict(key, winner, [row for _, row in distinct if row is not winner]))
         merged.append(winner)
-    return [{c: row[c] for c in SWEEP_COLUMNS} for row in merged], conflicts
+    # Without their row_crc32: the writer computes it afresh (scaling_efficiency is recomputed).
+    return [{c: row[c] for c in DATA_COLUMNS} for row in merged], conflicts
 
 
 def merge_files(out: str, inputs: Sequence[str], force: bool = False) -> MergeResult:
@@ -112,6 +116,6 @@ def merge_files(out: str, inputs: Sequence[str], force: bool = False) -> MergeRe
     outputs.check_output(out, "OUT", overwrite=force)
     sources = [(path, read_input(path)) for path in inputs]
     rows, conflicts = merge_rows(sources)
-    rows = scaling.fill_efficiency(rows)
+    rows = check_rows(scaling.fill_efficiency(rows), out)  # a writer as strict as the readers
     outputs.write_text(out, to_csv_text(SWEEP_COLUMNS, rows), "OUT", overwrite=force)
     return MergeResult(rows, conflicts, list(inputs), sum(len(r) for _, r in sources))

@@ -4,24 +4,35 @@ micro-benchmark converter) and every reader (merge, compare, history, report, ni
 these from here, so a column added here reaches all of them.
 
 * **Columns** (``SWEEP_COLUMNS``): the contract's required columns in their order
-  (``REQUIRED_COLUMNS``), then kbench's own (``EXTRA_COLUMNS``). Columns a later version
-  appended (``LATER_COLUMNS``, a trailing run) are empty in the rows of older files, which are
-  still read but never appended to.
+  (``REQUIRED_COLUMNS``), then kbench's own (``EXTRA_COLUMNS``), then the row check
+  (``ROW_CHECK_COLUMN``), always last. Columns a later version appended (``LATER_COLUMNS``, a
+  trailing run of the data columns, before the check) are empty in the rows of older files,
+  which are still read but never appended to.
 * **Key** (``KEY_COLUMNS``): what makes two rows the same configuration, for ``--resume``, merge,
   compare and history alike. Key columns added after files were written take their implicit
   value in older rows (``KEY_DEFAULTS``; an empty ``num_classes`` is the model's default count).
   ``CONFIG_KEY`` adds the device kind: the readers that compare runs never pair two devices.
 * **Rows** (``row_problem``): what every reader and writer accepts; a row that fails is a
-  malformed file (exit 2), never silently written or read.
+  malformed file (exit 2), never silently written or read. ``check_rows`` adds the file-level
+  rule: no configuration key twice.
+* **The row check** (``ROW_CHECK_COLUMN``, ``row_crc32``, the last column): the CRC-32 of the
+  row's other fields (trailing empty ones left out, so a column appended later, empty in an
+  older row, leaves its check valid), filled by the CSV writer itself (``kbench.common.csvio``).
+  A row cut anywhere fails it (``row_is_whole``): an unterminated last row that fails it is torn
+  (ignored by the readers, dropped and measured again by ``--resume``); a non-empty check that
+  does not match on a terminated row is a damaged or hand-edited row (``row_problem``). Rows of
+  older files (no column) and rows whose check was cleared by hand are not checked.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import math
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from kbench.common.csvio import ROW_CHECK_COLUMN, decode, fields_are_whole, parse
 from kbench.errors import UsageError
 
 REQUIRED_COLUMNS = (
@@ -36,9 +47,13 @@ EXTRA_COLUMNS = (
     "n_devices", "per_device_batch", "scaling_efficiency",
     "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac",
 )
-SWEEP_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
-# Appended by later versions, in order: a header that lacks only a trailing run of these is an
-# older sweep CSV (read with them empty, never appended to).
+# The measured and descriptive columns: everything but the row check.
+DATA_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
+# Last, always: kbench.common.csvio fills it when it writes a row (a torn row fails it).
+SWEEP_COLUMNS = DATA_COLUMNS + (ROW_CHECK_COLUMN,)
+# Appended by later versions, in order: a header whose data columns lack only a trailing run of
+# these (with or without the row check after them) is an older sweep CSV (read with them empty,
+# never appended to). Files written before the row check existed lack it too.
 LATER_COLUMNS = ("model_mem_mb", "n_devices", "per_device_batch", "scaling_efficiency",
                  "samples_per_s_iqr", "rounds", "samples_per_s_rounds", "other_cpu_frac")
 
@@ -72,7 +87,7 @@ DISPLAY_KEY = tuple("input" if c == "input_h" else c for c in CONFIG_KEY if c !=
 # rule of ``row_problem`` requires the value).
 _POSITIVE_INT = ("batch_size",)
 _OPTIONAL_POSITIVE_INT = ("input_h", "input_w", "input_c", "num_classes", "n_devices", "per_device_batch", "n_iters", "rounds")
-_OPTIONAL_NON_NEGATIVE = ("latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_std", "compile_s",
+_OPTIONAL_NON_NEGATIVE = ("samples_per_s", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_std", "compile_s",
                           "peak_mem_mb", "params_trainable", "macs", "flops_tf", "achieved_tflops", "mfu", "warmup",
                           "cv", "latency_ms_mean", "latency_ms_min", "peak_tflops", "flops_multiplier",
                           "model_mem_mb", "scaling_efficiency", "samples_per_s_iqr")
@@ -121,20 +136,42 @@ def format_rounds(values: Iterable[float], digits: int = 6) -> str:
     return ROUND_SEPARATOR.join(f"{float(v):.{digits}g}" for v in values)
 
 
+def row_is_whole(row: Mapping[str, object]) -> bool:
+    """True when the row's ``row_crc32`` is there and matches its other fields: a row cut anywhere
+    (inside any field, the check included) or changed after it was written is not whole. The
+    test for an unterminated last line; ``row_problem`` applies it to every row that has a check.
+    Columns a row lacks (an older file's) count as empty, which leaves its check valid."""
+    return fields_are_whole(["" if row.get(c) is None else str(row.get(c)) for c in SWEEP_COLUMNS])
+
+
+def _is_timestamp(text: str) -> bool:
+    try:
+        _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def row_problem(row: Mapping[str, str]) -> str | None:
     """What is wrong with one sweep row ('column value (expected ...)'), or None when it is valid.
 
-    Every row: a known status, a positive integer batch (and input sides, where given), a known
-    mode and jit true/false (where given), and no number that is not finite or is negative. An ``ok`` row also needs a
-    positive ``samples_per_s`` and, when it has rounds, as many positive per-round values as
-    ``rounds`` says.
+    Every row: a ``row_crc32`` that matches the row (where it has one), a model, a known status,
+    a positive integer batch (and input sides, where given, ASCII digits only), a known mode and
+    jit true/false (where given), an ISO 8601 timestamp (where given), no number that is not
+    finite or is negative, and per-round values (where given) that are positive numbers, as many
+    as ``rounds`` says. An ``ok`` row also needs a positive ``samples_per_s``.
     """
     def get(column):
         return str(row.get(column, "") or "")
 
+    if get(ROW_CHECK_COLUMN) and not row_is_whole(row):
+        return (f"{ROW_CHECK_COLUMN} {get(ROW_CHECK_COLUMN)!r} that does not match the row (damaged, or edited "
+                f"after it was written: to keep an edit, empty that cell)")
     status = get("status")
     if status not in STATUSES:
         return f"status {status!r} (allowed: {', '.join(STATUSES)})"
+    if not get("model").strip():
+        return "an empty model (expected the model's name)"
     for column in _POSITIVE_INT:
         if not _is_int_text(get(column)) or int(get(column)) <= 0:
             return f"{column} {get(column)!r} (expected a positive integer)"
@@ -143,6 +180,8 @@ def row_problem(row: Mapping[str, str]) -> str | None:
         return f"mode {get('mode')!r} (allowed: {', '.join(MODES)})"
     if get("jit") not in JIT_VALUES + ("",):
         return f"jit {get('jit')!r} (allowed: true, false)"
+    if get("timestamp") and not _is_timestamp(get("timestamp")):
+        return f"timestamp {get('timestamp')!r} (expected ISO 8601, e.g. 2026-12-01T10:00:00+00:00, or empty)"
     for column in _OPTIONAL_POSITIVE_INT:
         value = get(column)
         if value and (not _is_int_text(value) or int(value) <= 0):
@@ -154,11 +193,6 @@ def row_problem(row: Mapping[str, str]) -> str | None:
     other = get("other_cpu_frac")
     if other and ((share := _finite(other)) is None or not 0 <= share <= 1):
         return f"other_cpu_frac {other!r} (expected a share between 0 and 1 or empty)"
-    if status != "ok":
-        return None
-    throughput = _finite(get("samples_per_s"))
-    if throughput is None or throughput <= 0:
-        return f"samples_per_s {get('samples_per_s')!r} with status ok (expected a positive number)"
     try:
         rounds = parse_rounds(get("samples_per_s_rounds"))
     except ValueError:
@@ -166,16 +200,29 @@ def row_problem(row: Mapping[str, str]) -> str | None:
                 f"{ROUND_SEPARATOR!r})")
     if rounds and get("rounds") and int(get("rounds")) != len(rounds):
         return f"rounds {get('rounds')!r} but {len(rounds)} values in samples_per_s_rounds"
+    if status == "ok":
+        throughput = _finite(get("samples_per_s"))
+        if throughput is None or throughput <= 0:
+            return f"samples_per_s {get('samples_per_s')!r} with status ok (expected a positive number)"
     return None
 
 
-def check_rows(rows: list[dict[str, str]], path) -> list[dict[str, str]]:
-    """``rows`` when every one is valid (``row_problem``); else a UsageError naming the file, the
-    line and the value."""
+def check_rows(rows: list[dict[str, str]], path, *, unique_keys: bool = True) -> list[dict[str, str]]:
+    """``rows`` when every one is valid (``row_problem``) and no configuration key
+    (``KEY_COLUMNS``) appears twice; else a UsageError naming the file, the line and the value.
+    ``unique_keys=False``: for a checker that counts the repeated keys itself."""
+    seen: dict[tuple[str, ...], int] = {}
     for line, row in enumerate(rows, start=2):
         problem = row_problem(row)
         if problem:
             raise UsageError(f"malformed sweep CSV {str(path)!r}: line {line} has {problem}")
+        if not unique_keys:
+            continue
+        key = row_key(row)
+        if key in seen:
+            raise UsageError(f"malformed sweep CSV {str(path)!r}: line {line} repeats the configuration of line "
+                             f"{seen[key]} ({describe_key(row)}); a sweep CSV has one row per configuration")
+        seen[key] = line
     return rows
 
 
@@ -243,11 +290,14 @@ def describe_key(row: Mapping[str, object]) -> str:
 
 
 def is_older_header(header: list[str]) -> bool:
-    """The header of an earlier kbench version: this version's columns minus a trailing run of
-    ``LATER_COLUMNS`` (each appended at the end when it was introduced)."""
-    n = len(header)
-    return (len(SWEEP_COLUMNS) - len(LATER_COLUMNS) <= n < len(SWEEP_COLUMNS)
-            and header == list(SWEEP_COLUMNS[:n]))
+    """The header of an earlier kbench version: this version's data columns minus a trailing run
+    of ``LATER_COLUMNS`` (each appended when it was introduced), then the row check or (files
+    written before it existed) not."""
+    if list(header) == list(SWEEP_COLUMNS):
+        return False
+    data = list(header[:-1]) if header[-1:] == [ROW_CHECK_COLUMN] else list(header)
+    n = len(data)
+    return len(DATA_COLUMNS) - len(LATER_COLUMNS) <= n <= len(DATA_COLUMNS) and data == list(DATA_COLUMNS[:n])
 
 
 def header_problem(header: list[str]) -> str:
@@ -261,13 +311,12 @@ def header_problem(header: list[str]) -> str:
     return "its columns are in a different order"
 
 
-def read_rows(path: str | Path, *, what: str = "sweep CSV", older: bool = True) -> list[dict[str, str]]:
+def read_rows(path: str | Path, *, what: str = "sweep CSV", older: bool = True,
+              unique_keys: bool = True) -> list[dict[str, str]]:
     """The valid rows of a sweep CSV ([] for a missing or empty file). ``older``: accept an older
     version's header (its later columns read as empty); otherwise the header must be this
     version's. A torn last line (a killed writer) is ignored; anything else malformed is a
-    UsageError."""
-    from kbench.common.csvio import decode, parse
-
+    UsageError (``unique_keys``: see ``check_rows``)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -283,8 +332,10 @@ def read_rows(path: str | Path, *, what: str = "sweep CSV", older: bool = True) 
     if header is None:
         return []
     if header != list(SWEEP_COLUMNS) and not (older and is_older_header(header)):
-        raise UsageError(f"{str(path)!r} is not a kbench sweep CSV of this version ({header_problem(header)})")
+        version = "of this version or an earlier one" if older else "of this version"
+        raise UsageError(f"{str(path)!r}: its header is not that of a kbench sweep CSV {version} "
+                         f"({header_problem(header)})")
     for row in rows:
-        for column in LATER_COLUMNS:
+        for column in LATER_COLUMNS + (ROW_CHECK_COLUMN,):
             row.setdefault(column, "")
-    return check_rows(rows, path)
+    return check_rows(rows, path, unique_keys=unique_keys)

@@ -103,7 +103,12 @@ class Backend:
         memory is its own; ``KBENCH_FRESH_WORKER=1`` asks for it on any backend."""
         return os.environ.get(FRESH_WORKER_ENV) == "1"
 
+    _host_peak_reset = False
+
     def peak_memory_reset(self, device: str) -> None:
+        """Start the peak of the next configuration: the host's resident set always, the
+        device allocator's where it can."""
+        self._host_peak_reset = devices.reset_host_peak()
         if device.startswith("cpu"):
             return
         try:
@@ -118,8 +123,8 @@ class Backend:
         """Peak memory in MB and its source: the device allocator's peak since the last reset
         (``device``), or the process's peak so far where the framework cannot reset it
         (``device_process_peak``); on CPU, or where the device reports nothing, the worker's
-        peak resident set size (``host_rss``), a high-water mark over everything that process
-        ran so far (compare it across batch sizes only as an upper bound)."""
+        peak resident set size since ``peak_memory_reset`` (``host_rss``; ``host_rss_lifetime``
+        where the host's peak cannot be reset: a high-water mark over the worker's life)."""
         if not device.startswith("cpu"):
             try:
                 found = self._device_peak()
@@ -127,7 +132,7 @@ class Backend:
                 found = None
             if found is not None:
                 return found
-        return devices.host_peak_rss_mb(), "host_rss"
+        return devices.host_peak_rss_mb(), "host_rss" if self._host_peak_reset else "host_rss_lifetime"
 
     def _device_peak(self) -> tuple[float, str] | None:
         return None

@@ -23,7 +23,8 @@ import json
 from typing import Mapping, Sequence
 
 from kbench.errors import UsageError
-from kbench.running.sweep import STARTUP_TIMEOUT_S, Config
+from kbench.running.plan import Config
+from kbench.running.supervisor import STARTUP_TIMEOUT_S
 from kbench.running.worker import READY, RESULT, START, Worker
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -83,7 +84,7 @@ def remeasure(configs: Sequence[Config], visits: int, timeout_s: float = DEFAULT
     throughputs: list[list[float]] = [[] for _ in configs]
     other_cpu: list[float] = []
     try:
-        tag, info = worker.receive(max(STARTUP_TIMEOUT_S, timeout_s))
+        tag, info = worker.wait_ready(max(STARTUP_TIMEOUT_S, timeout_s))
         if tag != READY:
             raise RemeasureError(f"the {first.backend} worker did not start: {worker.stderr_tail() or tag}")
         for index in order:

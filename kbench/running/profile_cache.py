@@ -24,10 +24,10 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Iterable
 
 from kbench.common import env
 from kbench.common.csvio import write_text_atomic
+from kbench.common.sources import package_dir, source_digest
 
 PROFILE_SCHEMA = 2
 FIELDS = ("params_trainable", "macs", "flops_tf")
@@ -37,38 +37,9 @@ _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 COUNTING_SOURCES = ("counting",)
 
 
-def _source_files(root: Path) -> Iterable[Path]:
-    if root.is_file():
-        yield root
-        return
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
-            yield path
-
-
-def source_digest(roots: Iterable[Path]) -> str:
-    """SHA-256 over the relative names and bytes of every file under ``roots`` (files or
-    directories; missing ones are skipped). Any edit, addition, removal or rename changes it."""
-    digest = hashlib.sha256()
-    for root in roots:
-        root = Path(root)
-        if not root.exists():
-            continue
-        for path in _source_files(root):
-            name = path.relative_to(root.parent).as_posix()
-            data = path.read_bytes()
-            digest.update(f"{name}\0{len(data)}\0".encode())
-            digest.update(data)
-    return digest.hexdigest()
-
-
 def counting_roots() -> list[Path]:
     """``architectures/`` and the counting modules of kbench."""
-    import importlib.util
-
-    # find_spec locates the package without importing it (which would import Keras).
-    zoo = Path(next(iter(importlib.util.find_spec("architectures").submodule_search_locations))).resolve()
-    return [zoo] + [_PACKAGE_DIR / name for name in COUNTING_SOURCES]
+    return [package_dir("architectures")] + [_PACKAGE_DIR / name for name in COUNTING_SOURCES]
 
 
 @functools.lru_cache(maxsize=None)

@@ -22,6 +22,11 @@ one slice; together they cover the plan exactly once, and ``kbench merge`` joins
 * **Determinism.** The slice depends only on the plan (models, sizes, flags) and the code, never
   on the output file: ``--resume`` of a shard reruns only that shard's missing configurations
   (with ``--retry-failed``, also its ``error``/``timeout`` rows).
+* **The counter dies with the sweep**, like the workers (``kbench.running.worker.die_with_parent``):
+  a sweep killed with SIGKILL while the costs are counted leaves no process behind. It runs in
+  its own session, so a terminal's Ctrl-C reaches only the sweep, which stops it. Testing hook:
+  ``KBENCH_FAULT_INJECT="MODEL:*:count=hang"`` (mode ``count`` only: the workers' faults never
+  match here) makes the counter hang at that model; any other kind fails its count.
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Hashable, Iterable, Sequence, TypeVar
 
 from kbench.common import devices
 from kbench.errors import UsageError
+from kbench.running.worker import FAULT_ENV, PARENT_ENV, die_with_parent, fault_for, parse_faults
 
 T = TypeVar("T")
 # The cost of a model whose MACs cannot be counted analytically (the same on every host).
@@ -49,7 +56,8 @@ def parse_shard(text: str, what: str = "--shard") -> tuple[int, int]:
     if not isinstance(text, str):
         raise UsageError(message)
     k_text, slash, n_text = text.strip().partition("/")
-    if not slash or not k_text.strip().isdigit() or not n_text.strip().isdigit():
+    k_text, n_text = k_text.strip(), n_text.strip()
+    if not slash or not all(part.isascii() and part.isdigit() for part in (k_text, n_text)):  # not '²'
         raise UsageError(message)
     k, n = int(k_text), int(n_text)
     if n < 1 or not 1 <= k <= n:
@@ -154,11 +162,14 @@ def estimate_macs(payloads: Iterable[dict], cache_dir: str | Path | None) -> dic
 
 
 def _count_in_subprocess(payloads: list[dict]) -> list[int]:
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3",
+           PARENT_ENV: str(os.getpid())}
     counted, tail = None, ""
     try:
+        # On any exception (a signal included) subprocess.run kills the counter before re-raising.
         done = subprocess.run([sys.executable, "-m", "kbench.running.shard"], input=json.dumps(payloads),
-                              capture_output=True, text=True, env=env, timeout=COUNT_TIMEOUT_S)
+                              capture_output=True, text=True, env=env, timeout=COUNT_TIMEOUT_S,
+                              start_new_session=True)
         tail = (done.stderr.strip().splitlines() or [""])[-1][:200]
         if done.returncode == 0:
             counted = json.loads(done.stdout.strip().splitlines()[-1])
@@ -176,9 +187,11 @@ def _count_in_subprocess(payloads: list[dict]) -> list[int]:
 
 def _count_main() -> int:
     """Read a JSON list of request payloads on stdin; print a JSON list of MACs (null: failed)."""
+    die_with_parent()
     proto = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # library noise goes to stderr
     payloads = json.loads(sys.stdin.read())
+    faults = [fault for fault in parse_faults(os.environ.get(FAULT_ENV)) if fault[2] == "count"]
     from kbench.common.quiet import quiet_import
 
     quiet_import("keras")
@@ -188,6 +201,7 @@ def _count_main() -> int:
     result = []
     for payload in payloads:
         try:
+            _inject_fault(payload, faults)
             result.append(int(count_macs(ModelRequest.from_payload(payload).build())["macs"]))
         except Exception as exc:  # noqa: BLE001 - one model that cannot be counted gets the fallback cost
             print(f"kbench: analytic MAC count of {payload.get('model')} failed: {exc}", file=sys.stderr)
@@ -195,6 +209,15 @@ def _count_main() -> int:
     proto.write(json.dumps(result) + "\n")
     proto.flush()
     return 0
+
+
+def _inject_fault(payload: dict, faults) -> None:
+    kind = fault_for({"model": payload.get("model"), "batch_size": "*", "mode": "count"}, faults)
+    if kind == "hang":  # silently: a write to the pipe of a dead sweep would end it by EPIPE
+        while True:
+            time.sleep(3600)
+    if kind:
+        raise RuntimeError(f"simulated {kind} ({FAULT_ENV})")
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ What one configuration measures:
   load (``kbench.nightly.compare``).
 
 ``minimal_loop`` is the smallest possible loop over the same compiled step (no per-step
-timestamps); ``overhead_check`` interleaves both and reports the ratio (the harness-overhead
-check, ``kbench overhead --model resnet18 --input-size 64 --batch-size 8``).
+timestamps); ``overhead_check`` reports what the harness costs per step and the paired ratio of
+both loops with its interval (the harness-overhead check, ``kbench overhead --model resnet18 --input-size 64 --batch-size 8``).
 
 A configuration is a dict: ``request`` (``kbench.models.registry.ModelRequest.to_payload()``),
 ``batch_size``, ``mode``, ``precision``, ``jit``, ``warmup``, ``iters``, ``rounds`` (default 1) and
@@ -50,6 +50,7 @@ import contextlib
 import time
 from typing import Any, Callable
 
+from kbench.common.devices import host_rss_mb
 from kbench.running import backends
 from kbench.results import stats
 from kbench.results.schema import MODES, PRECISIONS  # noqa: F401 - the vocabulary of a configuration
@@ -244,16 +245,41 @@ def check_precision(model, precision: str) -> None:
                            f"{' ...' if len(wrong) > 5 else ''}")
 
 
+def clean_slate() -> None:
+    """Forget every model a worker built before (Keras' global state, then Python's garbage): each
+    configuration starts from the same state, whatever the worker ran earlier."""
+    import gc
+
+    import keras
+
+    try:
+        keras.utils.clear_session(free_memory=True)
+    except TypeError:
+        keras.utils.clear_session()
+    gc.collect()
+
+
+def model_memory_mb(peak_mb: float | None, source: str, baseline_mb: float | None) -> float | None:
+    """The model's own working set (``model_mem_mb``): on CPU (``host_rss``) the configuration's
+    peak resident set minus the worker's resident set just before the model was built, which is
+    mostly the framework itself (TensorFlow alone is several hundred MB); on a device, the
+    allocator's peak, which counts only the framework's tensors. None when it cannot be told."""
+    if peak_mb is None:
+        return None
+    if source == "host_rss":
+        return None if baseline_mb is None else max(peak_mb - baseline_mb, 0.0)
+    if source.startswith("host"):
+        return None  # a lifetime peak minus today's baseline would mean nothing
+    return peak_mb
+
+
 def prepare(cfg: dict):
     """Build the model for ``cfg`` under its precision policy; return (model, step, sync)."""
     import keras
 
     from kbench.models.registry import ModelRequest
 
-    try:
-        keras.utils.clear_session(free_memory=True)
-    except TypeError:
-        keras.utils.clear_session()
+    clean_slate()
     n_devices = int(cfg.get("n_devices", 1))
     # Data parallelism: the model is built and compiled inside the strategy's scope.
     parallel = backends.active().data_parallel(n_devices) if n_devices > 1 else None
@@ -284,9 +310,11 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         if before_build is not None:
             before_build(cfg)
         load = LoadWindow()  # the whole configuration: build, compile, warm-up and rounds
+        clean_slate()
+        backend.peak_memory_reset(device["device"])
+        baseline_mb = host_rss_mb()  # the framework loaded, no model of this configuration built yet
         model, step, sync = prepare(cfg)
         params = count_params(model)["params_trainable"]
-        backend.peak_memory_reset(device["device"])
         started = time.perf_counter()
         sync(step())
         compile_s = time.perf_counter() - started
@@ -299,7 +327,7 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         summary = stats.summarize_rounds(throughputs, [t for times in per_round for t in times])
         return {**base, "status": "ok", "error": "", **summary, "other_cpu_frac": other_cpu,
                 "compile_s": compile_s, "peak_mem_mb": peak, "peak_mem_source": source,
-                "params_trainable": params}
+                "model_mem_mb": model_memory_mb(peak, source, baseline_mb), "params_trainable": params}
     except backends.DeviceShortage as exc:
         return {**base, "status": "skipped", "error": one_line(exc)}
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row
@@ -317,40 +345,84 @@ def _noop1(_):
     return None
 
 
-def overhead_check(cfg: dict, repeats: int = 7) -> dict:
-    """Interleave the sweep's ``timed_loop`` and ``minimal_loop`` over one compiled step.
+OVERHEAD_TOLERANCE = 0.03  # the harness must stay within 3% of the minimal loop
+OVERHEAD_CONFIDENCE = 0.95
+OVERHEAD_PAIRS = (10, 200)  # --repeats auto: at least, at most this many pairs of loops
 
-    Returns both medians (samples/s), ``ratio`` = median of the per-repeat harness/minimal
-    ratios and ``ratio_of_medians``; the order alternates every repeat so neither loop always
-    runs first on a warming or throttling machine.
+
+def paired_ratio_interval(harness: list[float], minimal: list[float],
+                          confidence: float = OVERHEAD_CONFIDENCE) -> tuple[float, float, float]:
+    """(median, low, high) of the per-pair ratios harness/minimal: the median with its
+    percentile-bootstrap interval (scipy, a fixed seed, so one set of pairs gives one interval)."""
+    import numpy as np
+    from scipy import stats as scipy_stats
+
+    ratios = np.asarray(harness, dtype=float) / np.asarray(minimal, dtype=float)
+    median = float(np.median(ratios))
+    if len(ratios) < 2 or np.ptp(ratios) == 0:
+        return median, median, median
+    found = scipy_stats.bootstrap((ratios,), np.median, confidence_level=confidence, method="percentile",
+                                  n_resamples=2000, random_state=np.random.default_rng(0))
+    return median, float(found.confidence_interval.low), float(found.confidence_interval.high)
+
+
+def loop_cost_per_step(n: int = 200_000) -> float:
+    """Seconds the sweep's timed loop adds per step over the minimal loop, both over a no-op step:
+    the harness's own cost, free of any model's noise."""
+    harness = sum(timed_loop(_noop, _noop1, n)) / n
+    minimal = 1.0 / minimal_loop(_noop, _noop1, n, 1)
+    return max(0.0, harness - minimal)
+
+
+def overhead_check(cfg: dict, repeats: int | None = None, tolerance: float = OVERHEAD_TOLERANCE) -> dict:
+    """How much the sweep's ``timed_loop`` costs against ``minimal_loop`` over one compiled step.
+
+    The headline is the loops' own per-step cost over a no-op step and its share of this model's
+    step: that is what the harness adds, and it is far below what a measurement can resolve.
+    Beside it, the paired ratio harness/minimal on the real step: pairs of loops run back to back
+    (the order alternating, so neither always runs first on a warming or throttling machine), the
+    median of the per-pair ratios with a bootstrap interval. ``repeats=None`` adds pairs, ten at a
+    time, until the interval is within ``tolerance`` of its median or ``OVERHEAD_PAIRS[1]`` pairs ran;
+    a fixed ``repeats`` runs exactly that many. ``verdict`` says what the interval shows.
     """
-    import statistics
+    import numpy as np
 
     _, step, sync = prepare(cfg)
     for _ in range(cfg["warmup"] + 1):
         sync(step())
     harness, minimal = [], []
-    for r in range(repeats):
-        order = ("harness", "minimal") if r % 2 == 0 else ("minimal", "harness")
+
+    def add_pair():
+        order = ("harness", "minimal") if len(harness) % 2 == 0 else ("minimal", "harness")
         for which in order:
             if which == "harness":
                 harness.append(step_stats(timed_loop(step, sync, cfg["iters"]), cfg["batch_size"])["samples_per_s"])
             else:
                 minimal.append(minimal_loop(step, sync, cfg["iters"], cfg["batch_size"]))
-    h, m = statistics.median(harness), statistics.median(minimal)
-    # Each repeat runs both loops back to back, so the pair shares the machine's state; the
-    # median of the per-pair ratios cancels slow drifts that the ratio of medians would not.
-    paired = statistics.median(a / b for a, b in zip(harness, minimal))
-    # The loops' own cost, free of the step's noise: both loops over a no-op step.
-    n = 200_000
-    noop_harness = sum(timed_loop(_noop, _noop1, n)) / n
-    noop_minimal = 1.0 / minimal_loop(_noop, _noop1, n, 1)
-    extra_s = max(0.0, noop_harness - noop_minimal)
-    step_s = cfg["batch_size"] / m
+
+    fewest, most = (repeats, repeats) if repeats else OVERHEAD_PAIRS
+    while len(harness) < most:
+        add_pair()
+        if len(harness) >= fewest and len(harness) % 10 == 0:
+            ratio, low, high = paired_ratio_interval(harness, minimal)
+            if max(high - ratio, ratio - low) <= tolerance * ratio:
+                break
+    ratio, low, high = paired_ratio_interval(harness, minimal)
+    extra_s = loop_cost_per_step()
+    step_s = cfg["batch_size"] / float(np.median(minimal))
+    if low >= 1 - tolerance and high <= 1 + tolerance:
+        verdict = f"within {tolerance:.0%}: the {OVERHEAD_CONFIDENCE:.0%} interval of the paired ratio is inside 1 +- {tolerance:.0%}"
+    elif high < 1 - tolerance:
+        verdict = f"slower: the harness loop is more than {tolerance:.0%} slower than the minimal loop"
+    else:
+        verdict = (f"inconclusive: the {OVERHEAD_CONFIDENCE:.0%} interval [{low:.3f}, {high:.3f}] is wider than "
+                   f"1 +- {tolerance:.0%}; rerun on a quieter machine or with more --repeats / --iters")
     request = cfg["request"]
-    return {"model": request["model"], "input_shape": request["input_shape"], "batch_size": cfg["batch_size"],
+    return {"loop_overhead_us_per_step": extra_s * 1e6, "loop_overhead_fraction": extra_s / step_s,
+            "ratio": ratio, "ratio_interval": [low, high], "confidence": OVERHEAD_CONFIDENCE, "verdict": verdict,
+            "model": request["model"], "input_shape": request["input_shape"], "batch_size": cfg["batch_size"],
             "mode": cfg["mode"], "backend": backends.active().name, "jit": bool(cfg["jit"]), "iters": cfg["iters"],
-            "repeats": repeats, "harness_samples_per_s": h, "minimal_samples_per_s": m, "ratio": paired,
-            "ratio_of_medians": h / m, "loop_overhead_us_per_step": extra_s * 1e6,
-            "loop_overhead_fraction": extra_s / step_s,
+            "repeats": len(harness), "harness_samples_per_s": float(np.median(harness)),
+            "minimal_samples_per_s": float(np.median(minimal)),
+            "ratio_of_medians": float(np.median(harness) / np.median(minimal)),
             "harness_all": harness, "minimal_all": minimal}

@@ -36,6 +36,7 @@ second SIGKILL at the same configuration is taken as running out of memory.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import dataclasses
 import json
@@ -50,7 +51,11 @@ import time
 
 READY, START, RESULT, PROFILE = "READY", "START", "RESULT", "PROFILE"
 TAGS = (READY, START, RESULT, PROFILE)
-COMMANDS = ("worker", "profile")
+PROFILE_OP = "profile"
+# What a worker can see of its parent's environment: a worker is reused only under the same values.
+WORKER_ENV_PREFIXES = ("KBENCH_", "KERAS_", "TF_", "XLA_", "JAX_", "CUDA_", "PYTHON", "OMP_", "MKL_")
+WORKER_ENV_PRIVATE = ("KBENCH_PARENT_PID",)
+MAX_IDLE_WORKERS = 3
 FAULT_ENV = "KBENCH_FAULT_INJECT"
 FAULT_KINDS = ("oom", "error", "crash", "hang", "kill")
 PARENT_ENV = "KBENCH_PARENT_PID"
@@ -127,12 +132,25 @@ def parse_message(line: str) -> tuple[str, dict] | None:
 
 # ----------------------------------------------------------------------------- parent side
 
-class Worker:
-    """A ``python -m kbench.running.worker <command>`` subprocess speaking the line protocol."""
+def worker_identity(backend: str, n_devices: int = 1) -> tuple:
+    """What makes two workers interchangeable: the backend, the device count, and every part of
+    the parent's environment a worker can see (``WORKER_ENV_PREFIXES``, the working directory)."""
+    visible = tuple(sorted((k, v) for k, v in os.environ.items()
+                           if k.startswith(WORKER_ENV_PREFIXES) and k not in WORKER_ENV_PRIVATE))
+    return backend, int(n_devices), os.getcwd(), sys.executable, visible
 
-    def __init__(self, backend: str, command: str = "worker", n_devices: int = 1):
+
+class Worker:
+    """A ``python -m kbench.running.worker`` subprocess speaking the line protocol. ``ready``
+    holds its ``READY`` message once ``wait_ready`` has seen it."""
+
+    def __init__(self, backend: str, n_devices: int = 1):
         from kbench.running.backends import BACKENDS
 
+        self.backend = backend
+        self.n_devices = int(n_devices)
+        self.identity = worker_identity(backend, n_devices)
+        self.ready: dict | None = None
         child_env = dict(os.environ)
         if n_devices > 1:  # set before the worker's framework starts (kbench.running.backends.DataParallel)
             child_env.update(BACKENDS[backend].worker_env(n_devices))
@@ -146,7 +164,7 @@ class Worker:
         self.killed_by_us = False
         self.oom_kills_before = oom_kill_count()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kbench.running.worker", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "kbench.running.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.stderr_file, env=child_env, text=True, bufsize=1, start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -155,6 +173,19 @@ class Worker:
         for line in self.proc.stdout:
             self.lines.put(line)
         self.lines.put(None)
+
+    def wait_ready(self, timeout_s: float) -> tuple[str | None, dict]:
+        """The ``READY`` message (kept in ``ready``), or what came instead (``receive``)."""
+        if self.ready is not None:
+            return READY, self.ready
+        tag, info = self.receive(timeout_s)
+        if tag == READY:
+            self.ready = info
+        return tag, info
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def send(self, payload: dict) -> bool:
         """Send one configuration; False when the worker is already gone (a broken pipe)."""
@@ -231,6 +262,58 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill()
         self.stderr_file.close()
+
+
+class WorkerPool:
+    """Warm workers of this process (module docstring): ``acquire`` an idle worker of the same
+    identity or start one, ``release`` a worker that finished cleanly (it waits, ready, for the
+    next request; beyond ``MAX_IDLE_WORKERS`` the longest idle one is stopped), ``discard`` one
+    that did not. ``started`` counts the worker processes started (a test's window on reuse)."""
+
+    def __init__(self, max_idle: int = MAX_IDLE_WORKERS):
+        self.max_idle = max_idle
+        self.idle: list[Worker] = []
+        self.started = 0
+        self.lock = threading.Lock()
+
+    def acquire(self, backend: str, n_devices: int = 1) -> Worker:
+        identity = worker_identity(backend, n_devices)
+        with self.lock:
+            for worker in list(self.idle):
+                if worker.identity == identity:
+                    self.idle.remove(worker)
+                    if worker.alive:
+                        return worker
+                    worker.stop()
+            self.started += 1
+        return Worker(backend, n_devices)
+
+    def release(self, worker: Worker) -> None:
+        if not worker.alive or worker.ready is None:
+            self.discard(worker)
+            return
+        with self.lock:
+            self.idle.append(worker)
+            surplus = self.idle[:-self.max_idle] if len(self.idle) > self.max_idle else []
+            del self.idle[:len(surplus)]
+        for old in surplus:
+            old.stop()
+
+    @staticmethod
+    def discard(worker: Worker, kill: bool = False) -> None:
+        if kill:
+            worker.kill()
+        worker.stop()
+
+    def close(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for worker in idle:
+            worker.stop()
+
+
+POOL = WorkerPool()
+atexit.register(POOL.close)
 
 
 def oom_kill_count() -> int | None:
@@ -341,21 +424,25 @@ def _requests(stream):
             yield json.loads(line)
 
 
-def model_memory_mb(result: dict, baseline_mb: float) -> float | None:
-    """The model's own working set (``model_mem_mb``): on CPU (``host_rss``) the worker's peak
-    resident set minus its baseline before any model was built, which is mostly the framework
-    itself (TensorFlow alone is several hundred MB); on a device, the allocator's peak, which
-    counts only the framework's tensors. None when no peak was measured."""
-    peak = result.get("peak_mem_mb")
-    if peak is None:
-        return None
-    if result.get("peak_mem_source") == "host_rss":
-        return max(peak - baseline_mb, 0.0)
-    return peak
+def _profile(request_payload: dict) -> dict:
+    """A ``PROFILE`` answer: the TensorFlow profile's ``PROFILE_FIELDS`` of one model request."""
+    from kbench.counting.profiling import profile
+    from kbench.models.registry import ModelRequest
+    from kbench.running.timing import one_line
+
+    try:
+        record = profile(ModelRequest.from_payload(request_payload))
+        return {"status": "ok", **{k: record.get(k) for k in PROFILE_FIELDS}}
+    except Exception as exc:  # noqa: BLE001 - a failed profile is an answer, not a dead worker
+        return {"status": "error", "error": one_line(exc)}
+
+
+PROFILE_FIELDS = ("params_trainable", "macs", "flops_tf")
 
 
 def worker_main() -> int:
-    """Measure configurations (``kbench.running.timing.measure``) until stdin closes."""
+    """Answer requests until stdin closes: measure a configuration (``kbench.running.timing.measure``)
+    or profile a model request (TensorFlow only)."""
     die_with_parent()
     proto = _protocol_stream()
     faults = parse_faults(os.environ.get(FAULT_ENV))
@@ -372,52 +459,28 @@ def worker_main() -> int:
     backend = backends.active()
     device = backend.detect()
     fresh = backend.fresh_worker_per_config(device["device"])
-    from kbench.common.devices import host_peak_rss_mb
-
-    baseline_mb = host_peak_rss_mb()  # the framework loaded, no model built yet
     _send(proto, READY, {"backend": backend.name, **device, "fresh_worker_per_config": fresh})
-    for cfg in _requests(sys.stdin):
-        _send(proto, START, {"key": cfg.get("key")})
-        result = timing.measure(cfg, device, before_build=lambda c: inject_fault(c, faults))
+    for request in _requests(sys.stdin):
+        if request.get("op") == PROFILE_OP:
+            _send(proto, PROFILE, _profile(request["request"]))
+            continue
+        _send(proto, START, {"key": request.get("key")})
+        result = timing.measure(request, device, before_build=lambda c: inject_fault(c, faults))
         if fresh and result.get("peak_mem_source") == "device_process_peak":
             result["peak_mem_source"] = "device"  # this process measures only this configuration
-        result["model_mem_mb"] = model_memory_mb(result, baseline_mb)
-        result["key"] = cfg.get("key")
+        result["key"] = request.get("key")
         _send(proto, RESULT, result)
-    return 0
-
-
-PROFILE_FIELDS = ("params_trainable", "macs", "flops_tf")
-
-
-def profile_main() -> int:
-    """Read ``ModelRequest.to_payload()`` lines; answer one ``PROFILE`` per line (TensorFlow)."""
-    die_with_parent()
-    proto = _protocol_stream()
-    from kbench.counting.profiling import profile
-    from kbench.models.registry import ModelRequest
-    from kbench.running.timing import one_line
-
-    for payload in _requests(sys.stdin):
-        try:
-            record = profile(ModelRequest.from_payload(payload))
-            answer = {"status": "ok", **{k: record.get(k) for k in PROFILE_FIELDS}}
-        except Exception as exc:  # noqa: BLE001 - a failed profile is an answer, not a dead worker
-            answer = {"status": "error", "error": one_line(exc)}
-        _send(proto, PROFILE, answer)
     return 0
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv:
+        print("usage: python -m kbench.running.worker (no arguments: requests arrive on stdin, one JSON line each)",
+              file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    command = argv[0] if argv else ""
-    if command == "worker":
-        return worker_main()
-    if command == "profile":
-        return profile_main()
-    print(f"usage: python -m kbench.running.worker {'|'.join(COMMANDS)}", file=sys.stderr)
-    return 2
+    return worker_main()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from kbench.cli import build_parser  # `kbench sweep`'s argument parser
 from kbench.commands.sweep import build_spec  # its arguments -> SweepSpec, as `kbench sweep` does
 from kbench.results.merge import read_input  # a sweep CSV of this version, checked
 from kbench.results.schema import row_key  # a written row's key
-from kbench.running.sweep import plan, validate  # the planned configurations
+from kbench.running.plan import plan, resolve  # the planned configurations
 
 
 def plan_keys(sweep_args: list[str]) -> list[tuple[str, ...]]:
@@ -35,7 +35,7 @@ def plan_keys(sweep_args: list[str]) -> list[tuple[str, ...]]:
     with tempfile.TemporaryDirectory() as scratch:
         args = build_parser().parse_args(["sweep", *sweep_args, "--out", str(Path(scratch) / "plan.csv")])
         spec = build_spec(args)
-        return [config.key for config in plan(spec, validate(spec))]
+        return [config.key for config in plan(resolve(spec))]
 
 
 def describe(key: tuple[str, ...]) -> str:
@@ -50,7 +50,7 @@ def check(merged: str, shards: list[str], sweep_args: list[str]) -> tuple[list[s
         problems.append("the plan itself repeats a key")
     wanted = set(planned)
 
-    rows = read_input(merged)
+    rows = read_input(merged, unique_keys=False)  # repeated keys are counted below
     counts = Counter(row_key(row) for row in rows)
     duplicates = sum(n - 1 for n in counts.values())
     if duplicates:

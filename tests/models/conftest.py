@@ -54,7 +54,7 @@ def check_forward_and_profile(model, shape, num_classes, x):
     rows = record["per_layer"]
     assert sum(r["flops_tf"] for r in rows) == record["flops_tf"]
     assert sum(r["macs"] for r in rows) == record["macs"]
-    assert sum(r["params"] for r in rows) == record["params_total"]
+    assert sum(r["params"] for r in rows) == record["params"]
     assert sum(r["mem_access"] for r in rows) == record["mem_access"] > 0
     # The per-layer MACs equal the analytic ones layer by layer.
     by_layer = {r["name"]: r["macs"] for r in rows}

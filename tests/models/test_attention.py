@@ -1,9 +1,10 @@
 """Attention plugins (SE, FcaNet MSCA, DSNet DSM/DAM) and the ResNet-50 models built from them.
 
-Reference figures come from shared/specs/dsnet_fcanet_spec.md (an exact recount of the DSNet
-README); they are the specs' Reported figures in that convention (mmengine rules), read from the
-registry and compared with this build's counts converted to it. The plugin layers are checked against plain NumPy
-re-implementations written from the spec's NCHW description, so the NHWC port (transposed
+Reference figures are independent recounts of the DSNet README (github.com/605671435/DPC-Net) under
+mmengine's rules, the models' Reported figures in that convention, read from the registry and
+compared with this build's counts converted to it. The plugin layers are checked against plain NumPy
+re-implementations written from the reference code's NCHW description (DPC-Net
+seg/models/utils/dsa.py, cfzd/FcaNet model/layer.py), so the NHWC port (transposed
 matmuls, reshapes, softmax axes) is verified numerically, not only by shape.
 """
 
@@ -33,7 +34,7 @@ ATTENTION_MODELS = ["se_resnet50", "fcanet50", "dsnet50_a", "dsnet50_b", "dsnet5
 
 
 def _spec_figures(name, any_variant=False):
-    """The spec-convention recounts of ``name`` (the dsnet_fcanet_spec.md figures in its Reported),
+    """The mmengine-rule recounts of ``name`` (the figures in its Reported),
     of the registered build unless ``any_variant``."""
     spec = kbench.get_spec(name)
     return [r for r in spec.reported if r.convention.startswith(SPEC_CONVENTION) and (any_variant or not r.variant)]

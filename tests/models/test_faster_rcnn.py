@@ -36,7 +36,7 @@ def test_exact_params_round_to_the_readme(name):
 
 
 def test_mmengine_macs_at_800x1088_with_1000_proposals():
-    """wave2_notes.md §3: backbone 71.28G + FPN 49.32G + RPN 43.02G + box head 14.30G = 177.93G
+    """Under mmengine's rules: backbone 71.28G + FPN 49.32G + RPN 43.02G + box head 14.30G = 177.93G
     (conv/linear MACs + 2 per BN element + 1 per nearest-upsampled element)."""
     model = kbench.build("faster_rcnn_r50_fpn")
     counted = count_macs(model)

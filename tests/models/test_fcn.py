@@ -1,7 +1,7 @@
 """FCN R50-D8 presets: exact params, the mmengine MAC figures, outputs and the aux head.
 
 Params do not depend on the input size for these nets, so each preset is built at 64x64. The
-mmengine figures (wave2_notes.md §3) are conv MACs + 2 per BN output element; kbench's ``macs``
+mmengine figures (mmseg's get_flops) are conv MACs + 2 per BN output element; kbench's ``macs``
 are the conv part, so the BN term is summed here by hand over the model's BatchNormalization
 layers (symbolic build at full size: no forward pass).
 """

@@ -24,7 +24,7 @@ def test_googlenet_aux_heads_are_a_training_option():
     assert len(training.outputs) == 3 and all(tuple(o.shape) == (None, 1000) for o in training.outputs)
     assert count_params(training)["params_trainable"] == 13_378_280  # 6,998,552 + 2 heads (3,188,840 and 3,190,888)
     torchvision = kbench.build("googlenet", aux_logits=True, torchvision_layout=True)
-    assert count_params(torchvision)["params_trainable"] == 13_004_888  # reference_numbers.md §1.4
+    assert count_params(torchvision)["params_trainable"] == 13_004_888  # torchvision's googlenet(aux_logits=True), with BN
     # The paper's 5x5/3 aux pool needs a 5x5 map after inception 4a (input >= 79 with ceil-mode pools).
     with pytest.raises(kbench.InputSizeError):
         kbench.build("googlenet", input_shape=(78, 78), aux_logits=True)
@@ -34,7 +34,7 @@ def test_torchvision_layout_total_params():
     """Keras' total (BN moving statistics included) of the torchvision layout; the trainable count
     is its Reported figure. Parameters do not depend on the input size here (global pooling)."""
     model = kbench.build("googlenet", input_shape=(64, 64), torchvision_layout=True)
-    assert count_params(model)["params_total"] == 6_639_464
+    assert count_params(model)["params_keras_total"] == 6_639_464
 
 
 @pytest.mark.parametrize("options", [{"aux_logits": True},
@@ -69,7 +69,7 @@ def googlenet_hand_macs(size, torchvision_layout):
 
 def test_hand_count_reproduces_the_published_224_figures():
     assert round(googlenet_hand_macs(224, torchvision_layout=True) / 1e9, 3) == 1.498  # torchvision _ops
-    assert round(googlenet_hand_macs(224, torchvision_layout=False) / 1e6, 1) == 1582.7  # reference_numbers §1.4
+    assert round(googlenet_hand_macs(224, torchvision_layout=False) / 1e6, 1) == 1582.7  # the paper's layer table, counted by hand
 
 
 @pytest.mark.parametrize("size, torchvision_layout", [(227, True), (227, False), (100, True), (99, False)])

@@ -24,7 +24,7 @@ def test_mobilenet_v1_exact_counts():
 # Keras "Total params" (BN moving statistics included); the input size does not change them.
 @pytest.mark.parametrize("name, total", [("mobilenet_v2", 3_538_984), ("mobilenet_v2_140", 6_156_712)])
 def test_mobilenet_v2_total_params(name, total):
-    assert count_params(kbench.build(name, input_shape=(32, 32)))["params_total"] == total
+    assert count_params(kbench.build(name, input_shape=(32, 32)))["params_keras_total"] == total
 
 
 def test_every_light_model_has_a_checked_figure():

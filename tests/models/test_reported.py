@@ -67,7 +67,7 @@ def test_reported_figures_match_the_build(name, size, variant, figures):
     wrong = []
     for figure in figures:
         if figure.params is not None:
-            actual = counts["params_total" if figure.params_total else "params_trainable"]
+            actual = counts["params_keras_total" if figure.params_total else "params_trainable"]
             if not _agrees(actual, figure.params, figure):
                 wrong.append(("params", figure.params, actual, figure.exactness, figure.source))
         if figure.macs is not None and not _agrees(macs, figure.macs, figure):

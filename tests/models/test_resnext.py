@@ -21,4 +21,4 @@ def test_resnext_is_the_resnet_builder():
     pytest.param("resnext101_32x8d", 88_994_216, marks=pytest.mark.slow),
 ])
 def test_total_params_with_bn_statistics(name, total):
-    assert count_params(kbench.build(name, input_shape=(32, 32)))["params_total"] == total
+    assert count_params(kbench.build(name, input_shape=(32, 32)))["params_keras_total"] == total

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import kbench
-from kbench.counting.fit import (SALIENCY_MODELS, fit_model, reference_for, seed_convention_ops, seed_param_count)
+from kbench.counting.conventions.notes import count_params as seed_param_count
+from kbench.counting.fit import SALIENCY_MODELS, fit_model, reference_for, seed_convention_ops
 from kbench.counting.macs import count_macs
 
 SALIENCY = sorted(SALIENCY_MODELS)

@@ -4,16 +4,14 @@ element-wise ops count 0. The papers' "FLOPs"/"mult-adds", torchvision's and fvc
 
 from __future__ import annotations
 
-from kbench.counting.conventions._base import Convention
+from kbench.counting.conventions._base import convention
 from kbench.counting.parts import Counted, count_with_rules
 
 
-def count(model, input_shape=None, part: str = "whole") -> Counted:
+def count(model, input_shape=None, part: str = "whole", *, calls=None) -> Counted:
     from kbench.counting.macs import MAC_RULES
 
-    return count_with_rules(model, MAC_RULES, part)
+    return count_with_rules(model, MAC_RULES, part, calls=calls)
 
 
-CONVENTION = Convention(
-    name="macs", unit="macs", count=count,
-    summary="multiply-accumulates of conv/depthwise/separable/transposed conv/dense/matmul layers; nothing else")
+CONVENTION = convention("macs", count)

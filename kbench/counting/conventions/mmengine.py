@@ -1,6 +1,6 @@
 """``mmengine``: what mmpretrain/mmdet/mmseg ``get_flops`` print (mmengine
-``get_model_complexity_info``, fvcore-style jit handles; shared/specs/wave2_notes.md §2,
-dsnet_fcanet_spec.md §8.1). Its "FLOPs" are MACs plus a few terms:
+``get_model_complexity_info``, fvcore-style jit handles: mmengine/analysis/complexity_analysis.py
+and mmengine/analysis/jit_handles.py, mmengine 0.x). Its "FLOPs" are MACs plus a few terms:
 
 * conv, depthwise, transposed conv and linear (Dense): multiply-accumulates, bias ignored
   (the ``macs`` rules, attention matmuls included);
@@ -66,7 +66,4 @@ def _rules():
 MMENGINE_RULES = _rules()
 
 
-CONVENTION = rule_table_convention(
-    "mmengine", MMENGINE_RULES,
-    summary="mmengine get_model_complexity_info (mmpretrain/mmdet/mmseg get_flops): conv/linear MACs without bias, "
-            "BN 2/element, LN/GN 5/element, nearest upsampling 1 and bilinear 4 per output, global average pool 1 per input")
+CONVENTION = rule_table_convention("mmengine", MMENGINE_RULES)

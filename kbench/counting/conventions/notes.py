@@ -1,4 +1,4 @@
-"""``notes``: the saliency notes' own cost convention (seed 000; shared/specs/saliency_audit.md §0).
+"""``notes``: the saliency notes' own cost convention (the study notes of kbench/tables/saliency_notes.toml).
 
 The notes count more than MACs: k*k ops per pooled output, 1 per input of a global pool, 8 per
 output of bilinear and 1 per output of nearest upsampling, 1 per output per extra operand of an
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kbench.counting.conventions._base import Convention
+from kbench.counting.conventions._base import convention
 from kbench.counting.parts import Counted, excluded_layers
 from kbench.counting.layer_walk import prod as _prod
 
@@ -71,7 +71,7 @@ def _no_seed_ops(layer, in_shapes, out_shapes):
 def seed_convention_ops(model, *, bn: bool = True, batch: int = 1) -> dict[str, Any]:
     """Ops of ``model`` that the notes count but kbench's MACs do not, by kind and by layer.
 
-    Rules (the notes' conventions, see saliency_audit.md section 0): k*k ops per pooled output;
+    Rules (the notes' own conventions, as their cost lines apply them): k*k ops per pooled output;
     1 per input of a global pool; 8 per output of bilinear and 1 per output of nearest
     upsampling; 1 per output per extra operand of an element-wise layer; BN 2*(b+1) per element
     (``bn=False``: BN folded, 0); transposed convs charged with the full kernel at the output
@@ -86,23 +86,30 @@ def seed_convention_ops(model, *, bn: bool = True, batch: int = 1) -> dict[str, 
     return {"total": float(counted.total), "by_kind": counted.by_kind, "per_layer": counted.per_layer}
 
 
-def count(model, input_shape=None, part: str = "whole", *, bn: bool = True, batch: int = 1) -> Counted:
+def count(model, input_shape=None, part: str = "whole", *, bn: bool = True, batch: int = 1, calls=None) -> Counted:
     """MACs + the notes' extra terms (``seed_convention_ops``) over ``part`` of ``model``."""
     from kbench.counting.parts import PartRules
-    from kbench.counting.layer_walk import analyze
+    from kbench.counting.layer_walk import analyze, layer_calls
     from kbench.counting.macs import MAC_RULES
 
     excluded = excluded_layers(model, part)
-    macs = analyze(model, PartRules(MAC_RULES, excluded), skip_zero=True)
+    calls = layer_calls(model) if calls is None else calls
+    macs = analyze(model, PartRules(MAC_RULES, excluded), skip_zero=True, calls=calls)
     extra = analyze(model, PartRules(_seed_rules(bn=bn, batch=batch), excluded), default=_no_seed_ops,
-                    as_number=lambda ops: ops, skip_zero=True)
+                    as_number=lambda ops: ops, skip_zero=True, calls=calls)
     per_layer = dict(macs.per_layer)
     for name, ops in extra.per_layer.items():
         per_layer[name] = per_layer.get(name, 0) + int(ops)
     return Counted(total=int(macs.total + extra.total), per_layer=per_layer, uncovered=tuple(macs.uncovered))
 
 
-CONVENTION = Convention(
-    name="notes", unit="flops", count=count,
-    summary="the saliency notes' count: MACs + k*k per pooled output, element-wise ops, BN 2(b+1)/element, "
-            "bilinear 8 per output, transposed convs at output resolution")
+def count_params(model, *, bn: bool = True) -> int:
+    """Parameters as the notes count them: conv/dense kernels (no biases), plus BN gamma/beta when
+    the notes count BN (``bn``); BN moving statistics never."""
+    from kbench.counting.conventions.params import KERNELS
+
+    counted = KERNELS + (("gamma", "beta") if bn else ())
+    return sum(_prod(v.shape) for v in model.trainable_weights if v.path.rsplit("/", 1)[-1] in counted)
+
+
+CONVENTION = convention("notes", count, count_params=count_params)

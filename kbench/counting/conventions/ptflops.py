@@ -76,7 +76,4 @@ def _rules():
 PTFLOPS_RULES = _rules()
 
 
-CONVENTION = rule_table_convention(
-    "ptflops", PTFLOPS_RULES,
-    summary="ptflops (PyTorch module hooks): MACs + bias adds, BN 2/element, ReLU 1/element, pooling 1 per input, "
-            "upsampling 1 per output; residual adds not counted")
+CONVENTION = rule_table_convention("ptflops", PTFLOPS_RULES)
