@@ -1,7 +1,8 @@
 """The ``kbench`` command line: ``kbench list|profile|sweep|fit-flops ...``.
 
 Exit codes (the README's contract): 0 success; 1 a measured failure the command exists to
-report; 2 bad usage or bad input, with a one-line message on stderr and no traceback. ``kbench``
+report; 2 bad usage or bad input, with a one-line message on stderr and no traceback; 3 an
+internal error (a bug of kbench), one line on stderr (the traceback only with KBENCH_DEBUG=1). ``kbench``
 with no command prints the help on standard output and exits 0 (asking for help is not an error).
 """
 
@@ -15,6 +16,8 @@ import sys
 
 from kbench.version import __version__
 from kbench.errors import UsageError
+
+EXIT_INTERNAL = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,6 +85,16 @@ def main(argv=None) -> int:
     except KeyboardInterrupt as exc:
         print(f"kbench: {interrupts.describe(exc)}", file=sys.stderr)
         return interrupts.exit_code(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug: its own exit code, never 1 (a measured failure)
+        if os.environ.get("KBENCH_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        from kbench.results.frame import printable
+
+        print(f"kbench: internal error: {type(exc).__name__}: {printable(' '.join(str(exc).split())[:500])} "
+              f"(please report it; KBENCH_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
     finally:
         if installed:
             interrupts.restore()

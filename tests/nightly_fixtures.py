@@ -36,3 +36,22 @@ def write_nights(directory, values_per_row, commits=None, edit=None, tag="sweep"
             writer.writeheader()
             writer.writerows(out_rows)
     return directory
+
+
+def recorded_remeasure(paths, calls=None):
+    """A stand-in for the re-measurement of ``kbench nightly`` made of real, recorded runs: visit
+    i of a configuration is its row in ``paths[i]`` (a sweep of the same code, measured on the
+    machine of the night). ``calls`` collects (suspect key, control key, visits)."""
+    from kbench.results.frame import read_sweep
+
+    frames = [dict(zip(frame["key"], frame["throughput"])) for frame in map(read_sweep, paths)]
+
+    def remeasure(suspect, control, visits):
+        if calls is not None:
+            calls.append((suspect["key"], control["key"] if control else None, visits))
+        used = frames[:visits]
+        values = [frame[suspect["key"]] for frame in used]
+        controls = [frame[control["key"]] for frame in used] if control else None
+        return values, controls
+
+    return remeasure

@@ -94,20 +94,124 @@ def test_identical_rounds_are_same():
     assert stats.compare_samples(BASE, BASE).verdict == stats.SAME
 
 
-def test_few_rounds_fall_back_to_non_overlapping_ranges():
-    separated = stats.compare_samples([100.0, 101.0, 99.0], [80.0, 79.0, 81.0])
-    assert (separated.verdict, separated.method, separated.p_value) == (stats.SLOWER, stats.METHOD_RANGES, None)
-    overlapping = stats.compare_samples([100.0, 101.0, 70.0], [80.0, 79.0, 81.0])
-    assert overlapping.verdict == stats.SAME
+def test_min_rounds_is_what_the_exact_test_needs():
+    assert stats.min_rounds(0.01) == 5 and stats.min_rounds(0.05) == 4 and stats.min_rounds(0.2) == 3
+    for alpha in (0.001, 0.01, 0.05, 0.2):
+        n = stats.min_rounds(alpha)
+        assert stats.min_two_sided_p(n, n) <= alpha < stats.min_two_sided_p(n - 1, n - 1)
+    assert stats.rounds_warning(5) is None
+    warning = stats.rounds_warning(2)
+    assert "--rounds 2" in warning and "5 rounds" in warning and "inconclusive" in warning
 
 
-def test_without_rounds_the_change_must_beat_threshold_and_cv():
-    assert stats.compare_without_rounds(100.0, 70.0, 0.05, 0.06).verdict == stats.SLOWER
-    noisy = stats.compare_without_rounds(100.0, 80.0, 0.30, 0.10)
-    assert noisy.verdict == stats.SAME and "cv" in noisy.note
-    assert stats.compare_without_rounds(100.0, 97.0, None, None).verdict == stats.SAME
-    assert stats.compare_without_rounds(100.0, 130.0, None, math.nan).verdict == stats.FASTER
-    assert stats.compare_without_rounds(100.0, 70.0, 0.0, 0.0).method == stats.METHOD_CV_FALLBACK
+@pytest.mark.parametrize("base, new", [([100.0, 101.0], [70.0, 69.0]),  # 2 vs 2, 30% apart: cannot reach 0.01
+                                       ([100.0, 101.0, 99.0], [80.0, 79.0, 81.0]),
+                                       ([100.0, 101.0, 99.0, 98.0], [80.0, 79.0, 81.0, 78.0])])
+def test_too_few_rounds_are_inconclusive_never_a_regression(base, new):
+    """Every round separated, 20-30% apart: with fewer rounds than the test needs to reach alpha,
+    the move is `inconclusive` (what the old "ranges do not overlap" rule called slower by chance
+    about 1 time in 3 with 2 vs 2 rounds of an unchanged configuration)."""
+    result = stats.compare_samples(base, new)
+    assert (result.verdict, result.method, result.p_value) == (stats.INCONCLUSIVE, stats.METHOD_TOO_FEW_ROUNDS, None)
+    assert "cannot reach alpha 0.01" in result.note and "needs 5 per side" in result.note
+    assert stats.compare_samples(base, [v * 0.97 for v in base]).verdict == stats.SAME  # within the threshold
+    assert stats.compare_samples(base, new, alpha=0.5).verdict == stats.SLOWER  # a test that can reach alpha
+
+
+def test_the_chance_of_a_verdict_is_at_most_alpha_whatever_the_rounds():
+    """Calibration, by simulation: unchanged configurations with i.i.d. rounds (no run-level
+    shift), 2 to 7 rounds a side, threshold 0 (the test alone decides): `slower`/`faster` at most
+    alpha of the time (the exact test is conservative), never by the round count alone."""
+    rng = np.random.default_rng(2024)
+    for n in range(2, 8):
+        base, new = rng.lognormal(0, 0.2, (4000, n)), rng.lognormal(0, 0.2, (4000, n))
+        verdicts = [r.verdict for r in stats.compare_many(list(base), list(new), 1e-9, 0.01)]
+        moved = sum(v in (stats.SLOWER, stats.FASTER) for v in verdicts) / len(verdicts)
+        assert moved <= 0.01 + 3 * math.sqrt(0.01 * 0.99 / len(verdicts)), (n, moved)
+
+
+def test_compare_many_equals_one_by_one_and_scipy():
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(7)
+    bases = [list(rng.integers(90, 110, size=n).astype(float)) for n in (5, 5, 6, 3, 5)]  # ties included
+    news = [list(rng.integers(60, 112, size=n).astype(float)) for n in (5, 5, 4, 3, 7)]
+    together = stats.compare_many(bases, news)
+    for base, new, result in zip(bases, news, together):
+        assert result == stats.compare_samples(base, new)
+        if result.p_value is not None:
+            assert result.p_value == pytest.approx(mannwhitneyu(base, new, method="exact").pvalue)
+    per_pair = stats.compare_many(bases[:2], news[:2], [0.5, 1e-9])
+    assert per_pair[0].verdict == stats.SAME  # its own threshold: 50%
+
+
+def test_without_rounds_a_move_is_inconclusive():
+    result = stats.compare_without_rounds(100.0, 70.0)
+    assert (result.verdict, result.method) == (stats.INCONCLUSIVE, stats.METHOD_NO_ROUNDS)
+    assert "no test" in result.note
+    assert stats.compare_without_rounds(100.0, 130.0).verdict == stats.INCONCLUSIVE
+    assert stats.compare_without_rounds(100.0, 97.0).verdict == stats.SAME
+    with pytest.raises(ValueError):
+        stats.compare_without_rounds(0.0, 1.0)
+
+
+def test_the_history_noise_raises_the_minimum_effect():
+    assert stats.min_effect_from_noise(None) == stats.DEFAULT_THRESHOLD
+    assert stats.min_effect_from_noise(0.01) == stats.DEFAULT_THRESHOLD  # quiet: the threshold
+    noisy = stats.min_effect_from_noise(0.08)  # 8% a night: 2.5 x sqrt(2) x 8% of log change
+    assert noisy == pytest.approx(1 - math.exp(-2.5 * math.sqrt(2) * 0.08))
+    assert noisy > 0.2
+
+
+# ----------------------------------------------------------------------------- confirmation
+
+BASE_S, BASE_C = [100.0, 101.0, 99.0, 100.5, 99.5], [50.0, 50.5, 49.5, 50.2, 49.8]
+
+
+def test_a_machine_shift_is_not_confirmed():
+    """The re-measurement 30% slower, suspect and control alike: the suspect's ratio to the
+    control did not move, so the slowdown is not confirmed (alone, it would look real)."""
+    now_s, now_c = [70.0, 71.0, 68.0, 70.5, 69.5], [35.0, 35.4, 34.6, 35.2, 34.3]
+    result = stats.confirm_slowdown(BASE_S, BASE_C, now_s, now_c)
+    assert not result.confirmed and abs(result.change) < 0.03 and "within the 10%" in result.note
+    alone = stats.confirm_slowdown(BASE_S, None, now_s, None)
+    assert alone.confirmed and "without a control" in alone.note
+
+
+def test_a_real_slowdown_is_confirmed():
+    now_c = [52.0, 51.0, 50.0, 49.0, 48.0]
+    slowed = [c * 2 * f for c, f in zip(now_c, (0.60, 0.61, 0.59, 0.62, 0.60))]  # 40% slower than the control
+    result = stats.confirm_slowdown(BASE_S, BASE_C, slowed, now_c)
+    assert result.confirmed and result.change == pytest.approx(-0.4, abs=0.02) and result.p_value <= 0.01
+
+
+def test_a_lucky_base_build_is_not_confirmed():
+    """Visits that scatter by 15% from build to build: a base 20% above their median is within
+    what one build of the same code can do (p > alpha), so it is not confirmed."""
+    now_c = [50.0] * 5
+    scattered = [c * 2 * f for c, f in zip(now_c, (0.80, 1.00, 0.70, 0.95, 0.82))]
+    result = stats.confirm_slowdown(BASE_S, BASE_C, scattered, now_c)
+    assert result.change < -0.1 and not result.confirmed and result.p_value > 0.01
+    assert "p > 0.01" in result.note
+
+
+def test_one_visit_cannot_confirm():
+    result = stats.confirm_slowdown(BASE_S, BASE_C, [60.0], [50.0])
+    assert not result.confirmed and result.p_value is None
+
+
+def test_the_confirmation_false_alarm_rate_is_at_most_alpha():
+    """Simulation under no change: each build (the base, and every visit) shifts the suspect's
+    ratio to the control by a log-normal factor (sigma 10%): confirmed at most alpha of the time,
+    whatever the minimum effect (0 here: the test alone decides)."""
+    rng = np.random.default_rng(11)
+    trials, confirmed = 4000, 0
+    for _ in range(trials):
+        base_build, visit_builds = rng.normal(0, 0.1), rng.normal(0, 0.1, 5)
+        base_s = 100 * math.exp(base_build) * rng.lognormal(0, 0.02, 5)
+        now_s = 100 * np.exp(visit_builds) * rng.lognormal(0, 0.02, 5)
+        confirmed += stats.confirm_slowdown(base_s, [50.0] * 5, now_s, [50.0] * 5, min_effect=1e-9).confirmed
+    assert confirmed / trials <= 0.01 + 3 * math.sqrt(0.01 * 0.99 / trials)
 
 
 # ----------------------------------------------------------------------------- change points
@@ -172,3 +276,17 @@ def test_robust_noise_ignores_the_step_and_has_a_floor():
 def test_detect_steps_rejects_non_positive_values():
     with pytest.raises(ValueError):
         stats.detect_steps([1.0, 0.0, 2.0])
+
+
+def test_a_sweep_with_too_few_rounds_warns(tmp_path, capsys):
+    """`kbench sweep --rounds 2`: its rows can never be `slower` in `kbench compare` (alpha
+    0.01 needs 5 rounds a side), and the sweep says so; with 5 it says nothing."""
+    from kbench.cli import main
+
+    for rounds, warned in (("2", True), ("5", False)):
+        argv = ["sweep", "lenet5", "--input-size", "32", "--batch-sizes", "1", "--modes", "infer", "--warmup", "0",
+                "--iters", "1", "--rounds", rounds, "--no-progress", "--profile-cache", str(tmp_path / "pc"),
+                "--out", str(tmp_path / f"r{rounds}.csv")]
+        assert main(argv) == 0
+        err = capsys.readouterr().err
+        assert ("warning: --rounds 2 is below the 5 rounds" in err) == warned, err

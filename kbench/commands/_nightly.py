@@ -13,6 +13,25 @@ from kbench.commands._common import format_table
 from kbench.common.csvio import to_csv_text
 from kbench.errors import UsageError
 from kbench.common.humanize import display_value
+from kbench.results.frame import check_tag, printable
+
+
+def add_tag_argument(parser):
+    """``--tag``: the nightly CSVs' file name prefix (history, report, nightly), a plain name."""
+    parser.add_argument("--tag", default="sweep", type=_tag,
+                        help="file name prefix of the nightly CSVs: lower-case letters, digits and '-' "
+                             "(default: %(default)s; run_all.sh --full writes sweep-full)")
+
+
+def _tag(text: str) -> str:
+    return check_tag(text)
+
+
+def _cell(column: str, value) -> str:
+    """A table cell for people, terminal-safe (``printable``)."""
+    if column == "min_effect" and isinstance(value, float):
+        return printable(f"{value:.1%}")
+    return printable(display_value(column, value))
 
 def parse_fraction(text: str, what: str) -> float:
     """``"5%"`` or ``"0.05"`` -> 0.05; a bare number >= 1 is refused as ambiguous."""
@@ -53,8 +72,8 @@ def render(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: str, 
         return json.dumps(document, indent=2) + "\n"
     if fmt == "csv":
         return to_csv_text(columns, [{c: _csv_value(row.get(c)) for c in columns} for row in rows])
-    shown = [{c: display_value(c, row.get(c)) for c in columns} for row in rows]
-    return format_table(columns, shown, fmt) + (f"\n{summary}\n" if summary else "")
+    shown = [{c: _cell(c, row.get(c)) for c in columns} for row in rows]
+    return format_table(columns, shown, fmt) + (f"\n{printable(summary)}\n" if summary else "")
 
 
 def _json_value(value):

@@ -7,7 +7,7 @@ from kbench.commands._nightly import add_verdict_arguments, parse_verdict_argume
 from kbench.nightly.compare import COLUMNS, compare_files
 
 NAME = "compare"
-HELP = "compare two sweep CSVs: faster / slower / same / not_comparable per configuration (exit 1 if any is slower)"
+HELP = "compare two sweep CSVs: faster / slower / same / inconclusive / not_comparable per configuration (exit 1 if any is slower)"
 
 
 def add_arguments(parser):

@@ -6,7 +6,7 @@ import math
 
 from kbench.results import stats
 from kbench.commands._common import add_output_arguments, check_out, write
-from kbench.commands._nightly import parse_fraction, render
+from kbench.commands._nightly import add_tag_argument, parse_fraction, render
 from kbench.errors import UsageError
 from kbench.nightly.history import SERIES_COLUMNS, STEP_COLUMNS, load_history
 from kbench.results.frame import nightly_files
@@ -18,9 +18,7 @@ HELP = "time series of the nightly sweep CSVs in a directory, with the steps (ch
 def add_arguments(parser):
     parser.allow_abbrev = False  # a prefix of a flag is an error, not that flag
     parser.add_argument("directory", metavar="DIR", help="results directory holding the nightly sweep-<UTC date[time]>.csv files")
-    parser.add_argument("--tag", default="sweep",
-                        help="file name prefix of the nightly CSVs (default: %(default)s; "
-                             "run_all.sh --full writes sweep-full)")
+    add_tag_argument(parser)
     parser.add_argument("--host", help="only rows measured on this host")
     parser.add_argument("--min-points", type=int, default=stats.DEFAULT_MIN_POINTS,
                         help="nights needed on each side of a step (default: %(default)s)")

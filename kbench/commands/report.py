@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kbench.commands._nightly import add_verdict_arguments, parse_verdict_arguments
+from kbench.commands._nightly import add_tag_argument, add_verdict_arguments, parse_verdict_arguments
 from kbench.nightly.report import INDEX, build_report
 
 NAME = "report"
@@ -15,11 +15,11 @@ def add_arguments(parser):
     parser.allow_abbrev = False  # a prefix of a flag is an error, not that flag
     parser.add_argument("directory", metavar="DIR", help="results directory holding the nightly sweep-<UTC date[time]>.csv files")
     parser.add_argument("--out", help="output directory (default: DIR/report)")
-    parser.add_argument("--tag", default="sweep", help="file name prefix of the nightly CSVs (default: %(default)s)")
+    add_tag_argument(parser)
     add_verdict_arguments(parser)
     parser.add_argument("--force", action="store_true",
                         help="write into an existing non-empty directory that holds no kbench report "
-                             "(nothing there is deleted)")
+                             "(nothing else there is touched)")
 
 
 def run(args) -> int:

@@ -222,6 +222,10 @@ def _run(args) -> int:
     if result.not_run:
         message += f"; {result.not_run} configurations not run: time budget exhausted (rerun with --resume)"
     print(message, file=sys.stderr)
+    from kbench.results.stats import rounds_warning  # compare's rule: kbench.results.stats.min_rounds
+    too_few = rounds_warning(spec.rounds)
+    if too_few:
+        print(f"kbench: warning: {too_few}", file=sys.stderr)
     if args.strict and (counts.get("error") or counts.get("timeout")):
         return 1
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class Point:
     commit: str
     samples_per_s: float
     rounds: list[float]
-    environment: dict[str, str]
+    environment: tuple[str, ...]  # ENVIRONMENT_COLUMNS' values
 
 
 @dataclasses.dataclass
@@ -85,6 +86,21 @@ class History:
                          "noise": stats.robust_noise(logs), "steps": len(series.steps)})
         return rows
 
+    def night_noise(self, hosts: set[str], before: str,
+                    min_nights: int = stats.MIN_NIGHTS_FOR_NOISE) -> dict[tuple, float]:
+        """``CONFIG_KEY`` -> the robust night-to-night noise (``stats.robust_noise`` of the log
+        samples/s) of the nights before ``before``, for each series of one of ``hosts`` with at
+        least ``min_nights`` of them (``stats.min_effect_from_noise`` turns it into a minimum
+        effect for tonight's comparison)."""
+        noise = {}
+        for series in self.series:
+            if series.key[-1] not in hosts and hosts:
+                continue
+            values = [p.samples_per_s for p in series.points if p.night < before]
+            if len(values) >= min_nights:
+                noise[series.key[:-1]] = stats.robust_noise(np.log(np.asarray(values, dtype=float)))
+        return noise
+
     def summary(self) -> str:
         steps = self.steps()
         slower = sum(1 for s in steps if s["direction"] == stats.SLOWER)
@@ -95,8 +111,8 @@ class History:
 
 def _step_row(series: Series, step: stats.Step) -> dict:
     first, previous = series.points[step.index], series.points[step.index - 1]
-    changed = [f"{c} {previous.environment[c]} -> {first.environment[c]}" for c in ENVIRONMENT_COLUMNS
-               if previous.environment[c] != first.environment[c]]
+    changed = [f"{c} {old} -> {new}" for c, old, new in zip(ENVIRONMENT_COLUMNS, previous.environment,
+                                                           first.environment) if old != new]
     note = "environment changed: " + "; ".join(changed) if changed else ""
     return {**series.config_columns(), "night": first.night, "commit": first.commit,
             "previous_night": previous.night, "previous_commit": previous.commit,
@@ -108,25 +124,30 @@ def _step_row(series: Series, step: stats.Step) -> dict:
 
 def load_history(directory: str | Path, tag: str = "sweep", host: str | None = None,
                  min_points: int = stats.DEFAULT_MIN_POINTS, min_change: float = stats.DEFAULT_MIN_CHANGE,
-                 noise_factor: float = stats.DEFAULT_NOISE_FACTOR) -> History:
-    """Read every nightly ``<tag>-YYYY-MM-DD[THHMMSSZ].csv`` of ``directory`` and detect steps in every series."""
+                 noise_factor: float = stats.DEFAULT_NOISE_FACTOR, frames: Mapping[Path, object] | None = None) -> History:
+    """Read every nightly ``<tag>-YYYY-MM-DD[THHMMSSZ].csv`` of ``directory`` and detect steps in
+    every series. ``frames``: files the caller has read already (``read_sweep``), by path."""
     files = nightly_files(directory, tag)
     if not files:
         raise UsageError(f"no {tag}-YYYY-MM-DD.csv or {tag}-YYYY-MM-DDTHHMMSSZ.csv files in {str(directory)!r} (run_all.sh writes them there)")
+    known = {Path(path).resolve(): frame for path, frame in (frames or {}).items()}
     by_key: dict[tuple, list[Point]] = {}
     for night, path in files:
-        frame = read_sweep(path)
-        for _, row in frame.iterrows():
-            if row["status"] != "ok" or (host is not None and row["host"] != host):
-                continue
-            key = row["key"] + (row["host"],)
-            by_key.setdefault(key, []).append(Point(night, row["git_commit"], row["throughput"],
-                                                    list(row["round_values"]),
-                                                    {c: row[c] for c in ENVIRONMENT_COLUMNS}))
+        frame = known.get(path.resolve())
+        frame = read_sweep(path) if frame is None else frame
+        ok = frame[frame["status"] == "ok"]
+        if host is not None:
+            ok = ok[ok["host"] == host]
+        columns = [ok[c].to_numpy() for c in ("key", "host", "git_commit", "throughput", "round_values")]
+        environments = zip(*(ok[c].to_numpy() for c in ENVIRONMENT_COLUMNS))
+        for (key, row_host, commit, throughput, rounds), environment in zip(zip(*columns), environments):
+            by_key.setdefault(key + (row_host,), []).append(
+                Point(night, commit, float(throughput), rounds, environment))
     if host is not None and not by_key:
         raise UsageError(f"no ok rows of host {host!r} in {str(directory)!r}")
     series = []
     for key, points in by_key.items():
-        found = stats.detect_steps([p.samples_per_s for p in points], min_points, min_change, noise_factor)
+        found = (stats.detect_steps([p.samples_per_s for p in points], min_points, min_change, noise_factor)
+                 if len(points) >= 2 * min_points else [])
         series.append(Series(key, points, found))
     return History(str(directory), [night for night, _ in files], series)

@@ -40,48 +40,88 @@ def _number(text: str) -> float:
         return math.nan
 
 
-def read_sweep(path: str | Path):
-    """A sweep CSV as a DataFrame of strings plus the parsed columns (see the module docstring)."""
-    import pandas as pd
+# Characters a terminal would act on instead of showing: C0 and C1 controls, DEL, and the
+# bidirectional overrides that reorder what is shown.
+_UNPRINTABLE = [c for c in range(0x20)] + list(range(0x7F, 0xA0)) + [0x200E, 0x200F] + \
+    list(range(0x202A, 0x202F)) + list(range(0x2066, 0x206A))
+_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _UNPRINTABLE}
 
-    path = Path(path)
+
+def printable(text) -> str:
+    """``text`` as a terminal shows it literally: control characters (an escape sequence in a
+    CSV field, a carriage return, a bidi override) written as ``\\x1b``-style escapes. Every
+    text of a sweep CSV that kbench prints for people goes through this."""
+    return str(text).translate(_ESCAPES)
+
+
+TAG = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+def check_tag(tag: str) -> str:
+    """A ``--tag`` (the nightly CSVs' file name prefix) is a plain name: lower-case letters,
+    digits and '-', starting with a letter (``NIGHTLY_NAME``); anything else (a path, '..', an
+    empty text) is a UsageError."""
+    if not isinstance(tag, str) or not TAG.fullmatch(tag):
+        raise UsageError(f"--tag {tag!r} must be a plain name of lower-case letters, digits and '-' starting with "
+                         f"a letter (the nightly CSVs are named <tag>-<UTC date[time]>.csv)")
+    return tag
+
+
+def _read_text(path: Path) -> str:
     name = str(path)
     if not path.is_file():
         raise UsageError(f"{name!r} is not a file (expected a kbench sweep CSV)")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {name!r}: {exc}") from exc
+        raise UsageError(f"cannot read {name!r}: {printable(exc)}") from None
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]  # a row cut by a killed sweep: kbench ignores it
     if not text.strip():
         raise UsageError(f"{name!r} is empty (expected a kbench sweep CSV with a header)")
+    return text
+
+
+def read_sweep(path: str | Path):
+    """A sweep CSV as a DataFrame of strings plus the parsed columns (see the module docstring).
+
+    Every row is checked by ``kbench.results.schema.row_problem`` (the one rule of a valid row),
+    fed from the columns' arrays rather than ``iterrows``/``to_dict``, which cost ten times
+    more: a 150k-row file reads in a few seconds (``benchmarks/nightly_readers.py``)."""
+    import pandas as pd
+
+    path = Path(path)
+    name = str(path)
+    text = _read_text(path)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, on_bad_lines="error")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise UsageError(f"malformed CSV {name!r}: {' '.join(str(exc).split())}") from exc
+        raise UsageError(f"malformed CSV {name!r}: {printable(' '.join(str(exc).split()))}") from None
+    del text
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise UsageError(f"{name!r} is not a kbench sweep CSV: missing columns {', '.join(missing)}")
     for column in schema.SWEEP_COLUMNS:
         if column not in frame.columns:
             frame[column] = ""
-    records = frame.to_dict("records")
-    for line, row in enumerate(records, start=2):
-        problem = schema.row_problem(row)
+    columns = list(frame.columns)
+    for line, values in enumerate(zip(*(frame[c].to_numpy() for c in columns)), start=2):
+        problem = schema.row_problem(dict(zip(columns, values)))
         if problem:
-            raise UsageError(f"malformed sweep CSV {name!r}: line {line} has {problem}")
-    frame["key"] = [schema.key_values(row, CONFIG_KEY) for row in records]
+            raise UsageError(f"malformed sweep CSV {name!r}: line {line} has {printable(problem)}")
+    key_arrays = [frame[c].to_numpy() for c in CONFIG_KEY]
+    frame["key"] = [schema.key_values(dict(zip(CONFIG_KEY, values)), CONFIG_KEY) for values in zip(*key_arrays)]
     duplicated = frame["key"].duplicated()
     if duplicated.any():
-        line = int(duplicated.idxmax()) + 2
-        raise UsageError(f"malformed sweep CSV {name!r}: line {line} repeats configuration "
-                         f"{describe_key(frame.at[duplicated.idxmax(), 'key'])}")
-    ok = frame["status"] == "ok"
-    frame["throughput"] = [_number(v) if good else math.nan for v, good in zip(frame["samples_per_s"], ok)]
-    frame["round_values"] = [schema.parse_rounds(v) if good else [] for v, good in zip(frame["samples_per_s_rounds"], ok)]
-    frame["step_cv"] = [_number(v) for v in frame["cv"]]
-    frame["other_cpu"] = [_number(v) for v in frame["other_cpu_frac"]]
+        first = int(duplicated.to_numpy().argmax())
+        raise UsageError(f"malformed sweep CSV {name!r}: line {first + 2} repeats configuration "
+                         f"{describe_key(frame['key'].iat[first])}")
+    ok = (frame["status"] == "ok").to_numpy()
+    frame["throughput"] = pd.to_numeric(frame["samples_per_s"], errors="coerce").where(ok)
+    frame["round_values"] = [schema.parse_rounds(v) if good else []
+                             for v, good in zip(frame["samples_per_s_rounds"].to_numpy(), ok)]
+    frame["step_cv"] = pd.to_numeric(frame["cv"], errors="coerce")
+    frame["other_cpu"] = pd.to_numeric(frame["other_cpu_frac"], errors="coerce")
     return frame
 
 
@@ -116,24 +156,34 @@ def nightly_files(directory: str | Path, tag: str = "sweep") -> list[tuple[str, 
     return sorted(found)
 
 
-def previous_run(directory: str | Path, new_path: str | Path, tag: str = "sweep"):
+def previous_frame(directory: str | Path, new_path: str | Path, tag: str = "sweep", new_frame=None):
     """The run to compare ``new_path`` with: the newest nightly CSV of ``directory`` that is
     older than it (by the label in its name; any other file of the directory when ``new_path``
-    has no such name) and holds rows of one of its hosts (the same machine). Returns
-    ``(path, skipped)``: path None when there is none; ``skipped`` names the unreadable
-    candidates passed over (a damaged old file must not stop every later night)."""
+    has no such name), holds rows (a header-only file, a sweep whose budget ran out before its
+    first row, has nothing to compare) and holds rows of one of its hosts (the same machine).
+    Returns ``(path, frame, skipped)``: path and frame None when there is none; ``skipped`` names
+    the unreadable candidates passed over (a damaged old file must not stop every later night).
+    ``new_frame``: ``read_sweep(new_path)`` when the caller has it."""
     new_path = Path(new_path)
-    new_hosts = set(read_sweep(new_path)["host"]) - {""}
+    new_frame = read_sweep(new_path) if new_frame is None else new_frame
+    new_hosts = set(new_frame["host"]) - {""}
     new_label = night_label(new_path.name, tag)
     skipped = []
     for label, path in reversed(nightly_files(directory, tag)):
         if path.resolve() == new_path.resolve() or (new_label is not None and label >= new_label):
             continue
         try:
-            hosts = set(read_sweep(path)["host"]) - {""}
+            frame = read_sweep(path)
         except UsageError as exc:
             skipped.append(f"{path.name} ({exc})")
             continue
-        if not new_hosts or not hosts or hosts & new_hosts:
-            return path, skipped
-    return None, skipped
+        hosts = set(frame["host"]) - {""}
+        if len(frame) and (not new_hosts or not hosts or hosts & new_hosts):
+            return path, frame, skipped
+    return None, None, skipped
+
+
+def previous_run(directory: str | Path, new_path: str | Path, tag: str = "sweep"):
+    """``(path, skipped)`` of ``previous_frame``."""
+    path, _, skipped = previous_frame(directory, new_path, tag)
+    return path, skipped

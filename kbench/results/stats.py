@@ -33,14 +33,15 @@ from kbench.results.schema import format_rounds, parse_rounds  # noqa: F401 - th
 
 DEFAULT_THRESHOLD = 0.10  # asv compare's factor 1.1; see the README, "Nightly statistics"
 DEFAULT_ALPHA = 0.01
-MIN_ROUNDS_FOR_TEST = 3
 
-# Verdicts of a pair (kbench compare) and how they were reached.
-FASTER, SLOWER, SAME, NOT_COMPARABLE = "faster", "slower", "same", "not_comparable"
-VERDICTS = (FASTER, SLOWER, SAME, NOT_COMPARABLE)
+# Verdicts of a pair (kbench compare) and how they were reached. ``inconclusive``: the medians
+# moved beyond the threshold but the rows cannot say whether by chance (too few rounds, none);
+# it is counted and shown, never a regression.
+FASTER, SLOWER, SAME, INCONCLUSIVE, NOT_COMPARABLE = "faster", "slower", "same", "inconclusive", "not_comparable"
+VERDICTS = (SLOWER, FASTER, INCONCLUSIVE, SAME, NOT_COMPARABLE)
 METHOD_RANK_TEST = "mann-whitney"
-METHOD_RANGES = "ranges"
-METHOD_CV_FALLBACK = "threshold+cv (no rounds)"
+METHOD_TOO_FEW_ROUNDS = "too few rounds"
+METHOD_NO_ROUNDS = "no rounds"
 
 
 # ----------------------------------------------------------------------------- one row
@@ -90,18 +91,45 @@ def summarize_rounds(per_round_samples_per_s: Sequence[float],
 
 def relative_iqr(values: Sequence[float]) -> float:
     """IQR / median of the rounds: the row's spread as a fraction (0.01 = 1%)."""
-    v = np.asarray(values, dtype=float)
-    q1, median, q3 = np.percentile(v, [25, 50, 75])
-    return float((q3 - q1) / median) if median > 0 else math.nan
+    return float(relative_iqr_many([values])[0])
+
+
+def _by_length(samples: Sequence[Sequence[float]]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for index, values in enumerate(samples):
+        groups.setdefault(len(values), []).append(index)
+    return groups
+
+
+def relative_iqr_many(samples: Sequence[Sequence[float]]) -> np.ndarray:
+    """``relative_iqr`` of each entry (NaN for an empty one), computed for all entries of one
+    length at once (numpy's percentiles along an axis)."""
+    out = np.full(len(samples), math.nan)
+    for length, indices in _by_length(samples).items():
+        if not length:
+            continue
+        q1, median, q3 = np.percentile(np.asarray([samples[i] for i in indices], dtype=float), [25, 50, 75], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[indices] = np.where(median > 0, (q3 - q1) / median, math.nan)
+    return out
+
+
+def medians_many(samples: Sequence[Sequence[float]]) -> np.ndarray:
+    """The median of each entry (NaN for an empty one), vectorised by length."""
+    out = np.full(len(samples), math.nan)
+    for length, indices in _by_length(samples).items():
+        if length:
+            out[indices] = np.median(np.asarray([samples[i] for i in indices], dtype=float), axis=1)
+    return out
 
 
 # ----------------------------------------------------------------------------- two rows
 
 @dataclasses.dataclass
 class PairResult:
-    verdict: str          # faster | slower | same
+    verdict: str          # faster | slower | same | inconclusive
     change: float         # new median / base median - 1 (throughput: negative = slower)
-    method: str           # METHOD_RANK_TEST | METHOD_RANGES | METHOD_CV_FALLBACK
+    method: str           # METHOD_RANK_TEST | METHOD_TOO_FEW_ROUNDS | METHOD_NO_ROUNDS
     p_value: float | None  # Mann-Whitney U, two-sided (None for the other methods)
     note: str = ""
 
@@ -112,6 +140,33 @@ def min_two_sided_p(n_base: int, n_new: int) -> float:
     return min(1.0, 2.0 / math.comb(n_base + n_new, n_base))
 
 
+def can_reach(n_base: int, n_new: int, alpha: float) -> bool:
+    """Whether n_base vs n_new rounds can give a two-sided exact p <= alpha at all."""
+    return n_base > 0 and n_new > 0 and min_two_sided_p(n_base, n_new) <= alpha
+
+
+def min_rounds(alpha: float = DEFAULT_ALPHA) -> int:
+    """The fewest rounds per side (both sides alike) with which ``compare`` can call a pair
+    ``slower`` or ``faster`` at ``alpha``: 5 at 0.01 (2/252 = 0.0079), 4 at 0.05. With fewer, a
+    move is ``inconclusive`` (``kbench sweep`` warns when ``--rounds`` is below this)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    rounds = 1
+    while not can_reach(rounds, rounds, alpha):
+        rounds += 1
+    return rounds
+
+
+def rounds_warning(rounds: int, alpha: float = DEFAULT_ALPHA) -> str | None:
+    """The line ``kbench sweep`` prints when its rows cannot be judged by ``compare`` at
+    ``alpha`` (None when they can)."""
+    needed = min_rounds(alpha)
+    if rounds >= needed:
+        return None
+    return (f"--rounds {rounds} is below the {needed} rounds that kbench compare needs to judge a change at "
+            f"alpha {alpha:g}: every move of these rows will be 'inconclusive'")
+
+
 EXACT_TEST_MAX_SAMPLES = 20
 
 
@@ -120,71 +175,165 @@ def mann_whitney_p(base: Sequence[float], new: Sequence[float]) -> float:
     (the rounds of two rows), the normal approximation above. The exact null distribution is
     used even with ties: equal values within one side leave U unchanged (scipy's 'auto' would
     switch to the approximation for any tie and miss that 5 vs 5 rounds separate completely)."""
+    return float(mann_whitney_p_many(np.asarray([base], dtype=float), np.asarray([new], dtype=float))[0])
+
+
+def mann_whitney_p_many(base: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``mann_whitney_p`` of each row of two 2-D arrays (pairs with equal round counts), in one
+    vectorised scipy call: a 150k-configuration comparison takes a fraction of a second instead
+    of minutes."""
     from scipy.stats import mannwhitneyu
 
-    small = max(len(base), len(new)) <= EXACT_TEST_MAX_SAMPLES
-    return float(mannwhitneyu(base, new, alternative="two-sided", method="exact" if small else "asymptotic").pvalue)
+    small = max(base.shape[1], new.shape[1]) <= EXACT_TEST_MAX_SAMPLES
+    return np.asarray(mannwhitneyu(base, new, axis=1, alternative="two-sided",
+                                   method="exact" if small else "asymptotic").pvalue, dtype=float)
+
+
+def _verdict(change: float, p: float | None, testable: bool, threshold: float, alpha: float,
+             counts: tuple[int, int]) -> PairResult:
+    beyond = abs(change) >= threshold
+    if not testable:
+        if not beyond:
+            return PairResult(SAME, change, METHOD_TOO_FEW_ROUNDS, None)
+        return PairResult(INCONCLUSIVE, change, METHOD_TOO_FEW_ROUNDS, None,
+                          f"moved {change:+.1%}, but {counts[0]} vs {counts[1]} rounds cannot reach alpha {alpha:g} "
+                          f"(needs {min_rounds(alpha)} per side)")
+    if beyond and p <= alpha:
+        return PairResult(SLOWER if change < 0 else FASTER, change, METHOD_RANK_TEST, p)
+    if beyond:
+        note = f"moved {change:+.1%} but not significant (p={p:.3g} > {alpha:g})"
+    elif p <= alpha:
+        note = f"significant but within the {threshold:.0%} threshold"
+    else:
+        note = ""
+    return PairResult(SAME, change, METHOD_RANK_TEST, p, note)
+
+
+def compare_many(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[Sequence[float]],
+                 thresholds: float | Sequence[float] = DEFAULT_THRESHOLD,
+                 alpha: float = DEFAULT_ALPHA) -> list[PairResult]:
+    """``compare_samples`` of many pairs at once (``thresholds``: one for all, or one per pair):
+    the rank tests of the pairs with equal round counts run as one vectorised call."""
+    if len(base_rounds) != len(new_rounds):
+        raise ValueError("base and new need one entry per pair")
+    n = len(base_rounds)
+    limits = np.broadcast_to(np.asarray(thresholds, dtype=float), (n,))
+    if any(len(b) == 0 for b in base_rounds) or any(len(v) == 0 for v in new_rounds):
+        raise ValueError("both sides need at least one round")
+    changes = medians_many(new_rounds) / medians_many(base_rounds) - 1.0
+    p_values: list[float | None] = [None] * n
+    by_counts: dict[tuple[int, int], list[int]] = {}
+    for i, (b, v) in enumerate(zip(base_rounds, new_rounds)):
+        if can_reach(len(b), len(v), alpha):
+            by_counts.setdefault((len(b), len(v)), []).append(i)
+    for indices in by_counts.values():
+        ps = mann_whitney_p_many(np.asarray([base_rounds[i] for i in indices], dtype=float),
+                                 np.asarray([new_rounds[i] for i in indices], dtype=float))
+        for i, p in zip(indices, ps):
+            p_values[i] = float(p)
+    return [_verdict(float(changes[i]), p_values[i], p_values[i] is not None, float(limits[i]), alpha,
+                     (len(base_rounds[i]), len(new_rounds[i]))) for i in range(n)]
 
 
 def compare_samples(base_rounds: Sequence[float], new_rounds: Sequence[float],
                     threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> PairResult:
     """Verdict on two rows' per-round throughputs (higher is better).
 
-    ``faster``/``slower`` need |change of medians| >= ``threshold`` AND significance: the
-    Mann-Whitney p <= ``alpha`` when the round counts can reach ``alpha``, else (too few
-    rounds for the test) rounds whose ranges do not overlap. Everything else is ``same``.
+    ``faster``/``slower`` need |change of medians| >= ``threshold`` AND the exact Mann-Whitney
+    p <= ``alpha``. Only a test that can reach ``alpha`` with the rounds it has may judge: with
+    fewer rounds (``min_rounds``) a move beyond the threshold is ``inconclusive``, never a
+    regression. Everything else is ``same``.
     """
-    base, new = np.asarray(base_rounds, dtype=float), np.asarray(new_rounds, dtype=float)
-    if base.size == 0 or new.size == 0:
-        raise ValueError("both sides need at least one round")
-    change = float(np.median(new) / np.median(base) - 1.0)
-    beyond = abs(change) >= threshold
-    if min(base.size, new.size) >= MIN_ROUNDS_FOR_TEST and min_two_sided_p(base.size, new.size) <= alpha:
-        p = mann_whitney_p(base, new)
-        significant, method = p <= alpha, METHOD_RANK_TEST
-        why = f"p={p:.3g} > {alpha:g}"
-    else:
-        p = None
-        significant = bool(new.max() < base.min() or new.min() > base.max())
-        method = METHOD_RANGES
-        why = "the rounds' ranges overlap"
-    if beyond and significant:
-        return PairResult(SLOWER if change < 0 else FASTER, change, method, p)
-    if beyond:
-        note = f"moved {change:+.1%} but not significant ({why})"
-    elif significant:
-        note = f"significant but within the {threshold:.0%} threshold"
-    else:
-        note = ""
-    return PairResult(SAME, change, method, p, note)
+    return compare_many([base_rounds], [new_rounds], threshold, alpha)[0]
 
 
-def compare_without_rounds(base_samples_per_s: float, new_samples_per_s: float, base_cv: float | None,
-                           new_cv: float | None, threshold: float = DEFAULT_THRESHOLD) -> PairResult:
-    """The fallback for rows without rounds (CSVs written before rounds existed).
+def compare_without_rounds(base_samples_per_s: float, new_samples_per_s: float,
+                           threshold: float = DEFAULT_THRESHOLD) -> PairResult:
+    """Rows without rounds (CSVs written before rounds existed, or rounds on one side only).
 
-    One number per row and no run-to-run spread, so no test: each row's throughput is taken as
-    uncertain by its per-step coefficient of variation (a run whose steps vary by 15% can be
-    that far off as a whole), and a change counts only when it exceeds the threshold AND these
-    two intervals do not overlap (|change| >= cv_base + cv_new), the no-rounds analogue of
-    asv's non-overlapping intervals. Run-level shifts (another job loading the second core)
-    move every step alike and leave the cv small: only rounds can tell those from a regression.
+    One number per row carries no spread, so no test can say how often such a move happens by
+    chance: a move beyond the threshold is ``inconclusive``, never ``slower``; within it, ``same``.
     """
     if not (base_samples_per_s > 0 and new_samples_per_s > 0):
         raise ValueError("throughputs must be positive")
     change = new_samples_per_s / base_samples_per_s - 1.0
-    noise = sum(c for c in (base_cv, new_cv) if c is not None and math.isfinite(c))
-    note = "no rounds: threshold and per-step cv only"
-    if abs(change) >= max(threshold, noise):
-        return PairResult(SLOWER if change < 0 else FASTER, change, METHOD_CV_FALLBACK, None, note)
     if abs(change) >= threshold:
-        note = f"moved {change:+.1%}, within the two rows' per-step cv {noise:.1%} (no rounds)"
-    return PairResult(SAME, change, METHOD_CV_FALLBACK, None, note)
+        return PairResult(INCONCLUSIVE, change, METHOD_NO_ROUNDS, None,
+                          f"moved {change:+.1%}; without rounds no test can tell it from run-to-run noise")
+    return PairResult(SAME, change, METHOD_NO_ROUNDS, None)
+
+
+def min_effect_from_noise(night_noise: float | None, threshold: float = DEFAULT_THRESHOLD,
+                          factor: float | None = None) -> float:
+    """The smallest change of one configuration that counts, given its history: the threshold,
+    or ``factor`` times the night-to-night noise of a difference of two nights when that is
+    larger (``night_noise``: ``robust_noise`` of the series' log values, one night's sigma; a
+    difference of two nights has sqrt(2) times it). asv sets its step threshold from a series'
+    own noise the same way. None (too few nights to know): the threshold."""
+    if night_noise is None or not math.isfinite(night_noise):
+        return threshold
+    factor = DEFAULT_NOISE_FACTOR if factor is None else factor
+    return max(threshold, -math.expm1(-factor * math.sqrt(2.0) * night_noise))
+
+
+# ----------------------------------------------------------------------------- confirming a slowdown
+
+@dataclasses.dataclass
+class Confirmation:
+    confirmed: bool
+    change: float           # the suspect against the base, corrected by the control (negative = slower)
+    p_value: float | None   # one-sided: how likely a base this far above the re-measured visits is by chance
+    note: str
+
+
+def confirm_slowdown(base_suspect: Sequence[float], base_control: Sequence[float] | None,
+                     suspect_now: Sequence[float], control_now: Sequence[float] | None,
+                     min_effect: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> Confirmation:
+    """Is a ``slower`` verdict real? ``suspect_now[i]`` and ``control_now[i]``: the samples/s of
+    visit i of a re-measurement in which each visit builds and measures the configuration
+    afresh, suspect and control side by side (``kbench.running.confirm``); ``base_*``: the base
+    run's rounds of the two configurations.
+
+    Whole runs shift by tens of percent between builds and processes (tests/data/nightly/aa/),
+    so the suspect is judged by its ratio to the control, which a machine-wide shift moves
+    alike, and the base run counts as *one* build: its ratio (median suspect / median control)
+    is compared with the spread of the visits' ratios, which are independent builds of the new
+    code. Confirmed when the median visit ratio fell by at least ``min_effect`` against the base
+    ratio AND the base ratio lies above the visits' one-sided (1 - ``alpha``) prediction bound
+    (log ratios; Student's t with V - 1 degrees of freedom, the visits' standard deviation
+    never taken below ``NOISE_FLOOR``): under no change, a base build that lucky happens at most
+    ``alpha`` of the time. Without a control, the suspect's own samples/s are compared (nothing
+    corrects a machine shift then, which the note says).
+    """
+    from scipy.stats import t as student_t
+
+    now_s = np.asarray(suspect_now, dtype=float)
+    if base_control is not None and control_now is not None:
+        now_c = np.asarray(control_now, dtype=float)
+        if now_c.size != now_s.size:
+            raise ValueError("the re-measured suspect and control need one value per visit each")
+        base = math.log(float(np.median(base_suspect)) / float(np.median(base_control)))
+        visits = np.log(now_s / now_c)
+        against = "relative to the control"
+    else:
+        base, visits, against = math.log(float(np.median(base_suspect))), np.log(now_s), "without a control"
+    change = math.expm1(float(np.median(visits)) - base)
+    if visits.size < 2:
+        return Confirmation(False, change, None, f"{visits.size} visit cannot show the spread between builds")
+    spread = max(float(np.std(visits, ddof=1)), NOISE_FLOOR)
+    score = (base - float(np.mean(visits))) / (spread * math.sqrt(1.0 + 1.0 / visits.size))
+    p = float(student_t.sf(score, visits.size - 1))
+    text = f"re-measured {change:+.1%} {against} over {visits.size} visits (p={p:.2g})"
+    if change <= -min_effect and p <= alpha:
+        return Confirmation(True, change, p, text)
+    why = f"p > {alpha:g}" if change <= -min_effect else f"within the {min_effect:.0%} minimum effect"
+    return Confirmation(False, change, p, f"{text}: {why}")
 
 
 # ----------------------------------------------------------------------------- a series
 
 DEFAULT_MIN_POINTS = 3
+MIN_NIGHTS_FOR_NOISE = 5  # earlier nights of a configuration before its own noise sets its minimum effect
 DEFAULT_MIN_CHANGE = 0.05
 DEFAULT_NOISE_FACTOR = 2.5
 NOISE_FLOOR = 0.005  # 0.5%: a series flatter than this is treated as this noisy

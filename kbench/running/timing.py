@@ -27,10 +27,13 @@ What one configuration measures:
   ``kbench compare``'s rank test (``kbench.results.stats.summarize_rounds``).
 * ``latency_ms_p50/p90/p99/std/mean/min`` over all timed steps of all rounds; ``cv`` = std / mean.
 * ``other_cpu_frac``: the share of the machine's CPU time (all cores) that *other* processes
-  used while the rounds ran (Linux ``/proc/stat`` busy time minus this process's own, from one
-  reading before the first round and one after the last; empty elsewhere; for a process group,
-  minus its other processes' own shares too, ``kbench.running.supervisor.combine_results``). ``kbench compare``
-  does not judge two rows measured under very different load (``kbench.nightly.compare``).
+  used while the configuration ran (Linux ``/proc/stat`` busy time minus this process's own),
+  over the whole configuration: from before the model is built to after the last round, and
+  never less than ``MIN_LOAD_WINDOW_S`` (a configuration that finishes sooner waits out the
+  rest, idle, before the second reading), so that every ``ok`` row has it wherever /proc exists
+  (``LoadWindow``); for a process group, minus its other processes' own shares too
+  (``kbench.running.supervisor.combine_results``). ``kbench compare`` does not judge two rows
+  measured under very different load (``kbench.nightly.compare``).
 
 ``minimal_loop`` is the smallest possible loop over the same compiled step (no per-step
 timestamps); ``overhead_check`` reports what the harness costs per step and the paired ratio of
@@ -127,6 +130,28 @@ def cpu_shares(before, after) -> tuple[float | None, float | None]:
 def other_cpu_fraction(before, after) -> float | None:
     """The share of all CPUs' time that went to other processes (``cpu_shares``)."""
     return cpu_shares(before, after)[0]
+
+
+MIN_LOAD_WINDOW_S = 1.0
+
+
+class LoadWindow:
+    """``other_cpu_frac`` over a window of at least ``min_s`` seconds: opened before a
+    configuration's model is built, closed after its last round. Closing early waits (idle) for
+    the rest of ``min_s``: a sub-second window is a handful of clock ticks, too few to tell the
+    other processes' share (``other_cpu_fraction`` returns None below ``MIN_LOAD_TICKS``)."""
+
+    def __init__(self, min_s: float = MIN_LOAD_WINDOW_S):
+        self.min_s = min_s
+        self.started = time.monotonic()
+        self.before = cpu_snapshot()
+
+    def close(self) -> tuple[float | None, float | None]:
+        """(other, own) CPU shares over the window (``cpu_shares``)."""
+        left = self.min_s - (time.monotonic() - self.started)
+        if left > 0:
+            time.sleep(left)
+        return cpu_shares(self.before, cpu_snapshot())
 
 
 # ----------------------------------------------------------------------------- loops
@@ -301,6 +326,7 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
     try:
         if before_build is not None:
             before_build(cfg)
+        load = LoadWindow()  # the whole configuration: build, compile, warm-up and rounds
         clean_slate()
         backend.peak_memory_reset(device["device"])
         baseline_mb = host_rss_mb()  # the framework loaded, no model of this configuration built yet
@@ -311,8 +337,9 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         compile_s = time.perf_counter() - started
         for _ in range(cfg["warmup"]):
             sync(step())
-        per_round, other_cpu, own_cpu = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
+        per_round, _, _ = timed_rounds(step, sync, cfg["iters"], cfg.get("rounds", 1))
         steps = 1 + cfg["warmup"] + sum(len(times) for times in per_round)
+        other_cpu, own_cpu = load.close()
         peak, source = backend.peak_memory_mb(device["device"])
         throughputs = [cfg["batch_size"] * len(times) / sum(times) for times in per_round]
         summary = stats.summarize_rounds(throughputs, [t for times in per_round for t in times])
