@@ -15,9 +15,9 @@
 #    none) and its log path; then scripts/slurm/merge.sbatch with --dependency=afterany on the
 #    array, and waits for both (polling squeue, so that a Ctrl-C acts at once).
 #    It also submits scripts/slurm/sweep_processes.sbatch (one model over the tasks of one srun
-#    step, kbench sweep --processes 2 --launcher srun) sized for this host: --nodes=1
-#    --ntasks-per-node=2,
-#    --gpus-per-node=0 and the tiny PROCESS_PLAN (lenet5 over 2 simulated devices, 1 per task);
+#    step, kbench sweep --processes 2 --launcher srun) sized for this host: --nodes=1,
+#    --ntasks-per-node=2, --gpus-per-node=0 and the tiny PROCESS_PLAN (lenet5 over 2 simulated
+#    devices, 1 per task);
 #    and the same job with a hang injected (KBENCH_FAULT_INJECT) and --timeout 20, followed in its
 #    allocation by a look for anything left of its srun step (scripts/slurm/step_left.sh).
 # 4. Checks that every array task, the merge job and both process-group jobs COMPLETED with exit
