@@ -158,6 +158,16 @@ def test_the_srun_launcher_is_refused_outside_an_allocation(tmp_path, capsys, mo
     assert not out.exists() and not (tmp_path / "srun-ran").exists()
 
 
+def test_the_launcher_config_key_is_checked_like_the_flag(tmp_path, capsys):
+    config = tmp_path / "group.toml"
+    config.write_text('backend = "jax"\ndevices = [2]\nprocesses = 2\nlauncher = "mpirun"\n')
+    out = tmp_path / "never.csv"
+    assert main(["sweep", "lenet5", "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'mpirun': allowed: local, srun" in err[0], err
+    assert not out.exists()
+
+
 def test_a_slurm_task_drives_its_slice_of_its_nodes_accelerators():
     from kbench.running.backends import slurm_local_devices
 

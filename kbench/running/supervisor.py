@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import queue
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -182,9 +186,9 @@ def combine_results(results: list[dict]) -> dict:
 
 class ProcessGroup:
     """Measures the configurations of one (model, backend, n devices, P processes) on P worker
-    processes started together on this host, each driving n/P devices, that join one
-    ``jax.distributed`` job (coordinator: process 0, on 127.0.0.1 and a free port; see
-    ``Backend.join_processes``). Every configuration goes to every process; each builds the
+    processes started together, each driving n/P devices, that join one ``jax.distributed`` job:
+    on this host (``launcher`` ``local``; coordinator: process 0, on 127.0.0.1 and a free port;
+    see ``Backend.join_processes``), or as the tasks of one srun step (``srun``: ``SrunStep``). Every configuration goes to every process; each builds the
     model, feeds its part of the global batch and times the same steps; the row is
     ``combine_results``'. The group is never pooled: it is started for its model and stopped
     after it. If one process dies, hangs past ``--timeout`` or answers a failure, all of them
@@ -333,7 +337,7 @@ class SrunStep(PipedProcess):
     srun broadcasts its stdin to every task (``--input=all``), which is what the group needs (every
     process gets every configuration), and EOF on it ends them all; ``--label`` prefixes each line
     of a task's stdout with its task id (``3: RESULT {...}``), so one reader splits the lines into
-    one queue per task (``SrunTask``). Slurm forwards whole lines. A task that fails ends the step
+    one queue per task (``SrunTask``); srun forwards whole lines (its default line-buffered output). A task that fails ends the step
     (``--kill-on-bad-exit=1``), so srun's exit is every task's end, and srun's stderr (the tasks'
     stderr, labelled, and srun's own ``task 1: Killed``) says why.
 
@@ -342,11 +346,6 @@ class SrunStep(PipedProcess):
     dies (``prctl(PR_SET_PDEATHSIG)``), which it forwards to the tasks."""
 
     def __init__(self, backend: str, devices_per_process: int, n_processes: int, join_timeout_s: int):
-        import os
-        import queue
-        import tempfile
-        import threading
-
         from kbench.running.worker import Membership, worker_environment
 
         self.name = f"kbench-{os.getpid()}-{next(_STEP_NUMBERS)}"
@@ -386,8 +385,6 @@ class SrunStep(PipedProcess):
 
     def kill(self) -> None:
         """End the step and every task, on every node, then srun."""
-        import os
-
         if self.proc.poll() is None:
             self.killed_by_us = True
             try:

@@ -11,7 +11,9 @@ A worker measuring on n > 1 devices (``--devices``) gets the backend's environme
 before its framework starts. A worker that is one of a process group (``--processes``, started by
 ``kbench.running.supervisor.ProcessGroup``, never pooled) gets its place in it (``Membership``:
 ``KBENCH_N_PROCESSES``, ``KBENCH_PROCESS_ID``, ``KBENCH_COORDINATOR``) and joins the group's job
-(``Backend.join_processes``) before it announces ``READY``.
+(``Backend.join_processes``) before it announces ``READY``; a task of an srun step
+(``kbench.running.supervisor.SrunStep``) gets no id and no coordinator (Slurm's variables give
+them), and no parent pid: it dies with its node's ``slurmstepd``, which Slurm ends with the step.
 Anything libraries print goes to stderr (the protocol has a private copy of the original
 stdout), so stray output can never be mistaken for a message.
 
