@@ -37,6 +37,7 @@ import errno
 import fcntl
 import io
 import os
+import sys
 import tempfile
 import time
 import zlib
@@ -162,7 +163,7 @@ def parse(text: str, path, columns: Sequence[str] | None = None) -> tuple[list[s
                 raise UsageError(f"malformed CSV {str(path)!r}: line {reader.line_num} does not match its "
                                  f"{ROW_CHECK_COLUMN} {fields[-1]!r} (damaged, or edited after it was written: to keep "
                                  f"an edit, empty that cell)")
-            rows.append(dict(zip(header, fields)))
+            rows.append(dict(zip(header, map(sys.intern, fields))))  # repeated cells (model, host, versions) stored once
     except csv.Error as exc:
         raise UsageError(f"malformed CSV {str(path)!r}: line {reader.line_num}: {exc}") from None
     return header, rows

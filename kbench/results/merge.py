@@ -28,7 +28,7 @@ from typing import Sequence
 
 from kbench.common import outputs
 from kbench.results import scaling
-from kbench.common.csvio import to_csv_text
+from kbench.common.csvio import ROW_CHECK_COLUMN, to_csv_text
 from kbench.errors import UsageError
 from kbench.results.schema import DATA_COLUMNS, KEY_COLUMNS, SWEEP_COLUMNS, check_rows, read_rows, row_key
 
@@ -84,25 +84,33 @@ def _when(row: dict) -> _dt.datetime:
 
 
 def merge_rows(sources: Sequence[tuple[str, list[dict]]]) -> tuple[list[dict], list[Conflict]]:
-    """``[(name, rows), ...]`` -> (one row per key, the conflicts)."""
-    by_key: dict[tuple, list[tuple[tuple, dict]]] = {}
+    """``[(name, rows), ...]`` -> (one row per key, the conflicts). The winners are the input
+    row dicts themselves, without their ``row_crc32`` (the writer computes it afresh;
+    ``scaling_efficiency`` is recomputed): no copy per row, so that two 150k-row nights merge in
+    well under their size in dicts."""
+    by_key: dict[tuple, list[tuple[tuple[int, int], str, dict]]] = {}
     for source_index, (name, rows) in enumerate(sources):
         for row_index, row in enumerate(rows):
-            by_key.setdefault(row_key(row), []).append(((source_index, row_index), {**row, "_source": name}))
+            by_key.setdefault(row_key(row), []).append(((source_index, row_index), name, row))
     merged, conflicts = [], []
     for key, candidates in by_key.items():
+        if len(candidates) == 1:
+            merged.append(candidates[0][2])
+            continue
         distinct = []
-        for order, row in candidates:
-            if not any(all(row[c] == other[c] for c in DATA_COLUMNS) for _, other in distinct):
-                distinct.append((order, row))
-        ok = [item for item in distinct if item[1]["status"] == "ok"]
-        pool = ok or distinct
-        winner = max(pool, key=lambda item: (_when(item[1]), item[0]))[1]
+        for candidate in candidates:
+            row = candidate[2]
+            if not any(all(row[c] == other[2][c] for c in DATA_COLUMNS) for other in distinct):
+                distinct.append(candidate)
+        pool = [item for item in distinct if item[2]["status"] == "ok"] or distinct
+        winner = max(pool, key=lambda item: (_when(item[2]), item[0]))
         if len(distinct) > 1:
-            conflicts.append(Conflict(key, winner, [row for _, row in distinct if row is not winner]))
-        merged.append(winner)
-    # Without their row_crc32: the writer computes it afresh (scaling_efficiency is recomputed).
-    return [{c: row[c] for c in DATA_COLUMNS} for row in merged], conflicts
+            conflicts.append(Conflict(key, {**winner[2], "_source": winner[1]},
+                                      [{**row, "_source": name} for _, name, row in distinct if row is not winner[2]]))
+        merged.append(winner[2])
+    for row in merged:
+        row.pop(ROW_CHECK_COLUMN, None)
+    return merged, conflicts
 
 
 def merge_files(out: str, inputs: Sequence[str], force: bool = False) -> MergeResult:
