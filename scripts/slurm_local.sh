@@ -14,10 +14,18 @@
 #    plan (the script's arguments: the tiny PLAN below), --array=1-TASKS, --gpus=0 (this host has
 #    none) and its log path; then scripts/slurm/merge.sbatch with --dependency=afterany on the
 #    array, and waits for both (polling squeue, so that a Ctrl-C acts at once).
-# 4. Checks that every array task and the merge job COMPLETED with exit code 0 (scontrol show job;
-#    slurmctld keeps finished jobs for MinJobAge, 300 s) and that the merged CSV covers the
-#    plan exactly once (scripts/slurm/check_merge.py: the same keys as kbench's own unsharded plan
-#    of the same arguments, no duplicates, disjoint shards, every row ok).
+#    It also submits scripts/slurm/sweep_processes.sbatch (one model over the tasks of one srun
+#    step, kbench sweep --processes 2 --launcher srun) sized for this host: --nodes=1,
+#    --ntasks-per-node=2, --gpus-per-node=0 and the tiny PROCESS_PLAN (lenet5 over 2 simulated
+#    devices, 1 per task);
+#    and the same job with a hang injected (KBENCH_FAULT_INJECT) and --timeout 20, followed in its
+#    allocation by a look for anything left of its srun step (scripts/slurm/step_left.sh).
+# 4. Checks that every array task, the merge job and both process-group jobs COMPLETED with exit
+#    code 0 (scontrol show job; slurmctld keeps finished jobs for MinJobAge, 300 s), that the
+#    merged CSV covers the plan exactly once (scripts/slurm/check_merge.py: the same keys as
+#    kbench's own unsharded plan of the same arguments, no duplicates, disjoint shards, every row
+#    ok), that the process-group job wrote one ok row with n_devices 2 and n_processes 2, and that
+#    the hung one wrote a timeout row, "all 2 processes killed", with nothing of its step left.
 # 5. On any exit (success, failure, Ctrl-C) cancels its jobs, stops the daemons it started and
 #    removes its state directory. MERGED.csv, if given, receives a copy of the merged CSV.
 #
@@ -39,6 +47,10 @@ OWN_POLICY=""  # set while this script's own policy-rc.d is in place (during apt
 # shellcheck disable=SC2054  # commas inside kbench's arguments
 PLAN=(--models lenet5,resnet18 --input-size 32 --batch-sizes 1,2 --modes infer,train
       --backend tensorflow --warmup 1 --iters 2 --rounds 2 --timeout 300)
+# One model over 2 tasks of one srun step, 1 simulated CPU device each (lenet5 is in PLAN: its
+# profile is in the cache).
+PROCESS_PLAN=(lenet5 --backend jax --input-size 32 --batch-sizes 4 --modes train --devices 2
+              --warmup 1 --iters 2 --rounds 2)
 START=$SECONDS
 
 say() { echo "slurm_local: $*" >&2; }
@@ -229,6 +241,16 @@ MERGE_JOB="$(sbatch --parsable --dependency="afterany:$ARRAY_JOB" --output="$STA
              scripts/slurm/merge.sbatch)" || { show_logs; fail "sbatch of the merge refused"; }
 MERGE_JOB="${MERGE_JOB%%;*}"
 say "submitted array job $ARRAY_JOB (tasks 1-$TASKS) and merge job $MERGE_JOB (afterany:$ARRAY_JOB)"
+PROCESS_SIZE=(--nodes=1 --ntasks-per-node=2 --gpus-per-node=0)
+PROCESS_JOB="$(KBENCH_OUT="$STATE/processes.csv" sbatch --parsable "${PROCESS_SIZE[@]}" \
+               --output="$STATE/logs/processes-%j.out" scripts/slurm/sweep_processes.sbatch \
+               "${PROCESS_PLAN[@]}" --timeout 300)" || { show_logs; fail "sbatch of the process-group job refused"; }
+HANG_JOB="$(KBENCH_OUT="$STATE/processes-hang.csv" KBENCH_FAULT_INJECT="lenet5:4:train=hang" \
+            sbatch --parsable "${PROCESS_SIZE[@]}" --output="$STATE/logs/processes-hang-%j.out" \
+            scripts/slurm/step_left.sh scripts/slurm/sweep_processes.sbatch "${PROCESS_PLAN[@]}" --timeout 20)" \
+  || { show_logs; fail "sbatch of the hung process-group job refused"; }
+PROCESS_JOB="${PROCESS_JOB%%;*}" HANG_JOB="${HANG_JOB%%;*}"
+say "submitted process-group job $PROCESS_JOB and the hung one, $HANG_JOB (2 tasks of one srun step each)"
 # Polling squeue (rather than sbatch --wait) keeps a Ctrl-C immediate.
 DEADLINE=$((SECONDS + LIMIT))
 SEEN=""
@@ -248,14 +270,33 @@ done
 
 # ---------------------------------------------------------------------------- 4. the checks
 # Finished jobs stay in slurmctld's memory for MinJobAge (300 s): one line per array task.
-JOB_LINES="$(scontrol -o show job "$ARRAY_JOB"; scontrol -o show job "$MERGE_JOB")"
+JOB_LINES="$(for job in "$ARRAY_JOB" "$MERGE_JOB" "$PROCESS_JOB" "$HANG_JOB"; do scontrol -o show job "$job"; done)"
 DONE_JOBS="$(grep -c 'JobState=COMPLETED .*ExitCode=0:0' <<<"$JOB_LINES" || true)"
-if [ "$DONE_JOBS" != "$((TASKS + 1))" ]; then
+if [ "$DONE_JOBS" != "$((TASKS + 3))" ]; then
   show_logs
   awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^(JobId|ArrayTaskId|JobState|ExitCode)=/) printf "%s ", $i; print "" }' \
     <<<"$JOB_LINES" >&2
-  fail "$DONE_JOBS of $TASKS array tasks and 1 merge job completed with exit code 0"
+  fail "$DONE_JOBS of $TASKS array tasks, 1 merge job and 2 process-group jobs completed with exit code 0"
 fi
+# The process-group rows: one ok row of 2 devices in 2 processes; the hung group's timeout row.
+PROCESS_ROWS="$("$PY" - "$STATE/processes.csv" "$STATE/processes-hang.csv" <<'PY'
+import csv, sys
+ok, hung = ([dict(r) for r in csv.DictReader(open(path))] for path in sys.argv[1:])
+problems = []
+if len(ok) != 1 or (ok[0]["status"], ok[0]["n_devices"], ok[0]["n_processes"]) != ("ok", "2", "2"):
+    problems.append(f"the process-group job's rows are not one ok row of 2 devices in 2 processes: {ok}")
+if len(hung) != 1 or hung[0]["status"] != "timeout" or "all 2 processes killed" not in hung[0]["error"]:
+    problems.append(f"the hung job's rows are not one timeout row with its 2 processes killed: {hung}")
+if problems:
+    sys.exit("\n".join(problems))
+row = ok[0]
+print(f"{row['model']} b{row['batch_size']} {row['mode']} {row['status']}, n_devices {row['n_devices']}, "
+      f"n_processes {row['n_processes']}, {float(row['samples_per_s']):.1f} samples/s; hung group: "
+      f"{hung[0]['status']}, 2 processes killed")
+PY
+)" || { show_logs; fail "the process-group jobs' rows fail the checks above"; }
+grep -qx "nothing left of the srun steps of job $HANG_JOB" "$STATE"/logs/processes-hang-"$HANG_JOB".out \
+  || { show_logs; fail "something of the hung job's srun step was left (its log above)"; }
 SHARD_FILES=()
 for k in $(seq "$TASKS"); do
   [ -s "$KBENCH_SHARDS/shard-$k.csv" ] || { show_logs; fail "array task $k wrote no $KBENCH_SHARDS/shard-$k.csv"; }
@@ -264,4 +305,5 @@ done
 COVERAGE="$("$PY" scripts/slurm/check_merge.py "$KBENCH_MERGED" "${SHARD_FILES[@]}" -- "${PLAN[@]}")" \
   || { show_logs; fail "the merged CSV fails the checks above"; }
 [ -z "$KEEP" ] || cp "$KBENCH_MERGED" "$KEEP"
-echo "slurm_local: $TASKS array tasks (job $ARRAY_JOB, all COMPLETED) + merge job, $COVERAGE ($((SECONDS - START)) s)"
+echo "slurm_local: $TASKS array tasks (job $ARRAY_JOB, all COMPLETED) + merge job, $COVERAGE; process-group job" \
+     "(2 tasks of one srun step): $PROCESS_ROWS ($((SECONDS - START)) s)"

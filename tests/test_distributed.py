@@ -129,6 +129,57 @@ def test_bad_process_options_are_refused_before_any_work(tmp_path, capsys, args,
     assert not out.exists()
 
 
+SRUN_GROUP = ["--processes", "2", "--backend", "jax", "--devices", "2", "--launcher", "srun"]
+
+
+@pytest.mark.parametrize("args, slurm_job, srun_on_path, message", [
+    (["--processes", "2", "--backend", "jax", "--devices", "2", "--launcher", "mpirun"], "7", True,
+     "--launcher 'mpirun': allowed: local, srun"),
+    (["--backend", "jax", "--launcher", "srun"], "7", True, "it needs --processes P >= 2, not 1"),
+    (SRUN_GROUP, None, True, "needs a Slurm allocation (SLURM_JOB_ID is not set)"),
+    (SRUN_GROUP, "7", False, "no 'srun' on PATH"),
+])
+def test_the_srun_launcher_is_refused_outside_an_allocation(tmp_path, capsys, monkeypatch, args, slurm_job,
+                                                             srun_on_path, message):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if srun_on_path:  # a stand-in that must never run: the refusal comes before any work
+        (bin_dir / "srun").write_text("#!/bin/sh\ntouch " + str(tmp_path / "srun-ran") + "\n")
+        (bin_dir / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    if slurm_job is None:
+        monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    else:
+        monkeypatch.setenv("SLURM_JOB_ID", slurm_job)
+    out = tmp_path / "never.csv"
+    assert main(["sweep", "lenet5", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists() and not (tmp_path / "srun-ran").exists()
+
+
+def test_the_launcher_config_key_is_checked_like_the_flag(tmp_path, capsys):
+    config = tmp_path / "group.toml"
+    config.write_text('backend = "jax"\ndevices = [2]\nprocesses = 2\nlauncher = "mpirun"\n')
+    out = tmp_path / "never.csv"
+    assert main(["sweep", "lenet5", "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'mpirun': allowed: local, srun" in err[0], err
+    assert not out.exists()
+
+
+def test_a_slurm_task_drives_its_slice_of_its_nodes_accelerators():
+    from kbench.running.backends import slurm_local_devices
+
+    assert slurm_local_devices(2, {}) is None  # not a task of an srun step
+    # every GPU of the node visible to every task: task 1 of 2 on the node, 2 GPUs each -> GPUs 2, 3
+    assert slurm_local_devices(2, {"SLURM_LOCALID": "1"}) == [2, 3]
+    assert slurm_local_devices(8, {"SLURM_LOCALID": "0", "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}) == list(range(8))
+    # --gpus-per-task=2: Slurm gave the task its own two, which it sees as 0 and 1
+    assert slurm_local_devices(2, {"SLURM_LOCALID": "3", "CUDA_VISIBLE_DEVICES": "6,7"}) == [0, 1]
+    assert slurm_local_devices(1, {"SLURM_LOCALID": "5"}) == [5]  # JAX's own default: one device per task
+
+
 def test_one_row_from_the_processes_results():
     from kbench.running.supervisor import combine_results
 

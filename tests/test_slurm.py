@@ -1,5 +1,6 @@
-"""The README's Slurm job array on a real one-node Slurm (``scripts/slurm_local.sh``), and the
-check it ends with (``scripts/slurm/check_merge.py``).
+"""The README's Slurm job array and its one model over the tasks of one srun step (``kbench sweep
+--processes 2 --launcher srun``) on a real one-node Slurm (``scripts/slurm_local.sh``), and the
+check of the array's merge (``scripts/slurm/check_merge.py``).
 
 The end-to-end run installs Slurm if needed and starts daemons as root, so it is marked ``slurm``
 and left out of the default suite: ``pytest -m slurm tests/test_slurm.py``. The checker's own
@@ -91,7 +92,7 @@ def test_check_merge_command_line(tmp_path):
 
 
 @pytest.mark.slurm
-def test_slurm_local_runs_the_job_array_and_covers_the_plan_once(tmp_path):
+def test_slurm_local_runs_the_job_array_and_a_process_group_as_one_srun_step(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("scripts/slurm_local.sh runs the Slurm daemons as root")
     if not shutil.which("slurmctld") and not shutil.which("apt-get"):
@@ -105,7 +106,9 @@ def test_slurm_local_runs_the_job_array_and_covers_the_plan_once(tmp_path):
     assert len(lines) == 1, done.stdout
     print(lines[0])  # shown by pytest -rA or -s
     assert re.fullmatch(r"slurm_local: 3 array tasks \(job \d+, all COMPLETED\) \+ merge job, 8 rows merged from "
-                        r"shards of \d\+\d\+\d rows, plan covered exactly once, 0 duplicates, all ok \(\d+ s\)",
+                        r"shards of \d\+\d\+\d rows, plan covered exactly once, 0 duplicates, all ok; "
+                        r"process-group job \(2 tasks of one srun step\): lenet5 b4 train ok, n_devices 2, "
+                        r"n_processes 2, [\d.]+ samples/s; hung group: timeout, 2 processes killed \(\d+ s\)",
                         lines[0]), lines[0]
     rows = list(csv.DictReader(merged.open()))
     assert len(rows) == 8 and {r["status"] for r in rows} == {"ok"}

@@ -165,10 +165,12 @@ class Backend:
     # -- one model over several processes (``--processes``)
     multi_process_supported: bool = False
 
-    def join_processes(self, n_processes: int, process_id: int, coordinator: str, timeout_s: int) -> None:
+    def join_processes(self, n_processes: int, process_id: int, coordinator: str, timeout_s: int,
+                       devices_per_process: int = 1) -> None:
         """In the worker, before anything touches a device: join the job of ``n_processes``
         processes as ``process_id`` (coordinator ``host:port``; '' = the cluster's launcher tells
-        the framework everything). Raises when the job cannot be formed within ``timeout_s``."""
+        the framework everything), this process driving ``devices_per_process`` devices. Raises
+        when the job cannot be formed within ``timeout_s``."""
         raise NotImplementedError
 
 
@@ -298,7 +300,7 @@ class JaxBackend(Backend):
 
     multi_process_supported = True
 
-    def join_processes(self, n_processes, process_id, coordinator, timeout_s):
+    def join_processes(self, n_processes, process_id, coordinator, timeout_s, devices_per_process=1):
         import jax
 
         if coordinator:  # this host: every value given, no cluster detection (a Slurm job's variables are not ours)
@@ -306,12 +308,32 @@ class JaxBackend(Backend):
                      "num_processes": n_processes, "process_id": process_id, "cluster_detection_method": "deactivate"}
         else:  # Slurm, Open MPI, Cloud TPU: jax.distributed finds the coordinator, the count and the id itself
             where = {}
+            local = slurm_local_devices(devices_per_process)
+            if local is not None:
+                where["local_device_ids"] = local
         # Short timeouts: a dead or hung peer ends the others in seconds, not JAX's default minutes.
         jax.distributed.initialize(**where, initialization_timeout=int(timeout_s),
                                    heartbeat_timeout_seconds=PEER_HEARTBEAT_TIMEOUT_S,
                                    shutdown_timeout_seconds=PEER_SHUTDOWN_TIMEOUT_S)
         if jax.process_count() != n_processes:
             raise RuntimeError(f"jax.distributed formed a job of {jax.process_count()} processes, not {n_processes}")
+
+
+def slurm_local_devices(per_process: int, environ=None) -> list[int] | None:
+    """The accelerators a task of an srun step drives, by their index among those it sees (JAX's
+    ``local_device_ids``); None outside Slurm. JAX's own Slurm default is one device per task
+    (``[SLURM_LOCALID]``); a task driving k devices takes the k-th slice of its node's devices,
+    ``SLURM_LOCALID*k ... +k-1``, unless Slurm gave the task exactly k of its own
+    (``CUDA_VISIBLE_DEVICES`` lists k: ``--gpus-per-task=k``), which it then sees as 0 ... k-1.
+    On a host without accelerators the ids do nothing (JAX applies them to CUDA/ROCm only)."""
+    environ = os.environ if environ is None else environ
+    if "SLURM_LOCALID" not in environ:
+        return None
+    own = [d for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if len(own) == per_process:
+        return list(range(per_process))
+    first = int(environ["SLURM_LOCALID"]) * per_process
+    return list(range(first, first + per_process))
 
 
 # jax.distributed's heartbeat and shutdown-barrier timeouts for a sweep's process group (seconds):

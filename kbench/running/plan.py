@@ -14,7 +14,9 @@ need each other, an installed backend, a writable ``--out``) and resolves each m
 
 **Processes.** ``processes`` (``--processes P``) runs each configuration's n devices from P worker
 processes that join one ``jax.distributed`` job (``kbench.running.supervisor.ProcessGroup``);
-refused unless every backend can and every device count is a multiple of P.
+refused unless every backend can and every device count is a multiple of P. ``launcher``
+(``--launcher``) says who starts them: the sweep on its own host (``local``), or Slurm's ``srun`` as
+one job step of the allocation the sweep runs in (``srun``; refused outside one).
 
 **Order** of the plan: model, backend, device count (1 first: the baseline of
 ``scaling_efficiency``), precision, jit, mode, then batch sizes ascending, so that after an ``oom``
@@ -37,6 +39,7 @@ from kbench.running.backends import BACKENDS
 
 PROFILE_CACHE_DIRNAME = ".profile-cache"
 JIT_CHOICES = ("auto", "on", "off", "both")
+LAUNCHERS = ("local", "srun")  # kbench.running.supervisor.LAUNCHERS starts each
 
 
 # ----------------------------------------------------------------------------- option parsers
@@ -104,6 +107,10 @@ def _shard(value, what):
     from kbench.running.shard import check_shard, parse_shard
 
     return check_shard(value) if isinstance(value, tuple) else parse_shard(value, what)
+
+
+def _launcher(value, what):
+    return check.one_of(value, what, LAUNCHERS)
 
 
 def _flag(value, what):
@@ -192,6 +199,11 @@ class SweepSpec:
         1, parse=_int_at_least(1), types=(int,), flag="--processes", config="processes", metavar="P",
         help="worker processes that run one model together (jax only): each joins jax.distributed and drives "
              "n/P of the --devices, with its part of the global batch; rows carry n_processes")
+    launcher: str = option(
+        "local", parse=_launcher, types=TEXT, flag="--launcher",
+        config="launcher", metavar="|".join(LAUNCHERS),
+        help="how the --processes P are started: local (on this host) or srun (one 'srun --ntasks=P' step of the "
+             "Slurm allocation this sweep runs in, sbatch or salloc: its tasks may be on several nodes)")
     out: str = option(
         "results/sweep.csv", parse=_text, types=TEXT, flag="--out",
         help="CSV to write (default: results/sweep-<UTC time>.csv)")
@@ -304,6 +316,8 @@ def resolve(spec: SweepSpec) -> ResolvedSweep:
         if indivisible:
             raise UsageError(f"--devices {indivisible[0]} is not divisible by --processes {spec.processes}: each "
                              f"process drives an equal share of the devices (allowed: multiples of {spec.processes})")
+    if spec.launcher == "srun":
+        check_srun(spec.processes)
     if not spec.models:
         raise UsageError("no models selected")
     if spec.profile_cache_dir.exists() and not spec.profile_cache_dir.is_dir():
@@ -319,6 +333,22 @@ def resolve(spec: SweepSpec) -> ResolvedSweep:
     for request in requests:
         check.check_variant(request)
     return ResolvedSweep(spec, requests)
+
+
+def check_srun(processes: int) -> None:
+    """``--launcher srun`` runs a job step: it needs a process group, ``srun`` and an allocation."""
+    import os
+    import shutil
+
+    if processes < 2:
+        raise UsageError(f"--launcher srun starts the processes of a group: it needs --processes P >= 2, "
+                         f"not {processes}")
+    if not shutil.which("srun"):
+        raise UsageError("--launcher srun: no 'srun' on PATH (run the sweep inside a Slurm allocation: sbatch or "
+                         "salloc)")
+    if not os.environ.get("SLURM_JOB_ID"):
+        raise UsageError("--launcher srun needs a Slurm allocation (SLURM_JOB_ID is not set): run the sweep from an "
+                         "sbatch script or inside salloc")
 
 
 # ----------------------------------------------------------------------------- configurations

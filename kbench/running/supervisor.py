@@ -20,8 +20,14 @@ worker of the pool (``kbench.running.worker.POOL``), and what a worker's death m
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import queue
+import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -31,11 +37,12 @@ from kbench.running.backends import BACKENDS
 from kbench.running.plan import Config
 from kbench.running.profile_cache import FIELDS as PROFILE_FIELDS
 from kbench.running.profile_cache import ProfileCache
-from kbench.running.worker import POOL, PROFILE, PROFILE_OP, READY, RESULT, START, Worker, WorkerPool
+from kbench.running.worker import POOL, PROFILE, PROFILE_OP, READY, RESULT, START, PipedProcess, Worker, WorkerPool
 
 STARTUP_TIMEOUT_S = 120.0
 NOT_RUN = object()  # the time budget ran out: no row
-CLEAN_STATUSES = ("ok", "skipped")  # a worker that answered these may serve the next configuration
+CLEAN_STATUSES = ("ok", "skipped")
+_STEP_NUMBERS = itertools.count(1)  # an srun step's name is unique in the allocation  # a worker that answered these may serve the next configuration
 
 
 def start_worker(pool: WorkerPool, backend: str, n_devices: int, timeout_s: float, remaining: Callable[[], float]):
@@ -179,9 +186,9 @@ def combine_results(results: list[dict]) -> dict:
 
 class ProcessGroup:
     """Measures the configurations of one (model, backend, n devices, P processes) on P worker
-    processes started together on this host, each driving n/P devices, that join one
-    ``jax.distributed`` job (coordinator: process 0, on 127.0.0.1 and a free port; see
-    ``Backend.join_processes``). Every configuration goes to every process; each builds the
+    processes started together, each driving n/P devices, that join one ``jax.distributed`` job:
+    on this host (``launcher`` ``local``; coordinator: process 0, on 127.0.0.1 and a free port;
+    see ``Backend.join_processes``), or as the tasks of one srun step (``srun``: ``SrunStep``). Every configuration goes to every process; each builds the
     model, feeds its part of the global batch and times the same steps; the row is
     ``combine_results``'. The group is never pooled: it is started for its model and stopped
     after it. If one process dies, hangs past ``--timeout`` or answers a failure, all of them
@@ -189,7 +196,8 @@ class ProcessGroup:
     starts a fresh group: nothing is left running. Same interface as ``Runner``."""
 
     def __init__(self, backend: str, n_devices: int, n_processes: int, timeout_s: float,
-                 remaining: Callable[[], float], on_device: Callable[[str, dict], None]):
+                 remaining: Callable[[], float], on_device: Callable[[str, dict], None], launcher: str = "local"):
+        self.launcher = launcher
         self.backend = backend
         self.n_devices = n_devices
         self.n_processes = n_processes
@@ -208,10 +216,13 @@ class ProcessGroup:
         if self.broken:
             return self.broken
         allowance = max(STARTUP_TIMEOUT_S, self.timeout_s)
-        coordinator = f"127.0.0.1:{free_port()}"
-        self.workers = [Worker(self.backend, self.n_devices // self.n_processes,
-                               Membership(self.n_processes, i, coordinator, int(allowance)))
-                        for i in range(self.n_processes)]
+        share = self.n_devices // self.n_processes
+        if self.launcher == "srun":
+            self.workers = SrunStep(self.backend, share, self.n_processes, int(allowance)).tasks
+        else:
+            coordinator = f"127.0.0.1:{free_port()}"
+            self.workers = [Worker(self.backend, share, Membership(self.n_processes, i, coordinator, int(allowance)))
+                            for i in range(self.n_processes)]
         ready, problem = self._gather(READY, min(allowance, self.remaining()))
         if problem is None:
             for worker, info in zip(self.workers, ready):
@@ -307,12 +318,137 @@ class ProcessGroup:
         """The model is done: every process is told to stop (their job ends together)."""
         workers, self.workers = self.workers, []
         for worker in workers:  # all at once: each waits for the others at jax.distributed's shutdown barrier
-            try:
-                worker.proc.stdin.close()
-            except OSError:
-                pass
+            worker.close_input()
         for worker in workers:
             worker.stop()
+
+
+class SrunStep(PipedProcess):
+    """The P processes of a ``ProcessGroup`` as the P tasks of ONE job step, ``srun --ntasks=P``, of
+    the Slurm allocation the sweep runs in (``--launcher srun``): Slurm places the tasks on the
+    allocation's nodes, and each worker joins the ``jax.distributed`` job from Slurm's variables
+    (no coordinator given: ``Backend.join_processes``), on its host's devices (or, with none, on
+    its share of simulated CPU devices: the same environment as a local worker's, which srun
+    exports to every task).
+
+    The line protocol goes through srun's own standard streams, the one channel Slurm already
+    carries from every node to the sweep, so nothing else must be reachable (no port of the sweep's
+    host that compute nodes may be firewalled from, no secret to authenticate connections):
+    srun broadcasts its stdin to every task (``--input=all``), which is what the group needs (every
+    process gets every configuration), and EOF on it ends them all; ``--label`` prefixes each line
+    of a task's stdout with its task id (``3: RESULT {...}``), so one reader splits the lines into
+    one queue per task (``SrunTask``); srun forwards whole lines (its default line-buffered output). A task that fails ends the step
+    (``--kill-on-bad-exit=1``), so srun's exit is every task's end, and srun's stderr (the tasks'
+    stderr, labelled, and srun's own ``task 1: Killed``) says why.
+
+    ``kill`` cancels the step through Slurm (``scancel`` of the step, found by its unique name:
+    it reaches the tasks on every node) and then srun itself; srun also gets SIGTERM if the sweep
+    dies (``prctl(PR_SET_PDEATHSIG)``), which it forwards to the tasks."""
+
+    def __init__(self, backend: str, devices_per_process: int, n_processes: int, join_timeout_s: int):
+        from kbench.running.worker import Membership, worker_environment
+
+        self.name = f"kbench-{os.getpid()}-{next(_STEP_NUMBERS)}"
+        self.n_processes = n_processes
+        self.killed_by_us = False
+        self.stderr_file = tempfile.TemporaryFile(mode="w+")
+        # parent=0: a task's parent is its node's slurmstepd, not this process (maybe on another host).
+        env = worker_environment(backend, devices_per_process, Membership(n_processes, None, "", join_timeout_s),
+                                 parent=0)
+        self.proc = subprocess.Popen(
+            ["srun", f"--ntasks={n_processes}", f"--job-name={self.name}", "--kill-on-bad-exit=1", "--label",
+             "--input=all", "--export=ALL", sys.executable, "-m", "kbench.running.worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file, env=env, text=True, bufsize=1,
+            start_new_session=True, preexec_fn=_term_with_parent)
+        self.queues = [queue.Queue() for _ in range(n_processes)]
+        self.tasks = [SrunTask(self, index) for index in range(n_processes)]
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            label, sep, rest = line.partition(": ")
+            if sep and label.strip().isdigit() and int(label) < self.n_processes:
+                self.queues[int(label)].put(rest)
+        for lines in self.queues:
+            lines.put(None)
+
+    def tail(self, index: int) -> str:
+        """The last line srun wrote about task ``index`` (its stderr, or srun's own report)."""
+        lines = self.stderr_lines()
+        own = [ln for ln in lines if ln.startswith(f"{index}: ") or f"task {index}:" in ln]
+        return (own or lines or [""])[-1][:300]
+
+    def death(self, index: int):
+        from kbench.running.worker import Death
+
+        return Death(self.final_returncode(), self.killed_by_us, False, self.tail(index))
+
+    def kill(self) -> None:
+        """End the step and every task, on every node, then srun."""
+        if self.proc.poll() is None:
+            self.killed_by_us = True
+            try:
+                steps = subprocess.run(["squeue", "--steps", "--noheader", "--format=%i %j",
+                                        f"--jobs={os.environ.get('SLURM_JOB_ID', '')}"],
+                                       capture_output=True, text=True, timeout=30).stdout.split()
+                ids = [step for step, name in zip(steps[::2], steps[1::2]) if name == self.name]
+                if ids:
+                    subprocess.run(["scancel", "--quiet", *ids], capture_output=True, timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill_session()
+
+
+class SrunTask:
+    """Task ``index`` of an ``SrunStep``, with the interface of a ``Worker`` that ``ProcessGroup``
+    uses. The step's stdin is broadcast: only task 0 writes a message (once for all)."""
+
+    def __init__(self, step: SrunStep, index: int):
+        self.step = step
+        self.index = index
+        self.ready: dict | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.step.alive
+
+    def send(self, payload: dict) -> bool:
+        return self.step.send(payload) if self.index == 0 else self.step.alive
+
+    def receive(self, timeout_s: float):
+        from kbench.running.worker import next_message
+
+        return next_message(self.step.queues[self.index], timeout_s)
+
+    def death(self):
+        return self.step.death(self.index)
+
+    def close_input(self) -> None:
+        self.step.close_input()
+
+    def kill(self) -> None:
+        self.step.kill()
+
+    def stop(self) -> None:
+        if self.index == 0:
+            self.step.stop()
+
+
+def _term_with_parent() -> None:
+    """In srun, before it starts: SIGTERM when the sweep dies (srun then ends its step)."""
+    import ctypes
+    import signal
+
+    from kbench.running.worker import PR_SET_PDEATHSIG
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 class Profiler:

@@ -40,7 +40,8 @@ columns and keys: ``kbench.results.schema``.
   that ``scaling_efficiency`` (``kbench.results.scaling``) is computed as each row is written.
 * **Processes.** ``processes`` (``--processes P``, jax) adds ``n_processes`` to the key: each
   configuration's n devices are driven by P worker processes of one ``jax.distributed`` job
-  (``kbench.running.supervisor.ProcessGroup``), each feeding its part of the global batch; the
+  (``kbench.running.supervisor.ProcessGroup``; ``--launcher srun``: the tasks of one srun step of
+  the sweep's Slurm allocation), each feeding its part of the global batch; the
   row holds process 0's timing once every process has run the same steps. One process dying or
   hanging makes the configuration an ``error``/``timeout`` row and kills the whole group.
 * **Shards.** ``shard`` (``--shard K/N``) measures only the K-th of N cost-balanced slices of the
@@ -208,7 +209,8 @@ def run_sweep(resolved: ResolvedSweep, on_row: Callable[[dict], None] | None = N
                 not_run += len(todo)
                 continue
             profile = profiler.get(todo[0].request, min(spec.timeout_s, remaining()))
-            runner = (ProcessGroup(backend, n_devices, n_processes, spec.timeout_s, remaining, note_device)
+            runner = (ProcessGroup(backend, n_devices, n_processes, spec.timeout_s, remaining, note_device,
+                                   launcher=spec.launcher)
                       if n_processes > 1 else Runner(backend, n_devices, spec.timeout_s, remaining, note_device))
             try:
                 for cfg in todo:

@@ -11,7 +11,9 @@ A worker measuring on n > 1 devices (``--devices``) gets the backend's environme
 before its framework starts. A worker that is one of a process group (``--processes``, started by
 ``kbench.running.supervisor.ProcessGroup``, never pooled) gets its place in it (``Membership``:
 ``KBENCH_N_PROCESSES``, ``KBENCH_PROCESS_ID``, ``KBENCH_COORDINATOR``) and joins the group's job
-(``Backend.join_processes``) before it announces ``READY``.
+(``Backend.join_processes``) before it announces ``READY``; a task of an srun step
+(``kbench.running.supervisor.SrunStep``) gets no id and no coordinator (Slurm's variables give
+them), and no parent pid: it dies with its node's ``slurmstepd``, which Slurm ends with the step.
 Anything libraries print goes to stderr (the protocol has a private copy of the original
 stdout), so stray output can never be mistaken for a message.
 
@@ -51,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 READY, START, RESULT, PROFILE = "READY", "START", "RESULT", "PROFILE"
 TAGS = (READY, START, RESULT, PROFILE)
@@ -149,47 +152,150 @@ def worker_identity(backend: str, n_devices: int = 1) -> tuple:
 @dataclasses.dataclass(frozen=True)
 class Membership:
     """A worker's place in a process group: process ``process_id`` of ``n_processes``, the job's
-    coordinator (``host:port``) and how long it may take to form (whole seconds)."""
+    coordinator (``host:port``) and how long it may take to form (whole seconds). No coordinator
+    and no id: the cluster's launcher (``srun``) tells each process its id and the coordinator."""
 
     n_processes: int
-    process_id: int
+    process_id: int | None
     coordinator: str
     join_timeout_s: int
 
     def env(self) -> dict[str, str]:
-        return {PROCESSES_ENV: str(self.n_processes), PROCESS_ID_ENV: str(self.process_id),
-                COORDINATOR_ENV: self.coordinator, JOIN_TIMEOUT_ENV: str(self.join_timeout_s)}
+        placed = {} if self.process_id is None else {PROCESS_ID_ENV: str(self.process_id)}
+        return {PROCESSES_ENV: str(self.n_processes), COORDINATOR_ENV: self.coordinator,
+                JOIN_TIMEOUT_ENV: str(self.join_timeout_s), **placed}
 
 
-class Worker:
+def worker_environment(backend: str, n_devices: int = 1, member: Membership | None = None,
+                       parent: int | None = None) -> dict[str, str]:
+    """The environment of a worker measuring on ``n_devices`` (its own share), as process ``member``
+    of a group, whose parent (it dies with it) is ``parent`` (default: this process; 0: none given,
+    the worker's own parent process, e.g. Slurm's ``slurmstepd``)."""
+    from kbench.running.backends import BACKENDS
+
+    child_env = dict(os.environ)
+    if n_devices > 1:  # set before the worker's framework starts (kbench.running.backends.DataParallel)
+        child_env.update(BACKENDS[backend].worker_env(n_devices))
+        child_env[DEVICES_ENV] = str(n_devices)
+    if member is not None:
+        child_env.update(member.env())
+    child_env["KERAS_BACKEND"] = backend
+    child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
+    child_env["PYTHONUNBUFFERED"] = "1"
+    child_env.pop(PARENT_ENV, None)
+    if parent != 0:
+        child_env[PARENT_ENV] = str(parent or os.getpid())
+    return child_env
+
+
+def next_message(lines: queue.Queue, timeout_s: float) -> tuple[str | None, dict]:
+    """The next protocol message from a queue of a worker's lines (None: its stream ended);
+    (None, {}) on timeout, ("EOF", {}) when the stream ended. A signal the parent received
+    meanwhile is raised here (``interrupts.checkpoint``)."""
+    from kbench.common import interrupts
+
+    deadline = time.monotonic() + max(0.0, timeout_s)
+    while True:
+        interrupts.checkpoint()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, {}
+        try:
+            line = lines.get(timeout=min(remaining, 0.5))
+        except queue.Empty:
+            continue
+        if line is None:
+            return "EOF", {}
+        message = parse_message(line)
+        if message is not None:
+            return message
+
+
+class PipedProcess:
+    """A subprocess (``proc``) that reads the line protocol on its stdin, its stderr kept in
+    ``stderr_file``; ``kill()`` ends it by force."""
+
+    proc: subprocess.Popen
+    stderr_file: Any
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, payload: dict) -> bool:
+        """Send one configuration; False when the process is already gone (a broken pipe)."""
+        try:
+            self.proc.stdin.write(json.dumps(payload) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def close_input(self) -> None:
+        """EOF on its stdin: a worker ends after the configuration in hand."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
+    def stderr_lines(self) -> list[str]:
+        """The non-empty lines of its stderr so far, stripped."""
+        try:
+            self.stderr_file.seek(0)
+            return [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
+        except (OSError, ValueError):
+            return []
+
+    def final_returncode(self) -> int | None:
+        """Its exit status, once its stream has ended: killed if it has not exited within 10 s."""
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.proc.returncode
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def kill_session(self) -> None:
+        """SIGKILL to its session (it was started in one of its own), then reap it (up to 10 s)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stop(self) -> None:
+        """EOF on its stdin, up to 30 s to end, else ``kill()``; its stderr file closed."""
+        self.close_input()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.stderr_file.close()
+
+
+class Worker(PipedProcess):
     """A ``python -m kbench.running.worker`` subprocess speaking the line protocol. ``ready``
     holds its ``READY`` message once ``wait_ready`` has seen it. ``n_devices``: the devices this
     process sees; ``member``: its place in a process group (never pooled)."""
 
     def __init__(self, backend: str, n_devices: int = 1, member: Membership | None = None):
-        from kbench.running.backends import BACKENDS
-
         self.backend = backend
         self.n_devices = int(n_devices)
         self.identity = worker_identity(backend, n_devices)
         self.ready: dict | None = None
-        child_env = dict(os.environ)
-        if n_devices > 1:  # set before the worker's framework starts (kbench.running.backends.DataParallel)
-            child_env.update(BACKENDS[backend].worker_env(n_devices))
-            child_env[DEVICES_ENV] = str(n_devices)
-        if member is not None:
-            child_env.update(member.env())
-        child_env["KERAS_BACKEND"] = backend
-        child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        child_env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: peak memory means something
-        child_env["PYTHONUNBUFFERED"] = "1"
-        child_env[PARENT_ENV] = str(os.getpid())
         self.stderr_file = tempfile.TemporaryFile(mode="w+")
         self.killed_by_us = False
         self.oom_kills_before = oom_kill_count()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kbench.running.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.stderr_file, env=child_env, text=True, bufsize=1, start_new_session=True)
+            stderr=self.stderr_file, env=worker_environment(backend, n_devices, member), text=True, bufsize=1,
+            start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -207,55 +313,17 @@ class Worker:
             self.ready = info
         return tag, info
 
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, payload: dict) -> bool:
-        """Send one configuration; False when the worker is already gone (a broken pipe)."""
-        try:
-            self.proc.stdin.write(json.dumps(payload) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            return False
-        return True
-
     def receive(self, timeout_s: float) -> tuple[str | None, dict]:
-        """Next protocol message; (None, {}) on timeout, ("EOF", {}) when the worker died.
-        A signal the parent received meanwhile is raised here (``interrupts.checkpoint``)."""
-        from kbench.common import interrupts
-
-        deadline = time.monotonic() + max(0.0, timeout_s)
-        while True:
-            interrupts.checkpoint()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None, {}
-            try:
-                line = self.lines.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                continue
-            if line is None:
-                return "EOF", {}
-            message = parse_message(line)
-            if message is not None:
-                return message
+        """Next protocol message (``next_message``)."""
+        return next_message(self.lines, timeout_s)
 
     def stderr_tail(self) -> str:
-        try:
-            self.stderr_file.seek(0)
-            lines = [ln.strip() for ln in self.stderr_file.read().splitlines() if ln.strip()]
-            return lines[-1][:300] if lines else ""
-        except (OSError, ValueError):
-            return ""
+        lines = self.stderr_lines()
+        return lines[-1][:300] if lines else ""
 
     def death(self) -> "Death":
         """Why the worker's stream ended (see the module docstring)."""
-        try:
-            rc = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            rc = self.proc.returncode
+        rc = self.final_returncode()
         after = oom_kill_count()
         oom_evidence = (self.oom_kills_before is not None and after is not None and after > self.oom_kills_before)
         return Death(rc, self.killed_by_us, oom_evidence, self.stderr_tail())
@@ -267,25 +335,7 @@ class Worker:
 
     def kill(self):
         self.killed_by_us = True
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def stop(self):
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.stderr_file.close()
+        self.kill_session()
 
 
 class WorkerPool:
@@ -472,10 +522,12 @@ def join_process_group() -> None:
         return
     from kbench.running.backends import get
 
-    process_id = int(os.environ[PROCESS_ID_ENV])
+    # No id given: a task of an srun step (``SLURM_PROCID``), whose framework reads it itself.
+    process_id = int(os.environ.get(PROCESS_ID_ENV) or os.environ.get("SLURM_PROCID") or 0)
     try:
         get(os.environ.get("KERAS_BACKEND", "tensorflow")).join_processes(
-            n_processes, process_id, os.environ.get(COORDINATOR_ENV, ""), int(os.environ.get(JOIN_TIMEOUT_ENV) or 120))
+            n_processes, process_id, os.environ.get(COORDINATOR_ENV, ""), int(os.environ.get(JOIN_TIMEOUT_ENV) or 120),
+            int(os.environ.get(DEVICES_ENV) or 1))
     except Exception as exc:  # noqa: BLE001 - the parent reads the reason from stderr
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         sys.stderr.write(f"kbench: process {process_id} of {n_processes} could not join its group: {message}\n")
