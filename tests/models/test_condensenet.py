@@ -134,7 +134,8 @@ def test_widths_that_do_not_split_into_groups_are_refused():
 
 # Every new family runs its forward pass on the other Keras backends (JAX here and torch under
 # -m slow; test_igc and test_nasnet take the opposite turns).
-@pytest.mark.parametrize("backend", ["jax", pytest.param("torch", marks=pytest.mark.slow)])
+# JAX runs the index/permute layers op by op, eagerly: minutes on 2 cores, so only in the heaviest tier.
+@pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.extra_slow), "torch"])
 def test_forward_on_other_backends(backend):
     code = ("import keras, numpy as np, kbench\n"
             "for name in ('condensenet74_c8_g8', 'condensenet74_c4_g4'):\n"

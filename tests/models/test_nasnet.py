@@ -68,7 +68,7 @@ def test_penultimate_filters_must_split_into_the_cells():
         nasnet(input_shape=(32, 32, 3), penultimate_filters=1000)
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.slow), "torch"])
 def test_forward_on_other_backends(backend):
     code = ("import keras, numpy as np, kbench\n"
             "m = kbench.build('nasnet_a_mobile', input_shape=(32, 32, 3), num_classes=5)\n"
