@@ -401,7 +401,8 @@ def overhead_check(cfg: dict, repeats: int | None = None, tolerance: float = OVE
     Beside it, the paired ratio harness/minimal on the real step: pairs of loops run back to back
     (the order alternating, so neither always runs first on a warming or throttling machine), the
     median of the per-pair ratios with a bootstrap interval. ``repeats=None`` adds pairs, ten at a
-    time, until the interval is within ``tolerance`` of its median or ``OVERHEAD_PAIRS[1]`` pairs ran;
+    time, until the interval decides (inside 1 +- ``tolerance``, or wholly outside it) or
+    ``OVERHEAD_PAIRS[1]`` pairs ran;
     a fixed ``repeats`` runs exactly that many. ``verdict`` says what the interval shows.
     """
     import numpy as np
@@ -419,22 +420,27 @@ def overhead_check(cfg: dict, repeats: int | None = None, tolerance: float = OVE
             else:
                 minimal.append(minimal_loop(step, sync, cfg["iters"], cfg["batch_size"]))
 
+    def decided(low: float, high: float) -> str | None:
+        if low >= 1 - tolerance and high <= 1 + tolerance:
+            return (f"within {tolerance:.0%}: the {OVERHEAD_CONFIDENCE:.0%} interval of the paired ratio is inside "
+                    f"1 +- {tolerance:.0%}")
+        if high < 1 - tolerance:
+            return f"slower: the harness loop is more than {tolerance:.0%} slower than the minimal loop"
+        if low > 1 + tolerance:
+            return f"faster: the harness loop is more than {tolerance:.0%} faster than the minimal loop (a machine effect)"
+        return None
+
     fewest, most = (repeats, repeats) if repeats else OVERHEAD_PAIRS
     while len(harness) < most:
         add_pair()
-        if len(harness) >= fewest and len(harness) % 10 == 0:
-            ratio, low, high = paired_ratio_interval(harness, minimal)
-            if max(high - ratio, ratio - low) <= tolerance * ratio:
-                break
+        if len(harness) >= fewest and len(harness) % 10 == 0 and decided(*paired_ratio_interval(harness, minimal)[1:]):
+            break
     ratio, low, high = paired_ratio_interval(harness, minimal)
     extra_s = loop_cost_per_step()
     step_s = cfg["batch_size"] / float(np.median(minimal))
-    if low >= 1 - tolerance and high <= 1 + tolerance:
-        verdict = f"within {tolerance:.0%}: the {OVERHEAD_CONFIDENCE:.0%} interval of the paired ratio is inside 1 +- {tolerance:.0%}"
-    elif high < 1 - tolerance:
-        verdict = f"slower: the harness loop is more than {tolerance:.0%} slower than the minimal loop"
-    else:
-        verdict = (f"inconclusive: the {OVERHEAD_CONFIDENCE:.0%} interval [{low:.3f}, {high:.3f}] is wider than "
+    verdict = decided(low, high)
+    if verdict is None:
+        verdict = (f"inconclusive: the {OVERHEAD_CONFIDENCE:.0%} interval [{low:.3f}, {high:.3f}] is not inside "
                    f"1 +- {tolerance:.0%}; rerun on a quieter machine or with more --repeats / --iters")
     request = cfg["request"]
     return {"loop_overhead_us_per_step": extra_s * 1e6, "loop_overhead_fraction": extra_s / step_s,
