@@ -68,16 +68,17 @@ def parse_set(items: Sequence[str] | None, what: str = "--set") -> dict[str, Any
     return kwargs
 
 
-def variant_from_config(table: Any, source: str) -> dict[str, Any]:
-    """The ``set`` table of a TOML config: option -> value (TOML values are already typed)."""
+def variant_from_config(table: Any, what: str) -> dict[str, Any]:
+    """Builder options given as a table (TOML ``set``, a Python dict): option -> value, already
+    typed; keys must be identifiers and numbers finite. ``what`` names the value in errors."""
     if not isinstance(table, dict):
-        raise UsageError(f"'set' in {source} must be a table of builder options (KEY = VALUE), "
+        raise UsageError(f"{what} must be a table of builder options (KEY = VALUE), "
                          f"got {type(table).__name__} {table!r}")
     for key, value in table.items():
         if not str(key).isidentifier():
-            raise UsageError(f"'set' key {key!r} in {source} is not a Python identifier")
+            raise UsageError(f"{what}: key {key!r} is not a Python identifier")
         if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"'set' {key} = {value} in {source} is not a finite number")
+            raise UsageError(f"{what}: {key} = {value} is not a finite number")
     return dict(table)
 
 

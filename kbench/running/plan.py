@@ -93,14 +93,7 @@ def _input_size(value, what):
 
 def _variant(value, what):
     """``--set KEY=VALUE`` items (literals parsed) or a table/dict of builder options (typed)."""
-    if not isinstance(value, dict):
-        return check.parse_set(value, what)
-    for key, item in value.items():
-        if not str(key).isidentifier():
-            raise UsageError(f"{what}: key {key!r} is not a Python identifier")
-        if isinstance(item, float) and not math.isfinite(item):
-            raise UsageError(f"{what}: {key} = {item} is not a finite number")
-    return dict(value)
+    return check.variant_from_config(value, what) if isinstance(value, dict) else check.parse_set(value, what)
 
 
 def _shard(value, what):
