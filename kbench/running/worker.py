@@ -328,11 +328,6 @@ class Worker(PipedProcess):
         oom_evidence = (self.oom_kills_before is not None and after is not None and after > self.oom_kills_before)
         return Death(rc, self.killed_by_us, oom_evidence, self.stderr_tail())
 
-    def death_reason(self) -> tuple[str, str]:
-        """(status, message) for a worker whose stream ended unexpectedly."""
-        death = self.death()
-        return death.status, death.message
-
     def kill(self):
         self.killed_by_us = True
         self.kill_session()
