@@ -1,9 +1,11 @@
 """What warm workers buy: the wall time of one ``kbench sweep`` of four small models against the
 same sweep of the first one alone (same flags, a fresh profile cache each, so profiling counts).
 
-    .venv/bin/python benchmarks/warm_workers.py [--models lenet5,resnet18,mobilenet_v2_040,shufflenet_v2_x0_5]
+    .venv/bin/python benchmarks/warm_workers.py [--models lenet5,resnet18,mobilenet_v2_040,shufflenet_v2_x0_5] [--repeats 3]
 
-Prints one JSON object: both wall times in seconds and their ratio. Each configuration is short
+Prints one JSON object: both wall times in seconds (the median of ``--repeats`` runs of each,
+alternating, so that a drift of the machine reaches both) and the ratio of the medians, with
+every run's times. Each configuration is short
 (a few steps), so the sweeps' cost is mostly starting workers and building models: with one warm
 worker per backend the four-model sweep pays TensorFlow's import once, as the one-model sweep
 does. A benchmark, not a test: it measures time (run it on an idle machine).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,12 +40,17 @@ def sweep_seconds(models: str, folder: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="lenet5,resnet18,mobilenet_v2_040,shufflenet_v2_x0_5")
-    models = parser.parse_args().models
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    ones, alls = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        one = sweep_seconds(models.split(",")[0], Path(tmp) / "one")
-        four = sweep_seconds(models, Path(tmp) / "all")
-    print(json.dumps({"models": models, "one_model_s": round(one, 1), "all_models_s": round(four, 1),
-                      "ratio": round(four / one, 2), "flags": " ".join(FLAGS)}))
+        for repeat in range(args.repeats):
+            ones.append(sweep_seconds(args.models.split(",")[0], Path(tmp) / f"one{repeat}"))
+            alls.append(sweep_seconds(args.models, Path(tmp) / f"all{repeat}"))
+    one, four = statistics.median(ones), statistics.median(alls)
+    print(json.dumps({"models": args.models, "one_model_s": round(one, 1), "all_models_s": round(four, 1),
+                      "ratio": round(four / one, 2), "one_model_runs_s": [round(t, 1) for t in ones],
+                      "all_models_runs_s": [round(t, 1) for t in alls], "flags": " ".join(FLAGS)}))
     return 0
 
 

@@ -68,8 +68,10 @@ def main(argv=None) -> int:
     """Run one command. SIGINT, SIGTERM and SIGHUP stop any command alike (``kbench.common.interrupts``):
     one line on stderr, exit 128 + the signal's number."""
     from kbench.common import interrupts
+    from kbench.models.session import own_process
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    own_process()
     installed = interrupts.install()
     try:
         parser = build_parser()

@@ -8,6 +8,16 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def pytest_collection_finish(session):
+    """Every test module is imported (Keras and TensorFlow with them): this process is kbench's
+    own, and what it holds now lives as long as it does, out of the garbage collector's sight
+    (``kbench.models.session``), so the collection after each test costs that test's objects only."""
+    from kbench.models.session import freeze_survivors, own_process
+
+    own_process()
+    freeze_survivors()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_session():
     """Clear Keras' global state (layer-name counters, graphs) after each test that used Keras.
@@ -15,6 +25,7 @@ def _fresh_keras_session():
     Only when Keras is already imported, so tests that never touch it stay cheap.
     """
     yield
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        keras.backend.clear_session()
+    if "keras" in sys.modules:
+        from kbench.models.session import forget_models
+
+        forget_models()

@@ -26,6 +26,7 @@ PAIRS = [(path.parent.name, path.name[:6]) for path in sorted(AA.glob("set*/pair
 PRIORITISED = AA / "set2"  # the sweeps at scheduler priority -20
 INJECTED = sorted(PRIORITISED.glob("inject*.csv"))  # resnet18 64x64 b8 train really 40% slower (aa/README.md)
 BEFORE_INJECTED = PRIORITISED / "pair10_b.csv"  # the last A/A run, measured just before them
+QUIET = AA / "set3"  # the same runs on a quiet machine
 
 
 def _slowed_run_again(calls=None):
@@ -158,6 +159,24 @@ def test_a_slowdown_measured_under_heavy_load_is_not_comparable_never_same(tmp_p
     assert slowed["verdict"] == stats.NOT_COMPARABLE and "heavy load" in slowed["note"]
     assert slowed["change"] < -0.3 and slowed["p_value"] <= stats.DEFAULT_ALPHA
     assert night.exit_code == 0 and night.regressions == [] and " not comparable" in night.summary
+
+
+def test_an_injected_slowdown_on_a_quiet_machine_is_confirmed_and_fails_the_night(tmp_path):
+    """The same injected slowdown recorded on a quiet machine (aa/set3/: other processes under 5%
+    of the CPUs): against the last A/A run it is `slower`, and the re-measurement (its visits: the
+    other injected runs, suspect and control from the same run) confirms it: exit 1, and the night
+    names that configuration only."""
+    injected = sorted(QUIET.glob("inject*.csv"))
+    new = _pair_night(tmp_path, QUIET / "pair10_b.csv", injected[0])
+    calls = []
+    night = run_night(new, remeasure=recorded_remeasure(injected[1:], calls))
+    assert [(r["model"], r["batch_size"], r["mode"]) for r in night.regressions] == [("resnet18", "8", "train")]
+    (regression,) = night.regressions
+    assert regression["confirmation"].startswith("confirmed: re-measured -") and regression["change"] <= -0.2
+    # Every suspect is re-measured (5 visits, with a control); another one of this night is not confirmed.
+    assert all(call[2] == stats.min_rounds(stats.DEFAULT_ALPHA) and call[1] is not None for call in calls)
+    assert regression["key"] in [call[0] for call in calls]
+    assert night.exit_code == 1 and "1 confirmed" in night.summary
 
 
 @pytest.mark.slow  # three real measurements (two sweeps and the re-measurement): minutes on 2 cores

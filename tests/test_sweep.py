@@ -85,6 +85,58 @@ def test_flops_and_achieved_tflops(two_model_sweep):
         assert float(row["achieved_tflops"]) == pytest.approx(flops * mult * sps / 1e12, rel=1e-3)
 
 
+PROFILE_FIELDS = ("params_trainable", "macs", "flops_tf")
+
+
+def _profiled_apart(monkeypatch):
+    """The requests the sweep profiled in a worker of their own (a second build of the model)."""
+    from kbench.running.supervisor import Profiler
+
+    apart, real = [], Profiler._run
+
+    def run(self, payload, deadline_s):
+        apart.append(payload["model"])
+        return real(self, payload, deadline_s)
+
+    monkeypatch.setattr(Profiler, "_run", run)
+    return apart
+
+
+def _separate_profile(name, size):
+    from kbench.counting.profiling import profile
+    from kbench.models.registry import resolve
+
+    record = profile(resolve(name, (size, size)))
+    return {k: record[k] for k in PROFILE_FIELDS}
+
+
+def test_the_worker_profiles_the_model_it_measured(tmp_path, monkeypatch):
+    """A TensorFlow float32 configuration's worker profiles the very model it measured (trained,
+    here), so no model is built twice: the counts are a separate profile's, to the unit."""
+    apart = _profiled_apart(monkeypatch)
+    out = tmp_path / "s.csv"
+    assert sweep(["--models", "resnet18", "--input-size", "32", "--batch-sizes", "2,4", "--modes", "train",
+                  "--no-jit", "--out", str(out), *FAST], str(tmp_path / "cache")) == 0
+    rows = read(out).to_dict("records")
+    assert apart == [] and len(rows) == 2 and {row["status"] for row in rows} == {"ok"}
+    expected = _separate_profile("resnet18", 32)
+    assert all({k: int(row[k]) for k in PROFILE_FIELDS} == expected for row in rows)
+    assert len(list((tmp_path / "cache").glob("resnet18-32x32x3-*.json"))) == 1
+
+
+def test_a_model_whose_first_configuration_cannot_profile_is_profiled_apart(tmp_path, monkeypatch):
+    """A first configuration in mixed precision (or one that fails) cannot give the float32
+    profile: it is made apart, once, and every row has it."""
+    apart = _profiled_apart(monkeypatch)
+    out = tmp_path / "s.csv"
+    assert sweep(["--models", "lenet5", "--input-size", "32", "--batch-sizes", "2", "--modes", "infer",
+                  "--precision", "mixed_bfloat16,float32", "--no-jit", "--out", str(out), *FAST],
+                 str(tmp_path / "cache")) == 0
+    rows = read(out).to_dict("records")
+    assert apart == ["lenet5"] and [row["precision"] for row in rows] == ["mixed_bfloat16", "float32"]
+    assert all({k: int(row[k]) for k in PROFILE_FIELDS} == _separate_profile("lenet5", 32) for row in rows)
+
+
 def test_resume_on_finished_file_adds_nothing(two_model_sweep, profile_cache):
     _, out = two_model_sweep
     before = out.read_text()

@@ -154,12 +154,26 @@ def test_other_cpu_fraction_from_two_snapshots():
     assert snapshot is None or (snapshot[0] <= snapshot[1] and snapshot[2] >= 0)
 
 
-def test_a_load_window_lasts_long_enough_to_tell():
-    """A window closed at once still spans ``min_s``: enough clock ticks for a share."""
+def test_a_load_window_lasts_long_enough_to_tell(monkeypatch):
+    """A window closed at once, in a process with no earlier reading, still spans ``min_s``
+    (waiting): enough clock ticks for a share."""
+    monkeypatch.setattr(timing, "_READINGS", [])
     started = time.monotonic()
     window = timing.LoadWindow(min_s=0.6)
     other, own = window.close()
     assert time.monotonic() - started >= 0.6
+    if timing.cpu_snapshot() is not None:
+        assert other is not None and 0 <= other <= 1 and own is not None and 0 <= own <= 1
+
+
+def test_a_short_window_starts_at_an_earlier_reading_instead_of_waiting(monkeypatch):
+    """A warm worker's short configuration: the window reaches back to the process's latest
+    reading at least ``min_s`` old (the configuration before it) rather than idling."""
+    timing.cpu_reading()
+    time.sleep(0.4)
+    window = timing.LoadWindow(min_s=0.3)
+    monkeypatch.setattr(timing.time, "sleep", lambda seconds: pytest.fail(f"waited {seconds} s"))
+    other, own = window.close()
     if timing.cpu_snapshot() is not None:
         assert other is not None and 0 <= other <= 1 and own is not None and 0 <= own <= 1
 

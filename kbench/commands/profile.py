@@ -12,7 +12,6 @@ convention and input size).
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 import sys
@@ -26,6 +25,7 @@ from kbench.common.csvio import ROW_CHECK_COLUMN, RowWriter, read_rows, to_csv_t
 from kbench.errors import UsageError
 from kbench.common.humanize import human_count, model_label
 from kbench.counting.sizes import SIZE_KEYS
+from kbench.models.session import freeze_survivors
 
 NAME = "profile"
 HELP = "count parameters, FLOPs (TF profiler) and MACs of a model"
@@ -169,14 +169,14 @@ def _profiled(requests, jobs, *, per_layer, convention, part):
 
 
 def _start_worker():
-    import gc
-
     from kbench.counting import profiling
+    from kbench.models.session import own_process
     from kbench.running.worker import die_with_parent
 
     die_with_parent()
+    own_process()  # each model's clean-up collects only that model (kbench.models.session)
     profiling.require_tensorflow_backend()  # imports Keras and TensorFlow once, before the first model
-    gc.freeze()
+    freeze_survivors()
 
 
 def _profile_in_worker(payload, per_layer, convention_name, part):
@@ -288,8 +288,8 @@ def run(args) -> int:
             existing = read_rows(args.out)  # validates an existing file
     require_tensorflow_backend()
     # Everything imported so far (TensorFlow, Keras, the zoo) lives as long as the process: out of
-    # the garbage collector's sight, each model's clear_session() collects only that model.
-    gc.freeze()
+    # the garbage collector's sight, each model's clean-up collects only that model.
+    freeze_survivors()
     environment = env.environment()
     run_id = env.new_run_id()
     csv_columns = PER_LAYER_CSV_COLUMNS if args.per_layer else PROFILE_COLUMNS

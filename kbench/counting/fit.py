@@ -27,6 +27,7 @@ from kbench.errors import UsageError
 from kbench.counting.conventions import notes
 from kbench.counting.conventions.notes import seed_convention_ops  # noqa: F401  (moved there; re-exported)
 from kbench.counting.layer_walk import prod as _prod
+from kbench.models.session import forget_models
 
 # Registered name -> (entry of architectures/saliency/reference.json, symbol values, convention options).
 # b = batch size in the notes' BN cost (1: one image); MDF: n superpixels, k segmentations (the
@@ -195,8 +196,6 @@ def measure(requests, *, counter: str = "profile", seed_terms: bool | None = Non
     ``counter="profile"`` uses the TF profiler (``kbench.counting.profiling.profile_model``),
     ``"analytic"`` the independent counter ``kbench.counting.macs.count_macs`` (no tracing; faster).
     """
-    import keras
-
     from kbench.counting.layer_walk import count_params
     from kbench.counting.macs import count_macs
     from kbench.counting.profiling import profile_model
@@ -219,7 +218,7 @@ def measure(requests, *, counter: str = "profile", seed_terms: bool | None = Non
             row["seed_terms_by_kind"] = extra["by_kind"]
             row["seed_params"] = notes.count_params(model, bn=bn)
         rows.append(row)
-        keras.backend.clear_session()
+        forget_models()
     return rows
 
 

@@ -53,6 +53,7 @@ from kbench.errors import UsageError
 from kbench.counting.layer_walk import count_params, flat_layers, is_nested_model, layer_calls
 from kbench.counting.memory_cost import memory_access_cost
 from kbench.counting.sizes import estimate_sizes
+from kbench.models.session import forget_models
 from kbench.models.views import functional_view
 
 # Ops whose profiler FLOPs are 2 x multiply-accumulates.
@@ -484,8 +485,6 @@ def profile(request, per_layer: bool = False, convention=None, part: str = "whol
 
     The request was validated where it was made (``registry.resolve``); nothing is re-checked here.
     """
-    import keras
-
     require_tensorflow_backend()
     model = request.build()
     record = profile_model(model, request.input_shape, per_layer=per_layer, convention=convention, part=part)
@@ -493,5 +492,5 @@ def profile(request, per_layer: bool = False, convention=None, part: str = "whol
     record["family"] = request.family
     record["variant"] = dict(request.variant)
     if getattr(request.spec, "kind", None) != "object":  # not under a caller's own model object
-        keras.backend.clear_session()
+        forget_models()
     return record

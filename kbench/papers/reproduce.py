@@ -34,6 +34,7 @@ from kbench.papers.loader import (COMPARED, VERDICTS, PaperTable, PrintedValue, 
 from kbench.counting.conventions.params import KERNELS, named_weights, papers_params
 from kbench.papers import checks as checks_module
 from kbench.papers.vocabulary import CONVENTIONS
+from kbench.models.session import forget_models
 
 # Activation memory (max_channels, memory, peak_memory): 16-bit activations, as the MobileNet V2
 # paper's memory table assumes; its "Kb" are 1000 bytes (128 x 56 x 56 x 2 B = 802,816 B -> "800").
@@ -435,8 +436,6 @@ def _judge_check(item: _Pending, common_ratio: float | None = None) -> None:
 
 def reproduce(tables: Iterable[PaperTable] | None = None, *, progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """The report rows of ``tables`` (all by default), in table and reading order."""
-    import keras
-
     from kbench.models import registry
 
     tables = list(load_tables() if tables is None else tables)
@@ -483,7 +482,7 @@ def reproduce(tables: Iterable[PaperTable] | None = None, *, progress: Callable[
             except (NotMeasured, ValueError, ZeroDivisionError) as exc:
                 item.check_error = str(exc)
         del model, measurements
-        keras.backend.clear_session()
+        forget_models()
     groups: dict[tuple, list[_Pending]] = {}
     for item in items:
         if item.value.check is None or item.entry["verdict"] != "unexplained":
@@ -575,8 +574,6 @@ def _formula_variables(layer, input_shape) -> dict[str, int]:
 
 def check_formulas(tables: Iterable[PaperTable]) -> list[dict[str, Any]]:
     """Each printed formula evaluated for a real Keras layer beside what kbench measures on it."""
-    import keras
-
     from kbench.counting import conventions
 
     rows = []
@@ -616,5 +613,5 @@ def check_formulas(tables: Iterable[PaperTable]) -> list[dict[str, Any]]:
                 entry["verdict"] = "explained"
                 entry["check"] = ("the same formula rounded down (Keras pooling with padding='valid' floors, the "
                                   f"formula's ceil is Caffe's ceil mode) gives {measured}")
-            keras.backend.clear_session()
+            forget_models()
     return rows

@@ -71,6 +71,7 @@ class Backend:
     module: str = ""  # imported to run it; its presence means "installed"
     install_extra: str = ""  # pip install kbench[<extra>]
     jit_unsupported_reason: str = ""  # non-empty: jit configurations are recorded as skipped
+    profiles: bool = False  # its workers can TF-profile a model (the profile is a TensorFlow graph)
 
     @property
     def supports_jit(self) -> bool:
@@ -178,6 +179,7 @@ class TensorFlowBackend(Backend):
     name = "tensorflow"
     module = "tensorflow"
     install_extra = "cpu"
+    profiles = True
 
     def default_jit(self) -> bool:
         # Keras enables XLA on TensorFlow only with a GPU: XLA's CPU convolutions are about 10x

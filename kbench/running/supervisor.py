@@ -37,7 +37,8 @@ from kbench.running.backends import BACKENDS
 from kbench.running.plan import Config
 from kbench.running.profile_cache import FIELDS as PROFILE_FIELDS
 from kbench.running.profile_cache import ProfileCache
-from kbench.running.worker import POOL, PROFILE, PROFILE_OP, READY, RESULT, START, PipedProcess, Worker, WorkerPool
+from kbench.running.worker import (POOL, PROFILE, PROFILE_AFTER, PROFILE_OP, READY, RESULT, START, PipedProcess, Worker,
+                                   WorkerPool)
 
 STARTUP_TIMEOUT_S = 120.0
 NOT_RUN = object()  # the time budget ran out: no row
@@ -79,6 +80,7 @@ class Runner:
         self.worker: Worker | None = None
         self.broken: str | None = None  # why a worker cannot start: every configuration fails alike
         self.retried = False  # the configuration in flight was retried after a SIGKILL
+        self.profile: dict = {}  # PROFILE_FIELDS of the model the last configuration measured, if asked
 
     def start(self):
         """None when a worker is ready; ``NOT_RUN``; or the reason it cannot start."""
@@ -96,15 +98,19 @@ class Runner:
             self.broken = found
         return found
 
-    def measure(self, cfg: Config):
-        """The worker's result dict for ``cfg`` (a row's status and fields), or ``NOT_RUN``."""
-        result = self._attempt(cfg)
+    def measure(self, cfg: Config, profile: bool = False):
+        """The worker's result dict for ``cfg`` (a row's status and fields), or ``NOT_RUN``.
+        ``profile``: the worker also profiles the model it measured, when ``ok`` (a TensorFlow
+        float32 configuration); its ``PROFILE_FIELDS`` are then ``self.profile`` ({} if none)."""
+        self.profile = {}
+        result = self._attempt(cfg, profile)
         if result is NOT_RUN or result.get("status") == "ok" or not self.retried:
             return result
         return {**result, "error": f"{result.get('error', '')} (second attempt: the first worker was killed by SIGKILL)"}
 
-    def _attempt(self, cfg: Config):
+    def _attempt(self, cfg: Config, profile: bool):
         self.retried = False
+        payload = {**cfg.worker_payload(), **({PROFILE_AFTER: True} if profile else {})}
         for attempt in (1, 2):
             problem = self.start()
             if problem is NOT_RUN:
@@ -112,12 +118,15 @@ class Runner:
             if problem:
                 return {"status": "error", "error": f"{self.backend} worker failed to start: {problem}"}
             worker = self.worker
-            tag, result = (worker.receive(min(60.0, self.remaining())) if worker.send(cfg.worker_payload())
+            tag, result = (worker.receive(min(60.0, self.remaining())) if worker.send(payload)
                            else ("EOF", {}))
             if tag == START:
                 tag, result = worker.receive(min(self.timeout_s, self.remaining()))
             if tag == RESULT:
-                if worker.ready.get("fresh_worker_per_config") or result.get("status") not in CLEAN_STATUSES:
+                if profile and result.get("status") == "ok":
+                    self._receive_profile(worker)
+                if self.worker is not None and (worker.ready.get("fresh_worker_per_config")
+                                                or result.get("status") not in CLEAN_STATUSES):
                     self._drop()  # see Backend.fresh_worker_per_config; a failure leaves nothing behind
                 return result
             if tag is None:  # timeout (or the budget ran out)
@@ -135,6 +144,16 @@ class Runner:
                         "time in a fresh worker: likely the kernel's out-of-memory killer"}
             return {"status": death.status, "error": death.message}
         raise AssertionError("unreachable")
+
+    def _receive_profile(self, worker: Worker) -> None:
+        """The ``PROFILE`` that follows an ok ``RESULT`` asked for it; a worker that does not
+        answer within the time a configuration has is killed (the row stands; the sweep profiles
+        the model apart)."""
+        tag, answer = worker.receive(min(self.timeout_s, self.remaining()))
+        if tag != PROFILE:
+            self._drop(kill=True)
+        elif answer.get("status") == "ok":
+            self.profile = {k: answer.get(k) for k in PROFILE_FIELDS}
 
     def _drop(self, kill: bool = False):
         if self.worker is not None:
@@ -461,22 +480,40 @@ class Profiler:
         self.memo: dict[str, dict] = {}
         self.computed = 0
 
-    def get(self, request: ModelRequest, deadline_s: float) -> dict:
+    def known(self, request: ModelRequest) -> dict | None:
+        """The profile already at hand (this run's, or the cache's), or None."""
         payload = request.to_payload()
         ident = json.dumps(payload, sort_keys=True)
-        if ident in self.memo:
-            return self.memo[ident]
-        result = self.cache.load(payload) if self.cache else {}
-        if not result and self.available and deadline_s > 0:
-            result = self._run(payload, deadline_s)
-            if result:
-                self.computed += 1
-                if self.cache:
-                    try:
-                        self.cache.store(payload, result)
-                    except UsageError as exc:  # a cache that cannot be written only costs time
-                        print(f"kbench: warning: profile cache not written: {exc}", file=sys.stderr)
-        self.memo[ident] = result
+        if ident not in self.memo:
+            cached = self.cache.load(payload) if self.cache else {}
+            if not cached:
+                return None
+            self.memo[ident] = cached
+        return self.memo[ident]
+
+    def can_profile(self, cfg: Config) -> bool:
+        """Whether ``cfg``'s worker can profile the model it measures: a TensorFlow float32
+        configuration on one device, in one process (the profile is a float32 TF graph)."""
+        return (self.available and BACKENDS[cfg.backend].profiles and cfg.precision == "float32"
+                and cfg.n_devices == 1 and cfg.n_processes == 1)
+
+    def get(self, request: ModelRequest, deadline_s: float, computed: dict | None = None) -> dict:
+        """The profile of ``request``: known, else ``computed`` (a worker's, of the model it
+        measured), else computed now by a pooled TensorFlow worker within ``deadline_s``
+        ({} when it cannot be). What is computed goes into the cache."""
+        known = self.known(request)
+        if known is not None:
+            return known
+        payload = request.to_payload()
+        result = computed or (self._run(payload, deadline_s) if self.available and deadline_s > 0 else {})
+        if result:
+            self.computed += 1
+            if self.cache:
+                try:
+                    self.cache.store(payload, result)
+                except UsageError as exc:  # a cache that cannot be written only costs time
+                    print(f"kbench: warning: profile cache not written: {exc}", file=sys.stderr)
+        self.memo[json.dumps(payload, sort_keys=True)] = result
         return result
 
     def _run(self, payload: dict, deadline_s: float) -> dict:

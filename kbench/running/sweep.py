@@ -208,7 +208,11 @@ def run_sweep(resolved: ResolvedSweep, on_row: Callable[[dict], None] | None = N
             if remaining() <= 0:
                 not_run += len(todo)
                 continue
-            profile = profiler.get(todo[0].request, min(spec.timeout_s, remaining()))
+            # Unknown, the profile is made by the worker from the model the group's first configuration
+            # measured, when it can (ok, TensorFlow float32: no second build); else apart, before.
+            profile = profiler.known(todo[0].request)
+            if profile is None and not profiler.can_profile(todo[0]):
+                profile = profiler.get(todo[0].request, min(spec.timeout_s, remaining()))
             runner = (ProcessGroup(backend, n_devices, n_processes, spec.timeout_s, remaining, note_device,
                                    launcher=spec.launcher)
                       if n_processes > 1 else Runner(backend, n_devices, spec.timeout_s, remaining, note_device))
@@ -234,15 +238,20 @@ def run_sweep(resolved: ResolvedSweep, on_row: Callable[[dict], None] | None = N
                             progress.advance()
                             continue
                         limit = oom_limit(cfg, rows)
+                        computed = None
                         if limit is not None and cfg.batch_size > limit:
                             result = {"status": "skipped", "error": f"larger than batch {limit}, which ran out of memory"}
                         elif skip_reason:
                             result = {"status": "skipped", "error": skip_reason}
                         else:
-                            result = runner.measure(cfg)
+                            ask = profile is None and isinstance(runner, Runner) and profiler.can_profile(cfg)
+                            result = runner.measure(cfg, profile=True) if ask else runner.measure(cfg)
                             if result is NOT_RUN:
                                 not_run += 1
                                 continue
+                            computed = runner.profile if ask else None
+                        if profile is None:
+                            profile = profiler.get(cfg.request, min(spec.timeout_s, remaining()), computed)
                         emit_row(cfg, result, profile, rows, old)
             except BaseException:  # Ctrl-C, SIGTERM or a bug: do not leave a worker measuring on its own
                 runner.kill()

@@ -29,9 +29,9 @@ What one configuration measures:
 * ``other_cpu_frac``: the share of the machine's CPU time (all cores) that *other* processes
   used while the configuration ran (Linux ``/proc/stat`` busy time minus this process's own),
   over the whole configuration: from before the model is built to after the last round, and
-  never less than ``MIN_LOAD_WINDOW_S`` (a configuration that finishes sooner waits out the
-  rest, idle, before the second reading), so that every ``ok`` row has it wherever /proc exists
-  (``LoadWindow``); for a process group, minus its other processes' own shares too
+  never less than ``MIN_LOAD_WINDOW_S`` (a configuration that finishes sooner is measured from an
+  earlier reading of the same worker, or waits out the rest, idle, before the second reading),
+  so that every ``ok`` row has it wherever /proc exists (``LoadWindow``); for a process group, minus its other processes' own shares too
   (``kbench.running.supervisor.combine_results``). ``kbench compare`` does not judge two rows
   measured under very different load (``kbench.nightly.compare``).
 
@@ -133,25 +133,42 @@ def other_cpu_fraction(before, after) -> float | None:
 
 
 MIN_LOAD_WINDOW_S = 1.0
+_READINGS: list[tuple[float, tuple[int, int, int]]] = []  # this process's recent (monotonic time, snapshot)
+
+
+def cpu_reading() -> tuple[float, tuple[int, int, int] | None]:
+    """(now, ``cpu_snapshot()``), kept among this process's recent readings (``LoadWindow``)."""
+    now, snapshot = time.monotonic(), cpu_snapshot()
+    if snapshot is not None:
+        _READINGS.append((now, snapshot))
+        del _READINGS[:-8]
+    return now, snapshot
 
 
 class LoadWindow:
     """``other_cpu_frac`` over a window of at least ``min_s`` seconds: opened before a
-    configuration's model is built, closed after its last round. Closing early waits (idle) for
-    the rest of ``min_s``: a sub-second window is a handful of clock ticks, too few to tell the
-    other processes' share (``other_cpu_fraction`` returns None below ``MIN_LOAD_TICKS``)."""
+    configuration's model is built, closed after its last round. A sub-second window is a
+    handful of clock ticks, too few to tell the other processes' share (``other_cpu_fraction``
+    returns None below ``MIN_LOAD_TICKS``), so a shorter configuration's window starts earlier:
+    at the latest reading of this process taken at least ``min_s`` before the close (the
+    configuration before it in a warm worker; this process's own CPU time is never counted as
+    the others'); with none, closing waits (idle) for the rest of ``min_s``."""
 
     def __init__(self, min_s: float = MIN_LOAD_WINDOW_S):
         self.min_s = min_s
-        self.started = time.monotonic()
-        self.before = cpu_snapshot()
+        self.started, self.before = cpu_reading()
 
     def close(self) -> tuple[float | None, float | None]:
         """(other, own) CPU shares over the window (``cpu_shares``)."""
-        left = self.min_s - (time.monotonic() - self.started)
-        if left > 0:
-            time.sleep(left)
-        return cpu_shares(self.before, cpu_snapshot())
+        started, before = self.started, self.before
+        if time.monotonic() - started < self.min_s:
+            earlier = [reading for reading in _READINGS if time.monotonic() - reading[0] >= self.min_s]
+            if earlier:
+                started, before = earlier[-1]
+            else:
+                time.sleep(self.min_s - (time.monotonic() - started))
+        _, after = cpu_reading()
+        return cpu_shares(before, after)
 
 
 # ----------------------------------------------------------------------------- loops
@@ -257,17 +274,11 @@ def check_precision(model, precision: str) -> None:
 
 
 def clean_slate() -> None:
-    """Forget every model a worker built before (Keras' global state, then Python's garbage): each
+    """Forget every model a worker built before (``kbench.models.session.forget_models``): each
     configuration starts from the same state, whatever the worker ran earlier."""
-    import gc
+    from kbench.models.session import forget_models
 
-    import keras
-
-    try:
-        keras.utils.clear_session(free_memory=True)
-    except TypeError:
-        keras.utils.clear_session()
-    gc.collect()
+    forget_models()
 
 
 def model_memory_mb(peak_mb: float | None, source: str, baseline_mb: float | None) -> float | None:
@@ -284,13 +295,15 @@ def model_memory_mb(peak_mb: float | None, source: str, baseline_mb: float | Non
     return peak_mb
 
 
-def prepare(cfg: dict):
-    """Build the model for ``cfg`` under its precision policy; return (model, step, sync)."""
+def prepare(cfg: dict, clean: bool = True):
+    """Build the model for ``cfg`` under its precision policy; return (model, step, sync).
+    ``clean=False``: the caller has just called ``clean_slate``."""
     import keras
 
     from kbench.models.registry import ModelRequest
 
-    clean_slate()
+    if clean:
+        clean_slate()
     n_devices = int(cfg.get("n_devices", 1))
     # Data parallelism: the model is built and compiled inside the strategy's scope.
     parallel = backends.active().data_parallel(n_devices) if n_devices > 1 else None
@@ -313,10 +326,13 @@ def prepare(cfg: dict):
     return model, step, sync
 
 
-def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict], None] | None = None) -> dict:
+def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict], None] | None = None,
+            keep: Callable[[Any], None] | None = None) -> dict:
     """Run one configuration; return the result record (status ok/oom/error + numbers).
 
-    ``before_build(cfg)`` runs first inside the same error handling (the worker's fault hook).
+    ``before_build(cfg)`` runs first inside the same error handling (the worker's fault hook);
+    ``keep(model)`` is given the measured model of an ``ok`` configuration, after every number
+    was taken (the worker profiles it).
     """
     backend = backends.active()
     device = device or backend.detect()
@@ -330,7 +346,7 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         clean_slate()
         backend.peak_memory_reset(device["device"])
         baseline_mb = host_rss_mb()  # the framework loaded, no model of this configuration built yet
-        model, step, sync = prepare(cfg)
+        model, step, sync = prepare(cfg, clean=False)
         params = count_params(model)["params_trainable"]
         started = time.perf_counter()
         sync(step())
@@ -343,6 +359,8 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         peak, source = backend.peak_memory_mb(device["device"])
         throughputs = [cfg["batch_size"] * len(times) / sum(times) for times in per_round]
         summary = stats.summarize_rounds(throughputs, [t for times in per_round for t in times])
+        if keep is not None:
+            keep(model)
         return {**base, "status": "ok", "error": "", **summary, "other_cpu_frac": other_cpu,
                 "compile_s": compile_s, "peak_mem_mb": peak, "peak_mem_source": source,
                 "model_mem_mb": model_memory_mb(peak, source, baseline_mb), "params_trainable": params,

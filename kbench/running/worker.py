@@ -1,11 +1,12 @@
 """Worker subprocesses and their line protocol, both ends.
 
-The sweep (``kbench.running.sweep``) starts ``python -m kbench.running.worker worker`` once per model and
-backend (``KERAS_BACKEND`` set in its environment), and ``python -m kbench.running.worker profile``
-once for TensorFlow profiles, and talks to them over pipes, one message per line:
-``TAG {json}``. A measuring worker announces ``READY`` with its device, then for every
-configuration it reads one JSON line from stdin, answers ``START`` when it begins and
-``RESULT {...}`` when done. A profiling worker reads model requests and answers ``PROFILE``.
+The sweep (``kbench.running.sweep``) starts ``python -m kbench.running.worker`` per backend and
+device count (``KERAS_BACKEND`` set in its environment) and keeps it warm in a pool (``WorkerPool``)
+across models, and talks to it over pipes, one message per line: ``TAG {json}``. A worker
+announces ``READY`` with its device, then reads one JSON request per line: a configuration, which
+it answers with ``START`` when it begins and ``RESULT {...}`` when done (then, when the request
+has ``PROFILE_AFTER`` and the result is ``ok``, ``PROFILE`` of the model it measured), or a
+``{"op": PROFILE_OP, "request": ...}`` (TensorFlow), answered with ``PROFILE``.
 A worker measuring on n > 1 devices (``--devices``) gets the backend's environment for them
 (``Backend.worker_env``) and ``KBENCH_N_DEVICES``, and prepares them (``Backend.prepare_devices``)
 before its framework starts. A worker that is one of a process group (``--processes``, started by
@@ -58,6 +59,7 @@ from typing import Any
 READY, START, RESULT, PROFILE = "READY", "START", "RESULT", "PROFILE"
 TAGS = (READY, START, RESULT, PROFILE)
 PROFILE_OP = "profile"
+PROFILE_AFTER = "profile_after"  # in a measure request: after an ok RESULT, also PROFILE the measured model
 # What a worker can see of its parent's environment: a worker is reused only under the same values.
 WORKER_ENV_PREFIXES = ("KBENCH_", "KERAS_", "TF_", "XLA_", "JAX_", "CUDA_", "PYTHON", "OMP_", "MKL_")
 WORKER_ENV_PRIVATE = ("KBENCH_PARENT_PID",)
@@ -493,14 +495,17 @@ def _requests(stream):
             yield json.loads(line)
 
 
-def _profile(request_payload: dict) -> dict:
-    """A ``PROFILE`` answer: the TensorFlow profile's ``PROFILE_FIELDS`` of one model request."""
-    from kbench.counting.profiling import profile
+def _profile(request_payload: dict, model=None) -> dict:
+    """A ``PROFILE`` answer: the TensorFlow profile's ``PROFILE_FIELDS`` of one model request,
+    of ``model`` when given (the request's model, built for a float32 configuration and measured:
+    neither its weights' values nor its compiled step change a count)."""
+    from kbench.counting.profiling import profile, profile_model
     from kbench.models.registry import ModelRequest
     from kbench.running.timing import one_line
 
     try:
-        record = profile(ModelRequest.from_payload(request_payload))
+        request = ModelRequest.from_payload(request_payload)
+        record = profile(request) if model is None else profile_model(model, request.input_shape)
         return {"status": "ok", **{k: record.get(k) for k in PROFILE_FIELDS}}
     except Exception as exc:  # noqa: BLE001 - a failed profile is an answer, not a dead worker
         return {"status": "error", "error": one_line(exc)}
@@ -543,24 +548,31 @@ def worker_main() -> int:
         get(os.environ.get("KERAS_BACKEND", "tensorflow")).prepare_devices(n_devices)
     join_process_group()
     from kbench.common.quiet import quiet_import
+    from kbench.models.session import own_process
 
+    own_process()
     quiet_import("keras")
     from kbench.running import backends, timing
 
     backend = backends.active()
     device = backend.detect()
     fresh = backend.fresh_worker_per_config(device["device"])
+    timing.cpu_reading()  # where the first configuration's load window may start (LoadWindow)
     _send(proto, READY, {"backend": backend.name, **device, "fresh_worker_per_config": fresh})
     for request in _requests(sys.stdin):
         if request.get("op") == PROFILE_OP:
             _send(proto, PROFILE, _profile(request["request"]))
             continue
         _send(proto, START, {"key": request.get("key")})
-        result = timing.measure(request, device, before_build=lambda c: inject_fault(c, faults))
+        measured = []
+        result = timing.measure(request, device, before_build=lambda c: inject_fault(c, faults),
+                                keep=measured.append if request.get(PROFILE_AFTER) else None)
         if fresh and result.get("peak_mem_source") == "device_process_peak":
             result["peak_mem_source"] = "device"  # this process measures only this configuration
         result["key"] = request.get("key")
         _send(proto, RESULT, result)
+        if measured:  # asked to profile the model it measured (an ok float32 one): no second build
+            _send(proto, PROFILE, _profile(request["request"], measured.pop()))
     return 0
 
 
