@@ -28,8 +28,8 @@ if _SPEC:
     def _wrap(timing):
         original = timing.prepare
 
-        def prepare(cfg):
-            model, step, sync = original(cfg)
+        def prepare(cfg, **options):
+            model, step, sync = original(cfg, **options)
             if (cfg["request"]["model"], str(cfg["batch_size"]), cfg["mode"]) != (_MODEL, _BATCH, _MODE):
                 return model, step, sync
 
