@@ -373,6 +373,9 @@ def _write_rows(path: Path, rows: list[dict]):
         writer.writerows(rows)
 
 
+# Cells of 1e300 on a log axis: matplotlib's own tick arithmetic overflows (and says so) while
+# the figure still renders, which is what this test checks.
+@pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")
 @pytest.mark.parametrize("seed", range(6))
 def test_every_row_a_sweep_can_write_renders(tmp_path, seed):
     rng = random.Random(seed)

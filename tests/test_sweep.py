@@ -263,13 +263,16 @@ def acquired(monkeypatch):
 
 
 def test_torch_jit_is_a_skipped_row_not_a_hang(tmp_path, profile_cache, acquired):
-    """Recorded as skipped without starting a measuring worker (so nothing can hang)."""
+    """Recorded as skipped without starting a measuring worker (so nothing can hang). The row's
+    FLOPs may still need a TensorFlow worker to profile lenet5 (unless an earlier test of this
+    process cached it): never a torch one."""
     out = tmp_path / "torchjit.csv"
     assert sweep(["--models", "lenet5", "--batch-sizes", "1", "--modes", "infer", "--backend", "torch", "--jit",
                   "--out", str(out), *FAST], profile_cache) == 0
     df = read(out)
     assert list(df["status"]) == ["skipped"] and "torch" in df["error"][0]
-    assert acquired == []
+    assert [backend for backend, _ in acquired] in ([], ["tensorflow"])
+    assert df["flops_tf"][0] != ""
 
 
 def test_time_budget_leaves_configurations_unrun(tmp_path, profile_cache, capfd):
