@@ -80,7 +80,7 @@ def remeasure(configs: Sequence[Config], visits: int, timeout_s: float = DEFAULT
         raise ValueError("the configurations must share a backend and a device count")
     order = abba(visits) if len(configs) == 2 else [0] * visits
     first = configs[0]
-    worker = Worker(first.backend, n_devices=first.n_devices) if first.n_devices > 1 else Worker(first.backend)
+    worker = Worker(first.backend, n_devices=first.n_devices)
     throughputs: list[list[float]] = [[] for _ in configs]
     other_cpu: list[float] = []
     try:

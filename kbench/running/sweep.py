@@ -244,7 +244,7 @@ def run_sweep(resolved: ResolvedSweep, on_row: Callable[[dict], None] | None = N
                         elif skip_reason:
                             result = {"status": "skipped", "error": skip_reason}
                         else:
-                            ask = profile is None and isinstance(runner, Runner) and profiler.can_profile(cfg)
+                            ask = profile is None and profiler.can_profile(cfg)  # one process: a Runner
                             result = runner.measure(cfg, profile=True) if ask else runner.measure(cfg)
                             if result is NOT_RUN:
                                 not_run += 1

@@ -31,8 +31,8 @@ What one configuration measures:
   over the whole configuration: from before the model is built to after the last round, and
   never less than ``MIN_LOAD_WINDOW_S`` (a configuration that finishes sooner is measured from an
   earlier reading of the same worker, or waits out the rest, idle, before the second reading),
-  so that every ``ok`` row has it wherever /proc exists (``LoadWindow``); for a process group, minus its other processes' own shares too
-  (``kbench.running.supervisor.combine_results``). ``kbench compare`` does not judge two rows
+  so that every ``ok`` row has it wherever /proc exists (``LoadWindow``); for a process group,
+  minus its other processes' own shares too (``kbench.running.supervisor.combine_results``). ``kbench compare`` does not judge two rows
   measured under very different load (``kbench.nightly.compare``).
 
 ``minimal_loop`` is the smallest possible loop over the same compiled step (no per-step
@@ -59,6 +59,7 @@ from kbench.running import backends
 from kbench.results import stats
 from kbench.results.schema import MODES, PRECISIONS  # noqa: F401 - the vocabulary of a configuration
 from kbench.counting.layer_walk import count_params
+from kbench.models.session import forget_models
 
 
 
@@ -160,13 +161,13 @@ class LoadWindow:
 
     def close(self) -> tuple[float | None, float | None]:
         """(other, own) CPU shares over the window (``cpu_shares``)."""
-        started, before = self.started, self.before
-        if time.monotonic() - started < self.min_s:
-            earlier = [reading for reading in _READINGS if time.monotonic() - reading[0] >= self.min_s]
+        now, before = time.monotonic(), self.before
+        if now - self.started < self.min_s:
+            earlier = [snapshot for at, snapshot in _READINGS if now - at >= self.min_s]
             if earlier:
-                started, before = earlier[-1]
+                before = earlier[-1]
             else:
-                time.sleep(self.min_s - (time.monotonic() - started))
+                time.sleep(self.min_s - (now - self.started))
         _, after = cpu_reading()
         return cpu_shares(before, after)
 
@@ -273,14 +274,6 @@ def check_precision(model, precision: str) -> None:
                            f"{' ...' if len(wrong) > 5 else ''}")
 
 
-def clean_slate() -> None:
-    """Forget every model a worker built before (``kbench.models.session.forget_models``): each
-    configuration starts from the same state, whatever the worker ran earlier."""
-    from kbench.models.session import forget_models
-
-    forget_models()
-
-
 def model_memory_mb(peak_mb: float | None, source: str, baseline_mb: float | None) -> float | None:
     """The model's own working set (``model_mem_mb``): on CPU (``host_rss``) the configuration's
     peak resident set minus the worker's resident set just before the model was built, which is
@@ -297,13 +290,15 @@ def model_memory_mb(peak_mb: float | None, source: str, baseline_mb: float | Non
 
 def prepare(cfg: dict, clean: bool = True):
     """Build the model for ``cfg`` under its precision policy; return (model, step, sync).
-    ``clean=False``: the caller has just called ``clean_slate``."""
+    It first forgets every model built before (``forget_models``), so that each configuration
+    starts from the same state whatever the worker ran earlier; ``clean=False``: the caller has
+    just done so."""
     import keras
 
     from kbench.models.registry import ModelRequest
 
     if clean:
-        clean_slate()
+        forget_models()
     n_devices = int(cfg.get("n_devices", 1))
     # Data parallelism: the model is built and compiled inside the strategy's scope.
     parallel = backends.active().data_parallel(n_devices) if n_devices > 1 else None
@@ -343,7 +338,7 @@ def measure(cfg: dict, device: dict | None = None, before_build: Callable[[dict]
         if before_build is not None:
             before_build(cfg)
         load = LoadWindow()  # the whole configuration: build, compile, warm-up and rounds
-        clean_slate()
+        forget_models()
         backend.peak_memory_reset(device["device"])
         baseline_mb = host_rss_mb()  # the framework loaded, no model of this configuration built yet
         model, step, sync = prepare(cfg, clean=False)
