@@ -17,6 +17,7 @@ notes (a fit of it gives the coefficient "in the seed's convention").
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import operator
 import re
@@ -27,7 +28,7 @@ from kbench.errors import UsageError
 from kbench.counting.conventions import notes
 from kbench.counting.conventions.notes import seed_convention_ops  # noqa: F401  (moved there; re-exported)
 from kbench.counting.layer_walk import prod as _prod
-from kbench.models.session import forget_models
+from kbench.models.session import forget_models, shapes_only
 
 # Registered name -> (entry of architectures/saliency/reference.json, symbol values, convention options).
 # b = batch size in the notes' BN cost (1: one image); MDF: n superpixels, k segmentations (the
@@ -205,7 +206,8 @@ def measure(requests, *, counter: str = "profile", seed_terms: bool | None = Non
         info = SALIENCY_MODELS.get(request.name)
         with_seed_terms = info is not None if seed_terms is None else seed_terms
         h, w, _ = request.input_shape
-        model = request.build()
+        with contextlib.nullcontext() if counter == "profile" else shapes_only():  # the profiler runs a trace
+            model = request.build()
         if counter == "profile":
             macs = profile_model(model, request.input_shape)["macs"]
         else:

@@ -15,7 +15,9 @@ objects would keep their cyclic garbage alive.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 _OWN_PROCESS = False
 _FROZEN = False
@@ -49,3 +51,18 @@ def forget_models() -> None:
         freeze_survivors()
     else:
         gc.collect()
+
+
+@contextlib.contextmanager
+def shapes_only() -> Iterator[None]:
+    """Build models whose weights have shapes and no values, for counts that read only shapes and
+    layer configurations (parameters, the analytic MACs, memory, the papers' conventions).
+
+    Keras' ``StatelessScope`` without initialisation: a weight keeps its initializer and is never
+    filled, so a ResNet-50 at 224x224 builds in 0.16 s instead of 0.84 s and a VGG's 138 million
+    random numbers are never drawn. Not for anything that runs or traces the model (the TF
+    profiler, timing): a weight read outside the scope would put its initializer in the graph."""
+    import keras
+
+    with keras.StatelessScope(initialize_variables=False):
+        yield

@@ -34,7 +34,7 @@ from kbench.papers.loader import (COMPARED, VERDICTS, PaperTable, PrintedValue, 
 from kbench.counting.conventions.params import KERNELS, named_weights, papers_params
 from kbench.papers import checks as checks_module
 from kbench.papers.vocabulary import CONVENTIONS
-from kbench.models.session import forget_models
+from kbench.models.session import forget_models, shapes_only
 
 # Activation memory (max_channels, memory, peak_memory): 16-bit activations, as the MobileNet V2
 # paper's memory table assumes; its "Kb" are 1000 bytes (128 x 56 x 56 x 2 B = 802,816 B -> "800").
@@ -468,7 +468,8 @@ def reproduce(tables: Iterable[PaperTable] | None = None, *, progress: Callable[
         if progress:
             progress(f"{model_name} {input_size or ''} {variant or ''}".strip())
         request = registry.resolve(model_name, input_size, num_classes, variant)
-        model = request.build()
+        with shapes_only():  # every quantity measured here reads shapes and configurations only
+            model = request.build()
         measurements = ModelMeasurements(model, model_name, request.input_shape)
         for item in build["values"]:
             try:

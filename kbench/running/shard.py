@@ -197,12 +197,15 @@ def _count_main() -> int:
     quiet_import("keras")
     from kbench.counting.macs import count_macs
     from kbench.models.registry import ModelRequest
+    from kbench.models.session import shapes_only
 
     result = []
     for payload in payloads:
         try:
             _inject_fault(payload, faults)
-            result.append(int(count_macs(ModelRequest.from_payload(payload).build())["macs"]))
+            with shapes_only():
+                model = ModelRequest.from_payload(payload).build()
+            result.append(int(count_macs(model)["macs"]))
         except Exception as exc:  # noqa: BLE001 - one model that cannot be counted gets the fallback cost
             print(f"kbench: analytic MAC count of {payload.get('model')} failed: {exc}", file=sys.stderr)
             result.append(None)
