@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import kbench
 from kbench.counting.macs import count_macs
 from kbench.counting.profiling import profile_model
+from kbench.models.session import shapes_only
 
 
 def _outputs(result):
@@ -117,3 +119,15 @@ def check_model_forward():
         check_forward_and_profile(model, shape, num_classes, x)
 
     return check
+
+
+@pytest.fixture
+def build_shapes_only():
+    """``kbench.build`` without weight values, for the tests that only count (parameters, analytic
+    MACs, conventions): a full-size build 3-5 times faster."""
+
+    def build(name, **kwargs):
+        with shapes_only():
+            return kbench.build(name, **kwargs)
+
+    return build

@@ -24,9 +24,9 @@ PRESETS = {
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_exact_params_round_to_the_readme(name):
+def test_exact_params_round_to_the_readme(name, build_shapes_only):
     expected, readme = PRESETS[name]
-    model = kbench.build(name, input_shape=(128, 128, 3))
+    model = build_shapes_only(name, input_shape=(128, 128, 3))
     params = sum(math.prod(v.shape) for v in model.trainable_weights)
     assert params == expected == kbench.get_spec(name).primary_reported.params
     if readme is not None:
@@ -35,10 +35,10 @@ def test_exact_params_round_to_the_readme(name):
         assert round(params / 1e4) * 1e4 == 41.75e6  # the README's detail block, "41.75M"
 
 
-def test_mmengine_macs_at_800x1088_with_1000_proposals():
+def test_mmengine_macs_at_800x1088_with_1000_proposals(build_shapes_only):
     """Under mmengine's rules: backbone 71.28G + FPN 49.32G + RPN 43.02G + box head 14.30G = 177.93G
     (conv/linear MACs + 2 per BN element + 1 per nearest-upsampled element)."""
-    model = kbench.build("faster_rcnn_r50_fpn")
+    model = build_shapes_only("faster_rcnn_r50_fpn")
     counted = count_macs(model)
     bn_terms = sum(2 * math.prod(l.output.shape[1:]) for l in model.layers
                    if isinstance(l, keras.layers.BatchNormalization))

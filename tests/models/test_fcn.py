@@ -26,9 +26,9 @@ def _trainable(model):
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_exact_params_and_readme_rounding(name):
+def test_exact_params_and_readme_rounding(name, build_shapes_only):
     spec = kbench.get_spec(name)
-    model = kbench.build(name, input_shape=(64, 64, 3))
+    model = build_shapes_only(name, input_shape=(64, 64, 3))
     params = _trainable(model)
     backbone, dataset = name[len("fcn_"):].split("_d8_")
     assert params == fcn_params(dataset, backbone) == spec.primary_reported.params
@@ -41,13 +41,13 @@ def test_exact_params_and_readme_rounding(name):
 
 @pytest.mark.parametrize("name, expected", [("fcn_r50_d8_cityscapes", 395.764e9), ("fcn_r50_d8_synapse", 197.861e9),
                                             ("fcn_fcanet50_d8_cityscapes", 395.91e9)])
-def test_mmengine_macs_at_full_size(name, expected):
+def test_mmengine_macs_at_full_size(name, expected, build_shapes_only):
     """The mmengine convention at the dataset's size (no aux head, logits at 1/8), checked against
     the sum computed here by hand (conv MACs + 2 per BN output element) and the configs' figure;
     FcaNet adds its pooling of each map to the DCT grid (1 per input element)."""
     from kbench.counting.conventions import count
 
-    model = kbench.build(name)
+    model = build_shapes_only(name)
     counted = count("mmengine", model).total
     bn_terms = sum(2 * math.prod(layer.output.shape[1:]) for layer in model.layers
                    if isinstance(layer, keras.layers.BatchNormalization))
