@@ -27,7 +27,6 @@ from typing import Any, Iterable
 from kbench.errors import UsageError
 from kbench.counting.conventions import notes
 from kbench.counting.conventions.notes import seed_convention_ops  # noqa: F401  (moved there; re-exported)
-from kbench.counting.layer_walk import prod as _prod
 from kbench.models.session import forget_models, shapes_only
 
 # Registered name -> (entry of architectures/saliency/reference.json, symbol values, convention options).
