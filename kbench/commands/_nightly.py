@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from kbench.commands._common import format_table
 from kbench.common.csvio import to_csv_text

@@ -73,11 +73,10 @@ and ``note`` (evidence in words, with public references, that explains nothing b
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
 

@@ -2,8 +2,6 @@
 
 import keras
 import numpy as np
-import pytest
-from keras import ops
 
 from architectures.layers.detection import (
     DetectionOutput,

@@ -66,6 +66,7 @@ def test_shallow_mobilenet_drops_the_five_repeated_14x14_blocks():
     full, shallow = kbench.build("mobilenet_v1"), kbench.build("mobilenet_v1_shallow")
     per_block_params = 3 * 3 * 512 + 2 * 512 + 512 * 512 + 2 * 512
     per_block_macs = 14 * 14 * (3 * 3 * 512 + 512 * 512)
+    assert (count_params(full)["params_trainable"], count_macs(full)["macs"]) == (4_231_976, 568_740_352)
     assert count_params(shallow)["params_trainable"] == 4_231_976 - 5 * per_block_params == 2_887_976
     assert count_macs(shallow)["macs"] == 568_740_352 - 5 * per_block_macs == 307_323_392
     names = {layer.name for layer in shallow.layers}
