@@ -17,7 +17,6 @@ notes (a fit of it gives the coefficient "in the seed's convention").
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
 import operator
 import re
@@ -205,11 +204,12 @@ def measure(requests, *, counter: str = "profile", seed_terms: bool | None = Non
         info = SALIENCY_MODELS.get(request.name)
         with_seed_terms = info is not None if seed_terms is None else seed_terms
         h, w, _ = request.input_shape
-        with contextlib.nullcontext() if counter == "profile" else shapes_only():  # the profiler runs a trace
+        if counter == "profile":  # a trace: the weights must hold values
             model = request.build()
-        if counter == "profile":
             macs = profile_model(model, request.input_shape)["macs"]
         else:
+            with shapes_only():
+                model = request.build()
             macs = count_macs(model)["macs"]
         row = {"h": int(h), "w": int(w), "macs": int(macs), "params_trainable": count_params(model)["params_trainable"]}
         if with_seed_terms:

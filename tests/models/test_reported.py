@@ -15,7 +15,6 @@ import pytest
 import kbench
 from kbench.counting.layer_walk import count_params
 from kbench.counting.macs import count_macs
-from kbench.models.session import shapes_only
 
 
 
@@ -56,9 +55,8 @@ def _agrees(actual, figure_value, figure) -> bool:
 
 
 @pytest.mark.parametrize("name, size, variant, figures", _builds())
-def test_reported_figures_match_the_build(name, size, variant, figures):
-    with shapes_only():  # parameters and MACs read shapes only: no weight is filled
-        model = kbench.build(name, input_shape=size, **variant)
+def test_reported_figures_match_the_build(name, size, variant, figures, build_shapes_only):
+    model = build_shapes_only(name, input_shape=size, **variant)  # parameters and MACs read shapes only
     counts = count_params(model)
     macs = count_macs(model)["macs"] if any(f.macs is not None for f in figures) else None
     wrong = []
