@@ -92,6 +92,8 @@ def _option_defaults(spec) -> dict[str, Any]:
 def check_variant(request, what: str = "--set") -> None:
     """Refuse a string for an option whose default (preset or builder default) is a number, a
     bool, a list or a dict: ``groups=abc`` is a typo, not a request for a string."""
+    if not request.variant:
+        return
     defaults = _option_defaults(request.spec)
     for key, value in dict(request.variant).items():
         if not isinstance(value, str) or key not in defaults:

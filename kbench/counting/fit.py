@@ -181,7 +181,7 @@ def resolve_sizes(name: str, sizes, num_classes: int | None = None, variant=None
     built."""
     from kbench.models import registry
 
-    spec = registry.get_spec(name)
+    spec = registry.known_spec(name)
     if not isinstance(sizes, str):
         sizes = ",".join(f"{s}x{s}" if isinstance(s, int) else f"{s[0]}x{s[1]}" for s in sizes)
     return [registry.resolve(name, (h, w), num_classes, variant, imports=imports)

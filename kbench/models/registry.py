@@ -50,9 +50,53 @@ def _specs():
     return quiet_import("architectures").MODEL_SPECS
 
 
+def registered_specs():
+    """The registry itself, ``architectures.MODEL_SPECS`` (imports the zoo, and Keras)."""
+    return _specs()
+
+
+class IndexedSpec:
+    """A registered model as the zoo's index (``kbench.models.zoo_index``) describes it: what
+    naming, validating and planning read (name, family, input rules, default classes) without
+    importing the zoo. Anything else (the builder, the preset, the published figures) is the
+    registry's spec, loaded on first use."""
+
+    def __init__(self, metadata: Mapping[str, Any]):
+        self.name = metadata["name"]
+        self.family = metadata["family"]
+        self.default_input_shape = tuple(metadata["default_input_shape"])
+        self.min_input_size = tuple(metadata["min_input_size"])
+        self.input_multiple = metadata["input_multiple"]
+        self.default_num_classes = metadata["default_num_classes"]
+
+    def __getattr__(self, attr: str):  # only for what the index does not hold
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(get_spec(self.name), attr)
+
+    def __repr__(self) -> str:
+        return f"IndexedSpec({self.name!r})"
+
+
+_indexed: dict[str, IndexedSpec] = {}
+
+
+def _known():
+    """Name -> spec of every registered model: the registry once the zoo is imported (a model
+    registered at run time included), else the zoo's index, which costs no Keras import (a CLI
+    process that only names, validates and plans models: a sweep's parent, ``compare``)."""
+    if "architectures" in sys.modules:
+        return _specs()
+    if not _indexed:
+        from kbench.models import zoo_index
+
+        _indexed.update((m["name"], IndexedSpec(m)) for m in zoo_index.load())
+    return _indexed
+
+
 def list_models(family: str | None = None) -> list[str]:
     """Registered model names, sorted; ``family`` filters (unknown family -> UsageError)."""
-    specs = _specs()
+    specs = _known()
     if family is not None:
         families = list_families()
         if family not in families:
@@ -62,16 +106,31 @@ def list_models(family: str | None = None) -> list[str]:
 
 
 def list_families() -> list[str]:
-    return sorted({spec.family for spec in _specs().values()})
+    return sorted({spec.family for spec in _known().values()})
+
+
+def _unknown(name: str, names) -> UnknownModelError:
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; run 'kbench list' for the names"
+    return UnknownModelError(f"unknown model {name!r}{hint}")
 
 
 def get_spec(name: str):
+    """The registry's ``ModelSpec`` of ``name`` (imports the zoo); ``UnknownModelError`` with the
+    closest names."""
     specs = _specs()
     if name in specs:
         return specs[name]
-    close = difflib.get_close_matches(name, list(specs), n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; run 'kbench list' for the names"
-    raise UnknownModelError(f"unknown model {name!r}{hint}")
+    raise _unknown(name, specs)
+
+
+def known_spec(name: str):
+    """``name``'s spec as far as naming and validating need it, without importing the zoo when
+    it is not imported yet (``IndexedSpec``); ``UnknownModelError`` as ``get_spec``."""
+    specs = _known()
+    if name in specs:
+        return specs[name]
+    raise _unknown(name, specs)
 
 
 def normalize_input_shape(spec, input_shape=None) -> tuple[int, int, int]:
@@ -196,7 +255,7 @@ class ModelRequest:
                                  accepts=frozenset(source.get("accepts") or ()),
                                  imports=tuple(tuple(pair) for pair in source.get("imports") or ()))
         else:
-            spec = get_spec(payload["model"])
+            spec = known_spec(payload["model"])
         return cls(spec, tuple(payload["input_shape"]), None if classes is None else int(classes),
                    dict(payload.get("variant") or {}))
 
@@ -214,13 +273,14 @@ def resolve(name, input_shape=None, num_classes: int | None = None,
     if not isinstance(name, str) or is_user_selector(name):
         return resolve_user_model(name, input_shape, num_classes, variant, imports=imports)
     import_modules((module, "") for module in imports)  # named, so imported (and checked) for any model
-    spec = get_spec(name)
+    spec = known_spec(name)
     shape = normalize_input_shape(spec, input_shape)
     variant = dict(variant or {})
-    allowed = builder_kwargs(spec) - {"input_shape", "num_classes"}
-    unknown = sorted(set(variant) - allowed)
-    if unknown:
-        raise UsageError(f"unknown option {unknown[0]!r} for {name}; allowed: {', '.join(sorted(allowed))}")
+    if variant:  # (the builder's signature: the zoo is imported only for options)
+        allowed = builder_kwargs(spec) - {"input_shape", "num_classes"}
+        unknown = sorted(set(variant) - allowed)
+        if unknown:
+            raise UsageError(f"unknown option {unknown[0]!r} for {name}; allowed: {', '.join(sorted(allowed))}")
     if num_classes is None:
         num_classes = spec.default_num_classes
     elif isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes <= 0:

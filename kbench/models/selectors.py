@@ -54,7 +54,7 @@ def _expand_item(item: str, seen_files: tuple) -> list[str]:
         if not matched:
             raise UsageError(f"pattern {item!r} matches no registered model; run 'kbench list' for the names")
         return matched
-    registry.get_spec(item)  # UnknownModelError with close matches
+    registry.known_spec(item)  # UnknownModelError with close matches
     return [item]
 
 

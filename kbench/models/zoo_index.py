@@ -34,8 +34,8 @@ def build() -> dict[str, Any]:
     """The index, from the registry (imports the zoo, and Keras)."""
     from kbench.models import registry
 
-    return {"source_digest": zoo_digest(),
-            "models": [registry.get_spec(name).metadata() for name in registry.list_models()]}
+    specs = registry.registered_specs()
+    return {"source_digest": zoo_digest(), "models": [specs[name].metadata() for name in sorted(specs)]}
 
 
 def render(index: dict[str, Any]) -> str:

@@ -235,7 +235,7 @@ def default_num_classes(model: str) -> str:
     from kbench.models import registry
 
     try:
-        classes = registry.get_spec(model).default_num_classes
+        classes = registry.known_spec(model).default_num_classes
     except UsageError:
         return ""
     return "" if classes is None else str(classes)
