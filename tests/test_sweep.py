@@ -344,14 +344,14 @@ def test_each_model_is_resolved_once(monkeypatch):
     from kbench.running.plan import SweepSpec, plan, resolve
 
     lookups = []
-    real_get_spec, real_normalize = registry.get_spec, registry.normalize_input_shape
-    monkeypatch.setattr(registry, "get_spec", lambda name: lookups.append(name) or real_get_spec(name))
+    real_known_spec, real_normalize = registry.known_spec, registry.normalize_input_shape
+    monkeypatch.setattr(registry, "known_spec", lambda name: lookups.append(name) or real_known_spec(name))
     monkeypatch.setattr(registry, "normalize_input_shape",
                         lambda spec, shape=None: lookups.append(spec.name) or real_normalize(spec, shape))
     spec = SweepSpec(models=["lenet5", "resnet18"], batch_sizes=[1, 2], modes=["infer", "train"],
                      precisions=["float32"], backends=["tensorflow"], input_size=(32, 32))
     configs = plan(resolve(spec))
-    assert lookups == ["lenet5", "lenet5", "resnet18", "resnet18"]  # get_spec + shape, once per model
+    assert lookups == ["lenet5", "lenet5", "resnet18", "resnet18"]  # known_spec + shape, once per model
     assert len(configs) == 8 and len({id(c.request) for c in configs}) == 2
     payload = configs[0].worker_payload()
     assert payload["request"] == configs[0].request.to_payload()

@@ -44,15 +44,9 @@ from kbench.errors import InputSizeError, UnknownModelError, UsageError
 
 
 def _specs():
-    from kbench.common.quiet import quiet_import
+    from kbench.models.zoo_index import zoo_specs
 
-    quiet_import("keras")  # imported lazily (and quietly): the zoo imports Keras and its backend
-    return quiet_import("architectures").MODEL_SPECS
-
-
-def registered_specs():
-    """The registry itself, ``architectures.MODEL_SPECS`` (imports the zoo, and Keras)."""
-    return _specs()
+    return zoo_specs()
 
 
 class IndexedSpec:

@@ -30,11 +30,18 @@ def zoo_digest() -> str:
     return source_digest([package_dir("architectures")])
 
 
+def zoo_specs():
+    """The registry itself, ``architectures.MODEL_SPECS``: imports the zoo, and Keras with it
+    (lazily and quietly; ``kbench.models.registry`` is the one way to query it)."""
+    from kbench.common.quiet import quiet_import
+
+    quiet_import("keras")
+    return quiet_import("architectures").MODEL_SPECS
+
+
 def build() -> dict[str, Any]:
     """The index, from the registry (imports the zoo, and Keras)."""
-    from kbench.models import registry
-
-    specs = registry.registered_specs()
+    specs = zoo_specs()
     return {"source_digest": zoo_digest(), "models": [specs[name].metadata() for name in sorted(specs)]}
 
 
