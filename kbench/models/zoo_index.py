@@ -1,7 +1,9 @@
 """The zoo's metadata without Keras: ``zoo_index.json``, generated from the registry.
 
 ``kbench list`` needs only each model's metadata (``ModelSpec.metadata()``: family, paper,
-inputs, published figures), but the registry is filled by importing ``architectures``, which
+inputs, published figures), and so do the processes that name, validate and plan models without
+building them (a sweep's parent, ``compare``: ``registry.IndexedSpec``), but the registry is filled
+by importing ``architectures``, which
 imports Keras and its backend (seconds). The index is that metadata written once, with the digest
 of the ``architectures/`` source it was generated from. The registry stays the one source of
 truth:
