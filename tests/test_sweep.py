@@ -168,10 +168,11 @@ def test_failures_become_rows(tmp_path, profile_cache, monkeypatch):
     out = tmp_path / "faults.csv"
     monkeypatch.setenv("KBENCH_FAULT_INJECT",
                        "lenet5:2:infer=oom;lenet5:1:train=error;lenet5:2:train=hang;lenet5:3:train=crash")
-    # The timeout must outlast the one real measurement here (lenet5 b1 infer) on a loaded
-    # machine; only the injected hang should reach it.
+    # The timeout must outlast the one real measurement here (lenet5 b1 infer: build, trace and a
+    # few steps after the worker has started, about 1 s) on a loaded machine; only the injected
+    # hang should reach it.
     code = sweep(["--models", "lenet5", "--batch-sizes", "1,2,3", "--modes", "infer,train", "--no-jit",
-                  "--timeout", "20", "--out", str(out), *FAST], profile_cache)
+                  "--timeout", "10", "--out", str(out), *FAST], profile_cache)
     assert code == 0
     df = read(out)
     got = {(r["mode"], r["batch_size"]): r for _, r in df.iterrows()}
