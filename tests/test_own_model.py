@@ -26,6 +26,8 @@ import kbench
 from kbench.cli import main
 from kbench.errors import UsageError
 
+from fresh_process import kbench_in_fresh_process
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -310,30 +312,6 @@ def _saved_tiny_net(module, path: Path) -> str:
     return str(path)
 
 
-_CALLS = """
-import contextlib, io, json, os, sys
-from kbench.cli import main
-results = []
-for argv, cwd in json.loads(sys.argv[1]):
-    os.chdir(cwd)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    results.append([code, out.getvalue(), err.getvalue()])
-print(json.dumps(results))
-"""
-
-
-def _kbench(*calls):
-    """``kbench ARGV`` run in ``cwd`` for each ``(argv, cwd)``, in order, in one fresh process (its
-    Keras knows only the classes these calls import) -> ``[(exit code, stdout, stderr)]``."""
-    done = subprocess.run([sys.executable, "-c", _CALLS, json.dumps([[list(a), str(c)] for a, c in calls])],
-                          capture_output=True, text=True, cwd=calls[0][1],
-                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return [tuple(result) for result in json.loads(done.stdout.splitlines()[-1])]
-
-
 def test_saved_subclassed_model_profiles_exactly_with_its_module_imported(tmp_path):
     """A fresh ``kbench profile`` of a saved registered subclassed model imports the module the file
     names from the working directory (Keras' safe mode on), and counts it by hand."""
@@ -344,8 +322,8 @@ def test_saved_subclassed_model_profiles_exactly_with_its_module_imported(tmp_pa
         sys.modules.pop("tiny_net_cwd", None)
     # Elsewhere (first: the process has not imported the module yet), the module is not found: one
     # line that says how to name it.
-    (code, _, err), (found_code, out, found_err) = _kbench(
-        (["profile", saved], tmp_path.parent), (["profile", saved, "--format", "json"], tmp_path))
+    (code, _, err), (found_code, out, found_err) = kbench_in_fresh_process(
+        (["profile", saved], tmp_path.parent), (["profile", saved, "--format", "json"], tmp_path)).results
     assert code == 2 and err.count("\n") == 1
     assert "Keras does not know class 'TinyNet'" in err and "--import MODULE" in err
     assert found_code == 0, found_err[-2000:]
@@ -366,10 +344,10 @@ def test_import_names_the_module_of_a_class_saved_from_a_script(tmp_path):
     (tmp_path / "save_it.py").write_text(script)
     done = subprocess.run([sys.executable, "save_it.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    (code, _, err), (code_import, out, err_import), (code_missing, _, err_missing) = _kbench(
+    (code, _, err), (code_import, out, err_import), (code_missing, _, err_missing) = kbench_in_fresh_process(
         (["profile", "from_script.keras"], tmp_path),
         (["profile", "from_script.keras", "--import", "nets", "--format", "json"], tmp_path),
-        (["profile", "from_script.keras", "--import", "no_such_nets"], tmp_path))
+        (["profile", "from_script.keras", "--import", "no_such_nets"], tmp_path)).results
     assert code == 2 and "Keras does not know class" in err
     assert code_import == 0, err_import[-2000:]
     assert json.loads(out)["models"][0]["macs"] == 3896

@@ -5,8 +5,6 @@ truth: the committed index must be what the registry generates now."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +13,7 @@ import pytest
 import kbench
 from kbench.models import registry, zoo_index
 
-REPO = Path(__file__).resolve().parent.parent
+from fresh_process import REPO, kbench_in_fresh_process
 
 
 def test_committed_index_is_what_the_registry_generates():
@@ -43,14 +41,12 @@ def test_a_stale_index_is_not_used(tmp_path, monkeypatch):
     assert len(zoo_index.load()) == len(registry.list_models()) > 1
 
 
-INDEX_FIELDS = ("name", "family", "default_input_shape", "min_input_size", "input_multiple", "default_num_classes")
-
-
 def test_an_indexed_spec_answers_as_the_registry_spec():
     """What the index holds equals the registry's fields; anything else is the registry's own."""
+    fields = registry.IndexedSpec.FIELDS
     for metadata in zoo_index.load():
         indexed, spec = registry.IndexedSpec(metadata), registry.get_spec(metadata["name"])
-        assert [getattr(indexed, f) for f in INDEX_FIELDS] == [getattr(spec, f) for f in INDEX_FIELDS]
+        assert [getattr(indexed, f) for f in fields] == [getattr(spec, f) for f in fields]
         assert indexed.builder is spec.builder and indexed.preset is spec.preset
 
 
@@ -70,22 +66,17 @@ def test_requests_resolved_from_the_index_validate_and_build_as_the_registry(mon
         registry.resolve("resnet18", variant={"width": 2})
 
 
-def _modules_after(argv: list[str], code: int = 0, cwd: Path = REPO) -> set[str]:
+def _frameworks_after(argv: list[str], code: int = 0, cwd: Path = REPO) -> set[str]:
     """The frameworks (and the zoo) imported by ``kbench ARGV`` run in a fresh process."""
-    script = ("import sys, contextlib, io\nfrom kbench.cli import main\n"
-              f"with contextlib.redirect_stdout(io.StringIO()):\n    assert main({argv!r}) == {code}\n"
-              "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
-              "('keras', 'tensorflow', 'jax', 'torch', 'architectures'))))")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    return set(done.stdout.split())
+    run = kbench_in_fresh_process((argv, cwd), clean_env=True)
+    assert run.results[0][0] == code, run.results[0][2][-2000:]
+    return run.loaded
 
 
 def test_list_and_conventions_import_no_framework():
-    assert _modules_after(["list", "--format", "json"]) == set()
-    assert _modules_after(["conventions"]) == set()
-    assert _modules_after(["list", "--family", "resnet", "--format", "csv"]) == set()
+    assert _frameworks_after(["list", "--format", "json"]) == set()
+    assert _frameworks_after(["conventions"]) == set()
+    assert _frameworks_after(["list", "--family", "resnet", "--format", "csv"]) == set()
 
 
 def test_a_sweeps_parent_and_its_bad_input_import_no_framework(tmp_path):
@@ -93,8 +84,8 @@ def test_a_sweeps_parent_and_its_bad_input_import_no_framework(tmp_path):
     to its workers: a usage error comes in a fraction of a second, and a sweep that measures
     (here lenet5 in a worker) never loads Keras in the parent."""
     sweep = ["sweep", "lenet5,resnet18", "--input-size", "32", "--out", str(tmp_path / "s.csv")]
-    assert _modules_after([*sweep, "--timeout", "inf"], code=2) == set()
-    assert _modules_after(["sweep", "lenet5", "--batch-sizes", "1", "--modes", "infer", "--no-jit", "--iters", "1",
+    assert _frameworks_after([*sweep, "--timeout", "inf"], code=2) == set()
+    assert _frameworks_after(["sweep", "lenet5", "--batch-sizes", "1", "--modes", "infer", "--no-jit", "--iters", "1",
                            "--rounds", "2", "--warmup", "1", "--no-progress", "--out", str(tmp_path / "s.csv")],
                           cwd=tmp_path) == set()
     assert len(pd.read_csv(tmp_path / "s.csv")) == 1

@@ -55,13 +55,12 @@ class IndexedSpec:
     importing the zoo. Anything else (the builder, the preset, the published figures) is the
     registry's spec, loaded on first use."""
 
+    FIELDS = ("name", "family", "default_input_shape", "min_input_size", "input_multiple", "default_num_classes")
+
     def __init__(self, metadata: Mapping[str, Any]):
-        self.name = metadata["name"]
-        self.family = metadata["family"]
-        self.default_input_shape = tuple(metadata["default_input_shape"])
-        self.min_input_size = tuple(metadata["min_input_size"])
-        self.input_multiple = metadata["input_multiple"]
-        self.default_num_classes = metadata["default_num_classes"]
+        for field in self.FIELDS:  # JSON has lists where the spec has tuples (input shapes)
+            value = metadata[field]
+            setattr(self, field, tuple(value) if isinstance(value, list) else value)
 
     def __getattr__(self, attr: str):  # only for what the index does not hold
         if attr.startswith("_"):

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 from kbench.errors import UsageError
 from kbench.running.plan import Config
 from kbench.running.supervisor import STARTUP_TIMEOUT_S
-from kbench.running.worker import READY, RESULT, START, Worker
+from kbench.running.worker import READY, RESULT, Worker
 
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -89,11 +89,7 @@ def remeasure(configs: Sequence[Config], visits: int, timeout_s: float = DEFAULT
             raise RemeasureError(f"the {first.backend} worker did not start: {worker.stderr_tail() or tag}")
         for index in order:
             cfg = configs[index]
-            if not worker.send(cfg.worker_payload()):
-                raise RemeasureError(f"the worker died: {worker.death().message}")
-            tag, result = worker.receive(60.0)
-            if tag == START:
-                tag, result = worker.receive(timeout_s)
+            tag, result = worker.exchange(cfg.worker_payload(), timeout_s)
             if tag is None:
                 raise RemeasureError(f"{cfg.describe()}: no result within {timeout_s:g} s")
             if tag != RESULT:

@@ -118,10 +118,8 @@ class Runner:
             if problem:
                 return {"status": "error", "error": f"{self.backend} worker failed to start: {problem}"}
             worker = self.worker
-            tag, result = (worker.receive(min(60.0, self.remaining())) if worker.send(payload)
-                           else ("EOF", {}))
-            if tag == START:
-                tag, result = worker.receive(min(self.timeout_s, self.remaining()))
+            tag, result = worker.exchange(payload, min(self.timeout_s, self.remaining()),
+                                          start_timeout_s=min(60.0, self.remaining()))
             if tag == RESULT:
                 if profile and result.get("status") == "ok":
                     self._receive_profile(worker)

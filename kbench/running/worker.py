@@ -319,6 +319,17 @@ class Worker(PipedProcess):
         """Next protocol message (``next_message``)."""
         return next_message(self.lines, timeout_s)
 
+    def exchange(self, payload: dict, timeout_s: float, start_timeout_s: float = 60.0) -> tuple[str | None, dict]:
+        """Send one configuration and wait for its answer: ``(RESULT, record)``; ``(None, {})``
+        when it did not start within ``start_timeout_s`` or end within ``timeout_s`` after it
+        started; ``("EOF", {})`` when the worker is gone (``death()`` says why)."""
+        if not self.send(payload):
+            return "EOF", {}
+        tag, result = self.receive(start_timeout_s)
+        if tag == START:
+            tag, result = self.receive(timeout_s)
+        return tag, result
+
     def stderr_tail(self) -> str:
         lines = self.stderr_lines()
         return lines[-1][:300] if lines else ""
