@@ -1,14 +1,17 @@
 """What warm workers buy: the wall time of one ``kbench sweep`` of four small models against the
-same sweep of the first one alone (same flags, a fresh profile cache each, so profiling counts).
+same sweep of each model alone (same flags, a fresh profile cache each, so profiling counts).
 
     .venv/bin/python benchmarks/warm_workers.py [--models lenet5,resnet18,mobilenet_v2_040,shufflenet_v2_x0_5] [--repeats 3]
 
-Prints one JSON object: both wall times in seconds (the median of ``--repeats`` runs of each,
-alternating, so that a drift of the machine reaches both) and the ratio of the medians, with
-every run's times. Each configuration is short
-(a few steps), so the sweeps' cost is mostly starting workers and building models: with one warm
-worker per backend the four-model sweep pays TensorFlow's import once, as the one-model sweep
-does. A benchmark, not a test: it measures time (run it on an idle machine).
+Prints one JSON object: the four-model sweep's wall time and each one-model sweep's, in seconds
+(the median of ``--repeats`` runs of each, the runs of one repeat back to back, so that a drift
+of the machine reaches all), and two ratios: against the mean of the one-model sweeps (the cost
+of "a sweep of one of them") and against the first model alone (here lenet5, which costs almost
+nothing beyond the fixed cost: the strictest reading). Each configuration is short (a few
+steps), so a sweep's cost is its fixed part (starting the parent and one warm worker, importing
+TensorFlow once) plus each model's builds and traces; with one warm worker per backend the
+four-model sweep pays the fixed part once, as a one-model sweep does. A benchmark, not a test:
+it measures time (run it on an idle machine).
 """
 
 from __future__ import annotations
@@ -42,15 +45,23 @@ def main() -> int:
     parser.add_argument("--models", default="lenet5,resnet18,mobilenet_v2_040,shufflenet_v2_x0_5")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    ones, alls = [], []
+    models = args.models.split(",")
+    alone: dict[str, list[float]] = {name: [] for name in models}
+    together: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
-            ones.append(sweep_seconds(args.models.split(",")[0], Path(tmp) / f"one{repeat}"))
-            alls.append(sweep_seconds(args.models, Path(tmp) / f"all{repeat}"))
-    one, four = statistics.median(ones), statistics.median(alls)
-    print(json.dumps({"models": args.models, "one_model_s": round(one, 1), "all_models_s": round(four, 1),
-                      "ratio": round(four / one, 2), "one_model_runs_s": [round(t, 1) for t in ones],
-                      "all_models_runs_s": [round(t, 1) for t in alls], "flags": " ".join(FLAGS)}))
+            for name in models:
+                alone[name].append(sweep_seconds(name, Path(tmp) / f"{name}{repeat}"))
+            together.append(sweep_seconds(args.models, Path(tmp) / f"all{repeat}"))
+    each = {name: statistics.median(times) for name, times in alone.items()}
+    all_models, mean_one = statistics.median(together), statistics.mean(each.values())
+    print(json.dumps({"models": args.models, "all_models_s": round(all_models, 1),
+                      "one_model_s": {name: round(t, 1) for name, t in each.items()},
+                      "ratio_to_mean_one_model": round(all_models / mean_one, 2),
+                      "ratio_to_first_model": round(all_models / each[models[0]], 2),
+                      "all_models_runs_s": [round(t, 1) for t in together],
+                      "one_model_runs_s": {name: [round(t, 1) for t in times] for name, times in alone.items()},
+                      "flags": " ".join(FLAGS)}))
     return 0
 
 
