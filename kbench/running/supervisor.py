@@ -37,8 +37,8 @@ from kbench.running.backends import BACKENDS
 from kbench.running.plan import Config
 from kbench.running.profile_cache import FIELDS as PROFILE_FIELDS
 from kbench.running.profile_cache import ProfileCache
-from kbench.running.worker import (POOL, PROFILE, PROFILE_AFTER, PROFILE_OP, READY, RESULT, START, PipedProcess, Worker,
-                                   WorkerPool)
+from kbench.running.worker import (POOL, PROFILE, PROFILE_AFTER, PROFILE_OP, READY, RESULT, START, START_TIMEOUT_S,
+                                   PipedProcess, Worker, WorkerPool)
 
 STARTUP_TIMEOUT_S = 120.0
 NOT_RUN = object()  # the time budget ran out: no row
@@ -119,7 +119,7 @@ class Runner:
                 return {"status": "error", "error": f"{self.backend} worker failed to start: {problem}"}
             worker = self.worker
             tag, result = worker.exchange(payload, min(self.timeout_s, self.remaining()),
-                                          start_timeout_s=min(60.0, self.remaining()))
+                                          start_timeout_s=min(START_TIMEOUT_S, self.remaining()))
             if tag == RESULT:
                 if profile and result.get("status") == "ok":
                     self._receive_profile(worker)
@@ -305,7 +305,7 @@ class ProcessGroup:
         sent = [worker.send(payload) for worker in self.workers]
         results, problem = (None, None) if all(sent) else (None, self._deaths(sent.index(False)))
         if problem is None:
-            _, problem = self._gather(START, min(60.0, self.remaining()))
+            _, problem = self._gather(START, min(START_TIMEOUT_S, self.remaining()))
         if problem is None:
             results, problem = self._gather(RESULT, min(self.timeout_s, self.remaining()))
         if problem is NOT_RUN:

@@ -59,6 +59,9 @@ from typing import Any
 READY, START, RESULT, PROFILE = "READY", "START", "RESULT", "PROFILE"
 TAGS = (READY, START, RESULT, PROFILE)
 PROFILE_OP = "profile"
+# A ready worker answers a configuration with START at once; the configuration's own timeout counts
+# from there, and this much is allowed before it (a loaded machine, a process group's members).
+START_TIMEOUT_S = 60.0
 PROFILE_AFTER = "profile_after"  # in a measure request: after an ok RESULT, also PROFILE the measured model
 # What a worker can see of its parent's environment: a worker is reused only under the same values.
 WORKER_ENV_PREFIXES = ("KBENCH_", "KERAS_", "TF_", "XLA_", "JAX_", "CUDA_", "PYTHON", "OMP_", "MKL_")
@@ -319,7 +322,7 @@ class Worker(PipedProcess):
         """Next protocol message (``next_message``)."""
         return next_message(self.lines, timeout_s)
 
-    def exchange(self, payload: dict, timeout_s: float, start_timeout_s: float = 60.0) -> tuple[str | None, dict]:
+    def exchange(self, payload: dict, timeout_s: float, start_timeout_s: float = START_TIMEOUT_S) -> tuple[str | None, dict]:
         """Send one configuration and wait for its answer: ``(RESULT, record)``; ``(None, {})``
         when it did not start within ``start_timeout_s`` or end within ``timeout_s`` after it
         started; ``("EOF", {})`` when the worker is gone (``death()`` says why)."""

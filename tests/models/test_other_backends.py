@@ -59,7 +59,7 @@ def _groups():
 
 @pytest.mark.parametrize("backend, families", _groups())
 def test_forward_pass_on_another_backend(backend, families):
-    checks = {family: (*FAMILIES[family][:4],) for family in families}
+    checks = {family: FAMILIES[family][:4] for family in families}
     done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(checks)], capture_output=True, text=True,
                           timeout=600, env={**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr[-2000:]
